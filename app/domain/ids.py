@@ -1,0 +1,32 @@
+"""Opaque, typed, sortable ids: a type prefix and a ULID ("grt_01J9…")."""
+
+from __future__ import annotations
+
+import re
+
+from ulid import ULID
+
+PREFIXES = {
+    "customer": "cus",
+    "grant": "grt",
+    "consumption": "csm",
+    "entry": "ent",
+    "transaction": "txn",
+    "reversal": "rev",
+}
+ID_PATTERN = re.compile(r"^([a-z]{3})_([0-9A-HJKMNP-TV-Z]{26})$")
+
+
+def new_id(kind: str) -> str:
+    return f"{PREFIXES[kind]}_{ULID()}"
+
+
+def kind_of(id: str) -> str | None:
+    """The kind an id names, or None if it is malformed."""
+    match = ID_PATTERN.match(id)
+    if not match:
+        return None
+    for kind, prefix in PREFIXES.items():
+        if prefix == match.group(1):
+            return kind
+    return None

@@ -1,0 +1,66 @@
+"""Checks on input fields shared by several use cases. Each adds issues; none raises."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+
+from app.domain.errors import Issues, Path
+
+FEATURE = re.compile(r"^[a-z0-9]+(_[a-z0-9]+)*$")
+LABEL_KEY = re.compile(r"^[a-zA-Z0-9._-]{1,63}$")
+MAX_LABELS = 50
+
+
+def check_text(issues: Issues, path: Path, value: str | None, *, low: int, high: int) -> None:
+    if value is None:
+        return
+    if len(value) < low:
+        issues.add(path, "must not be empty" if low == 1 else f"must be at least {low} characters")
+    elif len(value) > high:
+        issues.add(path, f"must be at most {high} characters")
+
+
+def check_labels(issues: Issues, path: Path, labels: Sequence[tuple[str, str]] | None) -> None:
+    if labels is None:
+        return
+    if len(labels) > MAX_LABELS:
+        issues.add(path, f"at most {MAX_LABELS} labels are allowed")
+    seen: set[str] = set()
+    for index, (key, value) in enumerate(labels):
+        where = (*path, str(index))
+        if not LABEL_KEY.match(key):
+            issues.add((*where, "key"), "must be 1 to 63 of a-z, A-Z, 0-9, '.', '_' or '-'")
+        elif key in seen:
+            issues.add((*where, "key"), f"repeats the label key {key!r}")
+        seen.add(key)
+        if len(value) > 256:
+            issues.add((*where, "value"), "must be at most 256 characters")
+
+
+def check_features(issues: Issues, path: Path, features: Sequence[str] | None) -> None:
+    for index, feature in enumerate(features or ()):
+        if not (1 <= len(feature) <= 64 and FEATURE.match(feature)):
+            issues.add(
+                (*path, str(index)),
+                "must be 1 to 64 characters of lowercase words joined by '_' (e.g. 'api_calls')",
+            )
+
+
+def check_feature_key(issues: Issues, path: Path, feature: str | None) -> None:
+    if feature is not None and not (1 <= len(feature) <= 64 and FEATURE.match(feature)):
+        issues.add(path, "must be 1 to 64 characters of lowercase words joined by '_'")
+
+
+def check_priority(issues: Issues, path: Path, priority: int) -> None:
+    if not 1 <= priority <= 1000:
+        issues.add(path, "must be between 1 and 1000")
+
+
+def check_aware(issues: Issues, path: Path, instant: datetime | None) -> bool:
+    """A DateTime must carry an offset."""
+    if instant is not None and instant.utcoffset() is None:
+        issues.add(path, "must include a timezone offset (e.g. 'Z' or '+01:00')")
+        return False
+    return True

@@ -1,0 +1,179 @@
+"""The books of one customer inside one write transaction.
+
+Loads grants and accounts once (an identity map for the transaction), appends entries,
+books the time-driven events that are due, and writes every change back in `flush`.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import ColumnElement
+
+from app.domain.grants import Grant
+from app.domain.ids import new_id
+from app.domain.ledger import SYSTEM, Account, Booking, Entry, EntryType
+from app.storage.mapping import (
+    account_from_row,
+    account_values,
+    entry_values,
+    grant_creation,
+    grant_from_row,
+    grant_state,
+)
+from app.storage.tables import accounts, entries, grant_features, grants
+
+
+@dataclass
+class Committed:
+    """What a transaction changed, handed to the publisher after commit."""
+
+    customer_id: str
+    entries: list[Entry] = field(default_factory=list)
+    grant_ids: set[str] = field(default_factory=set)
+    currencies: set[str] = field(default_factory=set)
+
+
+class Books:
+    def __init__(self, connection: AsyncConnection, customer_id: str, now: datetime) -> None:
+        self.connection = connection
+        self.customer_id = customer_id
+        self.now = now
+        self.grants: dict[str, Grant] = {}
+        self.accounts: dict[str, Account] = {}
+        self.new_accounts: set[str] = set()
+        self.new_grants: list[tuple[Grant, dict[str, object]]] = []
+        self.changed: set[str] = set()
+        self.entries: list[Entry] = []
+
+    # ---- loading
+
+    async def load_grants(self, *conditions: ColumnElement[bool]) -> list[Grant]:
+        statement = select(grants).where(grants.c.customer_id == self.customer_id, *conditions)
+        loaded = []
+        for row in await self.connection.execute(statement):
+            loaded.append(self.grants.setdefault(row.id, grant_from_row(row)))
+        return loaded
+
+    async def grant(self, grant_id: str) -> Grant | None:
+        if grant_id not in self.grants:
+            await self.load_grants(grants.c.id == grant_id)
+        return self.grants.get(grant_id)
+
+    async def account(self, currency: str) -> Account:
+        if currency not in self.accounts:
+            statement = select(accounts).where(
+                accounts.c.customer_id == self.customer_id, accounts.c.currency == currency
+            )
+            row = (await self.connection.execute(statement)).first()
+            if row is None:
+                self.new_accounts.add(currency)
+                self.accounts[currency] = Account(self.customer_id, currency)
+            else:
+                self.accounts[currency] = account_from_row(row)
+        return self.accounts[currency]
+
+    # ---- changing
+
+    def add_grant(self, grant: Grant, details: dict[str, object]) -> None:
+        """A new grant; `details` are its columns the domain object does not carry."""
+        self.grants[grant.id] = grant
+        self.new_grants.append((grant, details))
+
+    async def book(
+        self,
+        grant: Grant,
+        type: EntryType,
+        amount: int,
+        booking: Booking,
+        **details: object,
+    ) -> Entry:
+        account = await self.account(grant.currency)
+        entry = account.append(
+            entry_id=new_id("entry"),
+            grant=grant,
+            type=type,
+            amount=amount,
+            booking=booking,
+            **details,  # type: ignore[arg-type]
+        )
+        self.entries.append(entry)
+        self.changed.add(grant.id)
+        return entry
+
+    def touch(self, grant: Grant) -> None:
+        self.changed.add(grant.id)
+
+    async def catch_up(self) -> None:
+        """Book every time-driven event of this customer that is due, in time order."""
+        due = await self.load_grants(grants.c.next_event_at <= self.now)
+        queue = [(at, grant.id) for grant in due if (at := grant.next_event_at()) is not None]
+        heapq.heapify(queue)
+        while queue:
+            at, grant_id = heapq.heappop(queue)
+            grant = self.grants[grant_id]
+            if grant.next_event_at() != at or at > self.now:
+                continue
+            await self.book_event(grant, at)
+            following = grant.next_event_at()
+            if following is not None and following <= self.now:
+                heapq.heappush(queue, (following, grant_id))
+
+    async def book_event(self, grant: Grant, at: datetime) -> None:
+        booking = Booking(new_id("transaction"), SYSTEM, at, self.now)
+        self.touch(grant)
+        if grant.funded_at is None and grant.funding_instant() == at:
+            await self.book(grant, EntryType.FUNDED, grant.fund(at), booking)
+            return
+        taken = grant.expire()  # a grant never funded just stops being pending
+        if taken:
+            await self.book(grant, EntryType.EXPIRED, taken, booking)
+
+    async def fund_if_due(self, grant: Grant, booking: Booking) -> None:
+        """Fund now, within the request's transaction, a grant whose funding instant has come."""
+        instant = grant.funding_instant()
+        if grant.funded_at is None and instant is not None and instant <= self.now:
+            await self.book(grant, EntryType.FUNDED, grant.fund(self.now), booking)
+        self.touch(grant)
+
+    # ---- writing
+
+    async def flush(self) -> Committed:
+        connection = self.connection
+        for grant, details in self.new_grants:
+            await connection.execute(insert(grants).values(grant_creation(grant) | details))
+            if grant.features:
+                rows = [{"grant_id": grant.id, "feature": f} for f in grant.features]
+                await connection.execute(insert(grant_features), rows)
+        created = {grant.id for grant, _ in self.new_grants}
+        for grant_id in sorted(self.changed - created):
+            values = grant_state(self.grants[grant_id]) | {"updated_at": self.now}
+            await connection.execute(update(grants).where(grants.c.id == grant_id).values(values))
+        for currency, account in self.accounts.items():
+            values = account_values(account)
+            if currency in self.new_accounts:
+                await connection.execute(insert(accounts).values(values))
+            elif any(entry.currency == currency for entry in self.entries):
+                await connection.execute(
+                    update(accounts)
+                    .where(accounts.c.customer_id == self.customer_id)
+                    .where(accounts.c.currency == currency)
+                    .values(values)
+                )
+        if self.entries:
+            await connection.execute(insert(entries), [entry_values(e) for e in self.entries])
+        committed = Committed(
+            self.customer_id,
+            list(self.entries),
+            self.changed | created,
+            {self.grants[g].currency for g in self.changed | created},
+        )
+        self.new_accounts.clear()
+        self.new_grants.clear()
+        self.changed.clear()
+        self.entries.clear()
+        return committed

@@ -1,0 +1,113 @@
+"""Pieces every use case shares: id checks, fingerprints for keys, the transaction frame."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.domain.balances import Balance
+from app.domain.errors import Issues, NotFound, Path
+from app.domain.ids import kind_of
+from app.domain.ledger import Actor, Booking
+from app.domain.money import Currency, normalized
+from app.domain.time import Duration, format_duration, format_instant
+from app.domain.validation import check_text
+from app.services.books import Books, Committed
+from app.services.runtime import Runtime
+from app.storage.balances import empty_balance, read_balances
+from app.storage.engine import lock_customer, write_transaction
+
+
+def check_id(issues: Issues, path: Path, value: str) -> None:
+    if kind_of(value) is None:
+        issues.add(path, f"{value!r} is not a valid ID")
+
+
+def check_key(issues: Issues, path: Path, key: str | None) -> None:
+    check_text(issues, path, key, low=1, high=256)
+
+
+def fingerprint(kind: str, values: dict[str, Any]) -> str:
+    """Inputs compared as values: callers normalize decimals, instants, labels and sets."""
+    text = json.dumps([kind, values], sort_keys=True, default=_canonical)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return normalized(value)
+    if isinstance(value, datetime):
+        return format_instant(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    return format_duration(value)
+
+
+def label_set(labels: Sequence[tuple[str, str]] | None) -> list[list[str]]:
+    return sorted([list(label) for label in labels or ()])
+
+
+def labels_column(labels: Sequence[tuple[str, str]] | None) -> list[list[str]]:
+    return [list(label) for label in labels or ()]
+
+
+@dataclass
+class Frame:
+    """One use case's transaction on one customer's books."""
+
+    connection: AsyncConnection
+    books: Books
+    booking: Booking
+    now: datetime
+    committed: Committed
+
+    async def flush(self) -> None:
+        """Write what changed so far; later reads in the transaction see it."""
+        done = await self.books.flush()
+        self.committed.entries += done.entries
+        self.committed.grant_ids |= done.grant_ids
+        self.committed.currencies |= done.currencies
+
+    async def balance(self, currency: str) -> Balance:
+        await self.flush()
+        customer_id = self.books.customer_id
+        found = await read_balances(self.connection, [customer_id], self.now, None, currency)
+        return found.get((customer_id, currency)) or empty_balance(
+            customer_id, currency, self.now, None
+        )
+
+
+@asynccontextmanager
+async def customer_transaction(
+    runtime: Runtime, customer_id: str, actor: Actor, transaction_id: str
+) -> AsyncIterator[Frame]:
+    """Lock the customer, book what is due, run the use case, flush; publish after commit."""
+    now = runtime.clock.now()
+    async with write_transaction(runtime.engine) as connection:
+        if not await lock_customer(connection, customer_id):
+            raise NotFound("Customer", customer_id)
+        books = Books(connection, customer_id, now)
+        await books.catch_up()
+        booking = Booking(transaction_id, actor, now, now)
+        frame = Frame(connection, books, booking, now, Committed(customer_id))
+        yield frame
+        await frame.flush()
+    if frame.committed.entries or frame.committed.grant_ids:
+        await runtime.publisher.publish(frame.committed)
+
+
+async def known_currency(
+    runtime: Runtime, issues: Issues, path: Path, code: str
+) -> Currency | None:
+    currency = await runtime.catalog.get(code)
+    if currency is None:
+        issues.add(path, f"{code!r} is not a known currency")
+    return currency

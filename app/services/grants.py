@@ -1,0 +1,278 @@
+"""Creating grants: paid purchases and promotional credits (DESIGN §3.1, §3.2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+
+from app.domain.balances import Balance
+from app.domain.errors import Issue, Issues, KeyConflict, ValidationFailed
+from app.domain.grants import (
+    AvailabilityPolicy,
+    FundingMethod,
+    Grant,
+    Purchase,
+    SettlementStatus,
+)
+from app.domain.ids import new_id
+from app.domain.ledger import Actor
+from app.domain.money import AMOUNT_LIMIT, Currency, amount_problem, cost_basis_problem, price, to_minor
+from app.domain.time import Duration, add_duration, is_positive
+from app.domain.validation import (
+    check_aware,
+    check_features,
+    check_labels,
+    check_priority,
+    check_text,
+)
+from app.services.common import (
+    Frame,
+    check_id,
+    check_key,
+    customer_transaction,
+    fingerprint,
+    known_currency,
+    label_set,
+    labels_column,
+)
+from app.services.runtime import Runtime
+from app.storage.balances import pending_at
+from app.storage.tables import accounts, grants
+
+Labels = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class PurchaseTerms:
+    currency: str | None = None
+    cost_basis: Decimal = Decimal(1)
+    availability_policy: AvailabilityPolicy = AvailabilityPolicy.ON_CREATION
+    settlement_status: SettlementStatus = SettlementStatus.PENDING
+    payment_reference: str | None = None
+
+
+@dataclass(frozen=True)
+class GrantRequest:
+    customer_id: str
+    name: str
+    currency: str
+    amount: Decimal
+    funding_method: FundingMethod = FundingMethod.NONE
+    purchase: PurchaseTerms | None = None
+    key: str | None = None
+    description: str | None = None
+    labels: Labels | None = None
+    priority: int = 10
+    features: tuple[str, ...] | None = None
+    effective_at: datetime | None = None
+    expires_after: Duration | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class GrantOutcome:
+    grant_id: str
+    balance: Balance
+    replayed: bool
+
+
+async def purchase_credits(runtime: Runtime, *, actor: Actor, request: GrantRequest) -> GrantOutcome:
+    return await _create(runtime, actor, request, paid=True)
+
+
+async def grant_promotional_credits(
+    runtime: Runtime, *, actor: Actor, request: GrantRequest
+) -> GrantOutcome:
+    return await _create(runtime, actor, request, paid=False)
+
+
+async def _create(runtime: Runtime, actor: Actor, request: GrantRequest, *, paid: bool) -> GrantOutcome:
+    now = runtime.clock.now()
+    plan = await _validate(runtime, request, paid=paid, now=now)
+    async with customer_transaction(
+        runtime, request.customer_id, actor, new_id("transaction")
+    ) as frame:
+        replay = await _replay(frame, request.key, plan.fingerprint)
+        if replay is not None:
+            return GrantOutcome(replay, await frame.balance(request.currency), True)
+        await _check_headroom(frame, plan.grant)
+        frame.books.add_grant(plan.grant, plan.details)
+        plan.grant.become_fundable(frame.now)
+        await frame.books.fund_if_due(plan.grant, frame.booking)
+        return GrantOutcome(plan.grant.id, await frame.balance(request.currency), False)
+
+
+@dataclass
+class Plan:
+    grant: Grant
+    details: dict[str, Any]
+    fingerprint: str
+
+
+async def _validate(runtime: Runtime, request: GrantRequest, *, paid: bool, now: datetime) -> Plan:
+    issues = Issues()
+    check_id(issues, ("input", "customerId"), request.customer_id)
+    check_key(issues, ("input", "key"), request.key)
+    check_text(issues, ("input", "name"), request.name, low=1, high=256)
+    check_text(issues, ("input", "description"), request.description, low=0, high=1024)
+    check_labels(issues, ("input", "labels"), request.labels)
+    check_priority(issues, ("input", "priority"), request.priority)
+    check_features(issues, ("input", "features"), request.features)
+    currency = await known_currency(runtime, issues, ("input", "currency"), request.currency)
+    amount_issue = amount_problem(request.amount, currency) if currency else None
+    if amount_issue:
+        issues.add(("input", "amount"), amount_issue)
+    effective_at, expires_at = _check_times(issues, request, now)
+    purchase = None
+    if paid:
+        if request.funding_method is FundingMethod.NONE:
+            issues.add(
+                ("input", "fundingMethod"),
+                "must be INVOICE or EXTERNAL; use grantPromotionalCredits for promotional credits",
+            )
+        purchase = await _check_purchase(runtime, issues, request, currency)
+    issues.raise_any()
+    assert currency is not None
+    if purchase is not None:
+        purchase.record_initial_status(now)
+    grant = Grant(
+        id=new_id("grant"),
+        customer_id=request.customer_id,
+        currency=currency.code,
+        amount=to_minor(request.amount, currency.scale),
+        funding_method=request.funding_method if paid else FundingMethod.NONE,
+        priority=request.priority,
+        features=tuple(sorted(set(request.features or ()))),
+        effective_at=effective_at,
+        expires_at=expires_at,
+        created_at=now,
+        purchase=purchase,
+    )
+    details = {
+        "key": request.key,
+        "name": request.name,
+        "description": request.description,
+        "labels": labels_column(request.labels),
+    }
+    details["fingerprint"] = _fingerprint(request, grant)
+    return Plan(grant, details, details["fingerprint"])
+
+
+def _check_times(issues: Issues, request: GrantRequest, now: datetime) -> tuple[datetime, datetime | None]:
+    aware = check_aware(issues, ("input", "effectiveAt"), request.effective_at)
+    aware = check_aware(issues, ("input", "expiresAt"), request.expires_at) and aware
+    effective_at = request.effective_at if aware and request.effective_at else now
+    expires_at = request.expires_at if aware else None
+    if request.expires_after is not None:
+        if request.expires_at is not None:
+            issues.add(("input", "expiresAfter"), "give at most one of expiresAfter and expiresAt")
+        elif not is_positive(request.expires_after):
+            issues.add(("input", "expiresAfter"), "must be a positive duration")
+        else:
+            expires_at = add_duration(effective_at, request.expires_after)
+    field = ("input", "expiresAfter" if request.expires_after is not None else "expiresAt")
+    if expires_at is not None and aware and not issues.has(field):
+        if expires_at <= effective_at:
+            issues.add(field, "the expiry must be after effectiveAt")
+        elif expires_at <= now:
+            issues.add(field, "the expiry must be in the future")
+    return effective_at, expires_at
+
+
+async def _check_purchase(
+    runtime: Runtime, issues: Issues, request: GrantRequest, currency: Currency | None
+) -> Purchase | None:
+    terms = request.purchase or PurchaseTerms()
+    path = ("input", "purchase")
+    code = terms.currency or (currency.code if currency and not currency.custom else None)
+    if code is None:
+        if currency is not None:
+            issues.add((*path, "currency"), "is required when credits are in a custom unit")
+        purchase_currency = None
+    else:
+        purchase_currency = runtime.catalog.iso.get(code)
+        if purchase_currency is None:
+            issues.add((*path, "currency"), f"{code!r} is not an ISO 4217 currency")
+    basis_issue = cost_basis_problem(terms.cost_basis)
+    if basis_issue:
+        issues.add((*path, "perUnitCostBasis"), basis_issue)
+    if terms.settlement_status is SettlementStatus.FAILED:
+        issues.add((*path, "settlementStatus"), "a purchase cannot start FAILED")
+    check_text(issues, (*path, "paymentReference"), terms.payment_reference, low=1, high=256)
+    if purchase_currency is None or basis_issue or issues.has(("input", "amount")):
+        return None
+    total = to_minor(price(request.amount, terms.cost_basis, purchase_currency), purchase_currency.scale)
+    if total >= AMOUNT_LIMIT:
+        issues.add((*path, "perUnitCostBasis"), "the price must stay below 10^18 of the smallest unit")
+    return Purchase(
+        currency=purchase_currency.code,
+        cost_basis=terms.cost_basis.normalize(),
+        amount=total,
+        availability_policy=terms.availability_policy,
+        settlement_status=terms.settlement_status,
+        payment_reference=terms.payment_reference,
+    )
+
+
+def _fingerprint(request: GrantRequest, grant: Grant) -> str:
+    purchase = grant.purchase
+    return fingerprint(
+        "purchase" if purchase else "promotion",
+        {
+            "name": request.name,
+            "description": request.description,
+            "labels": label_set(request.labels),
+            "currency": grant.currency,
+            "amount": request.amount,
+            "fundingMethod": grant.funding_method.value,
+            "purchase": None
+            if purchase is None
+            else {
+                "currency": purchase.currency,
+                "perUnitCostBasis": purchase.cost_basis,
+                "availabilityPolicy": purchase.availability_policy.value,
+                "settlementStatus": purchase.settlement_status.value,
+                "paymentReference": purchase.payment_reference,
+            },
+            "priority": request.priority,
+            "features": list(grant.features),
+            "effectiveAt": request.effective_at,
+            "expiresAfter": request.expires_after,
+            "expiresAt": request.expires_at,
+        },
+    )
+
+
+async def _replay(frame: Frame, key: str | None, print_: str) -> str | None:
+    """The grant made earlier with this key and input, or None; KeyConflict on other input."""
+    if key is None:
+        return None
+    statement = select(grants.c.id, grants.c.fingerprint).where(
+        grants.c.customer_id == frame.books.customer_id, grants.c.key == key
+    )
+    row = (await frame.connection.execute(statement)).first()
+    if row is None:
+        return None
+    if row.fingerprint != print_:
+        raise KeyConflict(key)
+    return str(row.id)
+
+
+async def _check_headroom(frame: Frame, grant: Grant) -> None:
+    """Funded plus pending credits of one customer in one currency stay below 10^18."""
+    funded = select(accounts.c.funded).where(
+        accounts.c.customer_id == grant.customer_id, accounts.c.currency == grant.currency
+    )
+    pending = select(func.coalesce(func.sum(grants.c.amount), 0)).where(
+        grants.c.customer_id == grant.customer_id,
+        grants.c.currency == grant.currency,
+        pending_at(frame.now),
+    )
+    total = (await frame.connection.execute(select(funded.scalar_subquery(), pending.scalar_subquery()))).one()
+    if int(total[0] or 0) + int(total[1]) + grant.amount >= AMOUNT_LIMIT:
+        message = "funded plus pending credits in this currency must stay below 10^18 smallest units"
+        raise ValidationFailed([Issue(("input", "amount"), message)])

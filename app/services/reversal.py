@@ -1,0 +1,150 @@
+"""Reversing all or part of a consumption (DESIGN §4)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import insert, select, update
+
+from app.domain.balances import Balance
+from app.domain.errors import Issue, Issues, KeyConflict, NotFound, ValidationFailed
+from app.domain.grants import GrantStatus
+from app.domain.ids import kind_of, new_id
+from app.domain.ledger import Actor, EntryType
+from app.domain.money import amount_problem, to_minor
+from app.domain.validation import check_text
+from app.services.common import Frame, check_id, check_key, customer_transaction, fingerprint
+from app.services.runtime import Runtime
+from app.storage.engine import read_connection
+from app.storage.tables import consumptions, entries, reversals
+
+AMOUNT = ("input", "amount")
+
+
+@dataclass(frozen=True)
+class ReversalOutcome:
+    consumption_id: str
+    entry_ids: list[str]
+    balance: Balance
+    replayed: bool
+
+
+async def reverse_credit_consumption(
+    runtime: Runtime,
+    *,
+    actor: Actor,
+    consumption_id: str,
+    key: str,
+    amount: Decimal | None = None,
+    reason: str | None = None,
+) -> ReversalOutcome:
+    issues = Issues()
+    check_id(issues, ("input", "consumptionId"), consumption_id)
+    check_key(issues, ("input", "key"), key)
+    check_text(issues, ("input", "reason"), reason, low=0, high=1024)
+    issues.raise_any()
+    customer_id = await _owner(runtime, consumption_id)
+    print_ = fingerprint("reversal", {"consumptionId": consumption_id, "amount": amount, "reason": reason})
+    transaction_id = new_id("transaction")
+    async with customer_transaction(runtime, customer_id, actor, transaction_id) as frame:
+        row = (
+            await frame.connection.execute(select(consumptions).where(consumptions.c.id == consumption_id))
+        ).one()
+        replayed = await _replay(frame, key, print_)
+        if replayed is not None:
+            return ReversalOutcome(consumption_id, replayed, await frame.balance(row.currency), True)
+        currency = await runtime.catalog.get(row.currency)
+        assert currency is not None
+        reversible = row.consumed - row.reversed
+        wanted = reversible
+        if amount is not None:
+            problem = amount_problem(amount, currency)
+            if problem:
+                raise ValidationFailed([Issue(AMOUNT, problem)])
+            wanted = to_minor(amount, currency.scale)
+        if reversible == 0:
+            raise ValidationFailed([Issue(AMOUNT, "nothing of this consumption is left to reverse")])
+        if wanted > reversible:
+            raise ValidationFailed([Issue(AMOUNT, "exceeds what is left to reverse of this consumption")])
+        booked = await _restore(frame, consumption_id, wanted, reason)
+        await frame.connection.execute(
+            update(consumptions)
+            .where(consumptions.c.id == consumption_id)
+            .values(reversed=row.reversed + wanted)
+        )
+        await frame.connection.execute(
+            insert(reversals).values(
+                id=new_id("reversal"),
+                customer_id=customer_id,
+                consumption_id=consumption_id,
+                key=key,
+                fingerprint=print_,
+                amount=wanted,
+                reason=reason,
+                transaction_id=transaction_id,
+                created_at=frame.now,
+            )
+        )
+        return ReversalOutcome(consumption_id, booked, await frame.balance(row.currency), False)
+
+
+async def _restore(frame: Frame, consumption_id: str, amount: int, reason: str | None) -> list[str]:
+    """Give credits back to the grants drawn, in reverse burn order; forfeit where due."""
+    statement = (
+        select(entries.c.grant_id, entries.c.type, entries.c.amount, entries.c.feature_key)
+        .where(entries.c.consumption_id == consumption_id)
+        .order_by(entries.c.sequence)
+    )
+    rows = (await frame.connection.execute(statement)).all()
+    drawn: dict[str, int] = defaultdict(int)
+    order: list[str] = []
+    for row in rows:
+        if row.type == EntryType.CONSUMED:
+            order.append(row.grant_id)
+        drawn[row.grant_id] -= row.amount  # CONSUMED is negative, RESTORED positive
+    feature_key = rows[0].feature_key if rows else None
+    booked: list[str] = []
+    left = amount
+    for grant_id in reversed(order):
+        take = min(left, drawn[grant_id])
+        if take <= 0:
+            continue
+        left -= take
+        grant = await frame.books.grant(grant_id)
+        assert grant is not None
+        details = {"consumption_id": consumption_id, "feature_key": feature_key, "description": reason}
+        entry = await frame.books.book(grant, EntryType.RESTORED, grant.restore(take), frame.booking, **details)
+        booked.append(entry.id)
+        forfeited = grant.forfeit_restored(take, frame.now)
+        if forfeited is not None:
+            kind = EntryType.VOIDED if forfeited is GrantStatus.VOIDED else EntryType.EXPIRED
+            entry = await frame.books.book(grant, kind, -take, frame.booking)
+            booked.append(entry.id)
+        if left == 0:
+            break
+    return booked
+
+
+async def _replay(frame: Frame, key: str, print_: str) -> list[str] | None:
+    statement = select(reversals.c.fingerprint, reversals.c.transaction_id).where(
+        reversals.c.customer_id == frame.books.customer_id, reversals.c.key == key
+    )
+    row = (await frame.connection.execute(statement)).first()
+    if row is None:
+        return None
+    if row.fingerprint != print_:
+        raise KeyConflict(key)
+    ids = select(entries.c.id).where(entries.c.transaction_id == row.transaction_id).order_by(entries.c.sequence)
+    return list((await frame.connection.execute(ids)).scalars())
+
+
+async def _owner(runtime: Runtime, consumption_id: str) -> str:
+    if kind_of(consumption_id) == "consumption":
+        async with read_connection(runtime.engine) as connection:
+            statement = select(consumptions.c.customer_id).where(consumptions.c.id == consumption_id)
+            owner = (await connection.execute(statement)).scalar()
+            if owner is not None:
+                return str(owner)
+    raise NotFound("Credit consumption", consumption_id)

@@ -1,0 +1,50 @@
+"""One frozen Settings object from CREDITS_* environment variables; read only by app.main and app.cli."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///./credits.db"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    scheduler_interval: float = 1.0  # seconds between scheduler ticks (not an amount)
+    scheduler_enabled: bool = True
+    graphiql: bool = True
+    max_depth: int = 15
+    max_aliases: int = 30
+    max_tokens: int = 5000
+    max_cost: int = 50_000
+    default_page_size: int = 50
+    max_page_size: int = 500
+    max_body_bytes: int = 1024 * 1024
+    execution_timeout: float = 10.0  # seconds
+    max_subscriptions_per_socket: int = 100
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        environ = dict(os.environ if environ is None else environ)
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            raw = environ.get(f"CREDITS_{field.name.upper()}")
+            if raw is not None:
+                values[field.name] = _convert(raw, field.type)
+        settings = cls(**values)
+        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _convert(raw: str, kind: Any) -> Any:
+    kind = str(kind)
+    if kind == "int":
+        return int(raw)
+    if kind == "float":
+        return float(raw)  # durations and intervals only
+    if kind == "bool":
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    return raw

@@ -1,0 +1,206 @@
+"""The tables. Amounts are integers of the currency's smallest unit; instants are UTC.
+
+`ledger_entry` is append-only. `account` and the figures on `credit_grant` and
+`credit_consumption` are caches of the ledger that `credits verify` recomputes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, Table, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.storage.types import UTCDateTime
+
+
+def instant(*, nullable: bool = False, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+def money(*, nullable: bool = False) -> Any:
+    return Field(default=0, sa_column=Column(BigInteger(), nullable=nullable))
+
+
+def labels() -> Any:
+    return Field(default_factory=list, sa_column=Column(JSON(), nullable=False))
+
+
+class Customer(SQLModel, table=True):
+    __tablename__ = "customer"
+    id: str = Field(primary_key=True)
+    key: str = Field(unique=True)
+    name: str
+    description: str | None = None
+    labels: list[list[str]] = labels()
+    fingerprint: str
+    created_at: datetime = instant()
+    updated_at: datetime = instant()
+
+
+class Currency(SQLModel, table=True):
+    """Custom credit units; ISO 4217 currencies come from the iso4217 package."""
+
+    __tablename__ = "currency"
+    code: str = Field(primary_key=True)
+    name: str
+    scale: int
+    created_at: datetime = instant()
+
+
+class Account(SQLModel, table=True):
+    """One customer's ledger in one currency: the row writers lock, and its cached figures."""
+
+    __tablename__ = "account"
+    customer_id: str = Field(primary_key=True, foreign_key="customer.id")
+    currency: str = Field(primary_key=True)
+    sequence: int = Field(default=0, sa_column=Column(BigInteger(), nullable=False))
+    available: int = money()
+    available_promotional: int = money()
+    funded: int = money()
+    consumed: int = money()
+    expired: int = money()
+    voided: int = money()
+    last_booked_at: datetime | None = instant(nullable=True)
+
+
+class CreditGrant(SQLModel, table=True):
+    __tablename__ = "credit_grant"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "key"),
+        Index("ix_credit_grant_customer_burn", "customer_id", "burn_key"),
+        Index("ix_credit_grant_customer_created", "customer_id", "created_at", "id"),
+    )
+    id: str = Field(primary_key=True)
+    customer_id: str = Field(foreign_key="customer.id")
+    key: str | None = None
+    fingerprint: str
+    name: str
+    description: str | None = None
+    labels: list[list[str]] = labels()
+    currency: str
+    amount: int = money()
+    funding_method: str
+    priority: int
+    features: list[str] = Field(default_factory=list, sa_column=Column(JSON(), nullable=False))
+    restricted: bool
+    effective_at: datetime = instant()
+    expires_at: datetime | None = instant(nullable=True)
+    created_at: datetime = instant()
+    updated_at: datetime = instant()
+    voided_at: datetime | None = instant(nullable=True)
+    void_reason: str | None = None
+    purchase_currency: str | None = None
+    cost_basis: str | None = None
+    purchase_amount: int | None = money(nullable=True)
+    availability_policy: str | None = None
+    settlement_status: str | None = None
+    payment_reference: str | None = None
+    authorized_at: datetime | None = instant(nullable=True)
+    settled_at: datetime | None = instant(nullable=True)
+    failed_at: datetime | None = instant(nullable=True)
+    fundable_at: datetime | None = instant(nullable=True)
+    funded_at: datetime | None = instant(nullable=True)
+    expiry_booked: bool = False
+    next_event_at: datetime | None = instant(nullable=True, index=True)
+    burn_key: str
+    remaining: int = money()
+    consumed: int = money()
+    expired: int = money()
+    voided: int = money()
+
+
+class GrantFeature(SQLModel, table=True):
+    """The features a restricted grant may pay for, for filtering in SQL."""
+
+    __tablename__ = "grant_feature"
+    grant_id: str = Field(primary_key=True, foreign_key="credit_grant.id")
+    feature: str = Field(primary_key=True, index=True)
+
+
+class CreditConsumption(SQLModel, table=True):
+    __tablename__ = "credit_consumption"
+    __table_args__ = (UniqueConstraint("customer_id", "key"),)
+    id: str = Field(primary_key=True)
+    customer_id: str = Field(foreign_key="customer.id")
+    key: str
+    fingerprint: str
+    currency: str
+    feature_key: str | None = None
+    description: str | None = None
+    labels: list[list[str]] = labels()
+    requested: int = money()
+    consumed: int = money()
+    shortfall: int = money()
+    reversed: int = money()
+    transaction_id: str
+    created_at: datetime = instant()
+
+
+class CreditReversal(SQLModel, table=True):
+    __tablename__ = "credit_reversal"
+    __table_args__ = (UniqueConstraint("customer_id", "key"),)
+    id: str = Field(primary_key=True)
+    customer_id: str = Field(foreign_key="customer.id")
+    consumption_id: str = Field(foreign_key="credit_consumption.id", index=True)
+    key: str
+    fingerprint: str
+    amount: int = money()
+    reason: str | None = None
+    transaction_id: str
+    created_at: datetime = instant()
+
+
+class LedgerEntry(SQLModel, table=True):
+    __tablename__ = "ledger_entry"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "currency", "sequence"),
+        Index("ix_ledger_customer_booked", "customer_id", "booked_at", "position"),
+        Index("ix_ledger_grant_booked", "grant_id", "booked_at", "position"),
+        Index("ix_ledger_booked", "booked_at", "position"),
+        Index("ix_ledger_consumption", "consumption_id", "position"),
+    )
+    position: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+    id: str = Field(unique=True)
+    customer_id: str = Field(foreign_key="customer.id")
+    currency: str
+    sequence: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    grant_id: str = Field(foreign_key="credit_grant.id")
+    consumption_id: str | None = Field(default=None, foreign_key="credit_consumption.id")
+    type: str
+    amount: int = money()
+    balance_before: int = money()
+    balance_after: int = money()
+    booked_at: datetime = instant()
+    created_at: datetime = instant()
+    transaction_id: str = Field(index=True)
+    actor_type: str
+    actor_id: str | None = None
+    actor_name: str
+    funding_method: str
+    feature_key: str | None = None
+    description: str | None = None
+    labels: list[list[str]] = labels()
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
+
+
+customers = table_of(Customer)
+currencies = table_of(Currency)
+accounts = table_of(Account)
+grants = table_of(CreditGrant)
+grant_features = table_of(GrantFeature)
+consumptions = table_of(CreditConsumption)
+reversals = table_of(CreditReversal)
+entries = table_of(LedgerEntry)
+metadata = SQLModel.metadata

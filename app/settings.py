@@ -1,4 +1,7 @@
-"""One frozen Settings object from CREDITS_* environment variables; read only by app.main and app.cli."""
+"""One frozen Settings object from CREDITS_* environment variables.
+
+Read only by app.main and app.cli.
+"""
 
 from __future__ import annotations
 

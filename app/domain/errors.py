@@ -48,7 +48,9 @@ class InsufficientCredits(DomainError):
         self.currency = currency
         self.requested = requested
         self.available = available
-        super().__init__(f"Insufficient credits: requested {requested} {currency}, {available} available")
+        super().__init__(
+            f"Insufficient credits: requested {requested} {currency}, {available} available"
+        )
 
 
 class InvalidState(DomainError):

@@ -129,9 +129,7 @@ class Account:
     def _count(self, type: EntryType, amount: int) -> None:
         if type is EntryType.FUNDED:
             self.funded += amount
-        elif type is EntryType.CONSUMED:
-            self.consumed -= amount
-        elif type is EntryType.RESTORED:
+        elif type is EntryType.CONSUMED or type is EntryType.RESTORED:
             self.consumed -= amount
         elif type is EntryType.EXPIRED:
             self.expired -= amount

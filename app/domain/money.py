@@ -66,7 +66,7 @@ def cost_basis_problem(value: Decimal) -> str | None:
 
 
 def price(amount: Decimal, cost_basis: Decimal, currency: Currency) -> Decimal:
-    """amount × cost basis, rounded half to even to the purchase currency's scale."""
+    """amount times cost basis, rounded half to even to the purchase currency's scale."""
     with localcontext(prec=80):  # wide enough that the product is exact before rounding
         exact = amount * cost_basis
         try:
@@ -82,5 +82,7 @@ def normalized(value: Decimal) -> str:
 
 def sortable_decimal(value: Decimal) -> str:
     """Fixed-width text whose order is the numeric order of non-negative values."""
-    whole, _, fraction = format(value.quantize(Decimal(1).scaleb(-MAX_COST_BASIS_PLACES)), "f").partition(".")
+    whole, _, fraction = format(
+        value.quantize(Decimal(1).scaleb(-MAX_COST_BASIS_PLACES)), "f"
+    ).partition(".")
     return f"{int(whole):040d}.{fraction.ljust(MAX_COST_BASIS_PLACES, '0')}"

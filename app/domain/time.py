@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 import isodate
 
-Duration = timedelta | isodate.Duration
+Duration: TypeAlias = "timedelta | isodate.Duration"
 
 
 class Clock(Protocol):
@@ -38,7 +38,8 @@ class FrozenClock:
 def parse_duration(text: str) -> Duration:
     """ISO 8601 duration ("P30D", "P1M", "PT12H"); raises ValueError."""
     try:
-        return isodate.parse_duration(text)
+        parsed: Duration = isodate.parse_duration(text)
+        return parsed
     except (isodate.ISO8601Error, ValueError, TypeError) as error:
         raise ValueError(f"{text!r} is not an ISO 8601 duration") from error
 

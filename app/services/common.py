@@ -18,7 +18,7 @@ from app.domain.errors import Issues, NotFound, Path
 from app.domain.ids import kind_of
 from app.domain.ledger import Actor, Booking
 from app.domain.money import Currency, normalized
-from app.domain.time import Duration, format_duration, format_instant
+from app.domain.time import format_duration, format_instant
 from app.domain.validation import check_text
 from app.services.books import Books, Committed
 from app.services.runtime import Runtime
@@ -98,6 +98,7 @@ async def customer_transaction(
         await books.catch_up()
         booking = Booking(transaction_id, actor, now, now)
         frame = Frame(connection, books, booking, now, Committed(customer_id))
+        await frame.flush()  # queries of the use case must see what catch-up booked
         yield frame
         await frame.flush()
     if frame.committed.entries or frame.committed.grant_ids:

@@ -73,7 +73,9 @@ async def create_custom_currency(
         issues.add(("input", "scale"), "must be between 0 and 9")
     issues.raise_any()
     async with write_transaction(runtime.engine) as connection:
-        row = (await connection.execute(select(currencies).where(currencies.c.code == code))).first()
+        row = (
+            await connection.execute(select(currencies).where(currencies.c.code == code))
+        ).first()
         if row is not None:
             if (row.name, row.scale) != (name, scale):
                 raise KeyConflict(code)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain.errors import Issues, KeyConflict, NotFound
 from app.domain.ids import new_id
@@ -11,7 +12,7 @@ from app.domain.validation import check_labels, check_text
 from app.services.common import check_id, fingerprint, label_set, labels_column
 from app.services.runtime import Runtime
 from app.storage.engine import lock_customer, write_transaction
-from app.storage.tables import customers
+from app.storage.tables import customer_labels, customers
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -69,6 +70,7 @@ async def _create(
                 updated_at=now,
             )
         )
+        await _write_labels(connection, customer_id, labels or ())
         return customer_id, False
 
 
@@ -100,4 +102,15 @@ async def update_customer(
         await connection.execute(
             update(customers).where(customers.c.id == customer_id).values(changes)
         )
+        if labels is not None:
+            await connection.execute(
+                delete(customer_labels).where(customer_labels.c.customer_id == customer_id)
+            )
+            await _write_labels(connection, customer_id, labels)
     return customer_id
+
+
+async def _write_labels(connection: AsyncConnection, customer_id: str, labels: Labels) -> None:
+    if labels:
+        rows = [{"customer_id": customer_id, "key": k, "value": v} for k, v in labels]
+        await connection.execute(insert(customer_labels), rows)

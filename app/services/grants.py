@@ -20,7 +20,14 @@ from app.domain.grants import (
 )
 from app.domain.ids import new_id
 from app.domain.ledger import Actor
-from app.domain.money import AMOUNT_LIMIT, Currency, amount_problem, cost_basis_problem, price, to_minor
+from app.domain.money import (
+    AMOUNT_LIMIT,
+    Currency,
+    amount_problem,
+    cost_basis_problem,
+    price,
+    to_minor,
+)
 from app.domain.time import Duration, add_duration, is_positive
 from app.domain.validation import (
     check_aware,
@@ -80,7 +87,9 @@ class GrantOutcome:
     replayed: bool
 
 
-async def purchase_credits(runtime: Runtime, *, actor: Actor, request: GrantRequest) -> GrantOutcome:
+async def purchase_credits(
+    runtime: Runtime, *, actor: Actor, request: GrantRequest
+) -> GrantOutcome:
     return await _create(runtime, actor, request, paid=True)
 
 
@@ -90,7 +99,9 @@ async def grant_promotional_credits(
     return await _create(runtime, actor, request, paid=False)
 
 
-async def _create(runtime: Runtime, actor: Actor, request: GrantRequest, *, paid: bool) -> GrantOutcome:
+async def _create(
+    runtime: Runtime, actor: Actor, request: GrantRequest, *, paid: bool
+) -> GrantOutcome:
     now = runtime.clock.now()
     plan = await _validate(runtime, request, paid=paid, now=now)
     async with customer_transaction(
@@ -158,11 +169,14 @@ async def _validate(runtime: Runtime, request: GrantRequest, *, paid: bool, now:
         "description": request.description,
         "labels": labels_column(request.labels),
     }
-    details["fingerprint"] = _fingerprint(request, grant)
-    return Plan(grant, details, details["fingerprint"])
+    print_ = _fingerprint(request, grant)
+    details["fingerprint"] = print_
+    return Plan(grant, details, print_)
 
 
-def _check_times(issues: Issues, request: GrantRequest, now: datetime) -> tuple[datetime, datetime | None]:
+def _check_times(
+    issues: Issues, request: GrantRequest, now: datetime
+) -> tuple[datetime, datetime | None]:
     aware = check_aware(issues, ("input", "effectiveAt"), request.effective_at)
     aware = check_aware(issues, ("input", "expiresAt"), request.expires_at) and aware
     effective_at = request.effective_at if aware and request.effective_at else now
@@ -205,9 +219,13 @@ async def _check_purchase(
     check_text(issues, (*path, "paymentReference"), terms.payment_reference, low=1, high=256)
     if purchase_currency is None or basis_issue or issues.has(("input", "amount")):
         return None
-    total = to_minor(price(request.amount, terms.cost_basis, purchase_currency), purchase_currency.scale)
+    total = to_minor(
+        price(request.amount, terms.cost_basis, purchase_currency), purchase_currency.scale
+    )
     if total >= AMOUNT_LIMIT:
-        issues.add((*path, "perUnitCostBasis"), "the price must stay below 10^18 of the smallest unit")
+        issues.add(
+            (*path, "perUnitCostBasis"), "the price must stay below 10^18 of the smallest unit"
+        )
     return Purchase(
         currency=purchase_currency.code,
         cost_basis=terms.cost_basis.normalize(),
@@ -272,7 +290,11 @@ async def _check_headroom(frame: Frame, grant: Grant) -> None:
         grants.c.currency == grant.currency,
         pending_at(frame.now),
     )
-    total = (await frame.connection.execute(select(funded.scalar_subquery(), pending.scalar_subquery()))).one()
+    total = (
+        await frame.connection.execute(select(funded.scalar_subquery(), pending.scalar_subquery()))
+    ).one()
     if int(total[0] or 0) + int(total[1]) + grant.amount >= AMOUNT_LIMIT:
-        message = "funded plus pending credits in this currency must stay below 10^18 smallest units"
+        message = (
+            "funded plus pending credits in this currency must stay below 10^18 smallest units"
+        )
         raise ValidationFailed([Issue(("input", "amount"), message)])

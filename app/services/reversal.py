@@ -46,15 +46,21 @@ async def reverse_credit_consumption(
     check_text(issues, ("input", "reason"), reason, low=0, high=1024)
     issues.raise_any()
     customer_id = await _owner(runtime, consumption_id)
-    print_ = fingerprint("reversal", {"consumptionId": consumption_id, "amount": amount, "reason": reason})
+    print_ = fingerprint(
+        "reversal", {"consumptionId": consumption_id, "amount": amount, "reason": reason}
+    )
     transaction_id = new_id("transaction")
     async with customer_transaction(runtime, customer_id, actor, transaction_id) as frame:
         row = (
-            await frame.connection.execute(select(consumptions).where(consumptions.c.id == consumption_id))
+            await frame.connection.execute(
+                select(consumptions).where(consumptions.c.id == consumption_id)
+            )
         ).one()
         replayed = await _replay(frame, key, print_)
         if replayed is not None:
-            return ReversalOutcome(consumption_id, replayed, await frame.balance(row.currency), True)
+            return ReversalOutcome(
+                consumption_id, replayed, await frame.balance(row.currency), True
+            )
         currency = await runtime.catalog.get(row.currency)
         assert currency is not None
         reversible = row.consumed - row.reversed
@@ -65,9 +71,13 @@ async def reverse_credit_consumption(
                 raise ValidationFailed([Issue(AMOUNT, problem)])
             wanted = to_minor(amount, currency.scale)
         if reversible == 0:
-            raise ValidationFailed([Issue(AMOUNT, "nothing of this consumption is left to reverse")])
+            raise ValidationFailed(
+                [Issue(AMOUNT, "nothing of this consumption is left to reverse")]
+            )
         if wanted > reversible:
-            raise ValidationFailed([Issue(AMOUNT, "exceeds what is left to reverse of this consumption")])
+            raise ValidationFailed(
+                [Issue(AMOUNT, "exceeds what is left to reverse of this consumption")]
+            )
         booked = await _restore(frame, consumption_id, wanted, reason)
         await frame.connection.execute(
             update(consumptions)
@@ -114,8 +124,14 @@ async def _restore(frame: Frame, consumption_id: str, amount: int, reason: str |
         left -= take
         grant = await frame.books.grant(grant_id)
         assert grant is not None
-        details = {"consumption_id": consumption_id, "feature_key": feature_key, "description": reason}
-        entry = await frame.books.book(grant, EntryType.RESTORED, grant.restore(take), frame.booking, **details)
+        details = {
+            "consumption_id": consumption_id,
+            "feature_key": feature_key,
+            "description": reason,
+        }
+        entry = await frame.books.book(
+            grant, EntryType.RESTORED, grant.restore(take), frame.booking, **details
+        )
         booked.append(entry.id)
         forfeited = grant.forfeit_restored(take, frame.now)
         if forfeited is not None:
@@ -136,14 +152,20 @@ async def _replay(frame: Frame, key: str, print_: str) -> list[str] | None:
         return None
     if row.fingerprint != print_:
         raise KeyConflict(key)
-    ids = select(entries.c.id).where(entries.c.transaction_id == row.transaction_id).order_by(entries.c.sequence)
+    ids = (
+        select(entries.c.id)
+        .where(entries.c.transaction_id == row.transaction_id)
+        .order_by(entries.c.sequence)
+    )
     return list((await frame.connection.execute(ids)).scalars())
 
 
 async def _owner(runtime: Runtime, consumption_id: str) -> str:
     if kind_of(consumption_id) == "consumption":
         async with read_connection(runtime.engine) as connection:
-            statement = select(consumptions.c.customer_id).where(consumptions.c.id == consumption_id)
+            statement = select(consumptions.c.customer_id).where(
+                consumptions.c.id == consumption_id
+            )
             owner = (await connection.execute(statement)).scalar()
             if owner is not None:
                 return str(owner)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
+
 from app.domain.errors import InvalidState, Issue, Issues, NotFound, ValidationFailed
 from app.domain.grants import NO_PAYMENT, PAYMENT_FAILED, Grant, GrantStatus, SettlementStatus
 from app.domain.ids import kind_of, new_id
@@ -14,7 +16,6 @@ from app.services.grants import GrantOutcome
 from app.services.runtime import Runtime
 from app.storage.engine import read_connection
 from app.storage.tables import grants
-from sqlalchemy import select
 
 
 async def settle_credit_purchase(
@@ -27,12 +28,18 @@ async def settle_credit_purchase(
     occurred_at: datetime | None = None,
 ) -> GrantOutcome:
     if status is SettlementStatus.PENDING:
-        raise ValidationFailed([Issue(("input", "status"), "must be AUTHORIZED, SETTLED or FAILED")])
+        raise ValidationFailed(
+            [Issue(("input", "status"), "must be AUTHORIZED, SETTLED or FAILED")]
+        )
     now = runtime.clock.now()
     issues = Issues()
     check_id(issues, ("input", "grantId"), grant_id)
     check_text(issues, ("input", "paymentReference"), payment_reference, low=1, high=256)
-    if check_aware(issues, ("input", "occurredAt"), occurred_at) and occurred_at and occurred_at > now:
+    if (
+        check_aware(issues, ("input", "occurredAt"), occurred_at)
+        and occurred_at
+        and occurred_at > now
+    ):
         issues.add(("input", "occurredAt"), "must not be in the future")
     issues.raise_any()
     customer_id = await grant_owner(runtime, grant_id)

@@ -11,7 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.storage.engine import read_connection
 from app.storage.tables import accounts, consumptions, entries, grants
 
-SIGN = {"FUNDED": "funded", "CONSUMED": "consumed", "RESTORED": "consumed", "EXPIRED": "expired", "VOIDED": "voided"}
+SIGN = {
+    "FUNDED": "funded",
+    "CONSUMED": "consumed",
+    "RESTORED": "consumed",
+    "EXPIRED": "expired",
+    "VOIDED": "voided",
+}
 
 
 async def verify(engine: AsyncEngine) -> list[str]:
@@ -22,21 +28,44 @@ async def verify(engine: AsyncEngine) -> list[str]:
         )
         problems, by_account, by_grant, by_consumption = _walk(ledger)
         for row in await connection.execute(select(accounts)):
-            _compare(problems, f"account {row.customer_id}/{row.currency}", row, by_account.pop((row.customer_id, row.currency), {}), ACCOUNT_FIGURES)
+            _compare(
+                problems,
+                f"account {row.customer_id}/{row.currency}",
+                row,
+                by_account.pop((row.customer_id, row.currency), {}),
+                ACCOUNT_FIGURES,
+            )
         for key in by_account:
             problems.append(f"account {key[0]}/{key[1]}: entries without an account row")
         for row in await connection.execute(select(grants)):
             _check_grant(problems, row, by_grant.get(row.id, {}))
         for row in await connection.execute(select(consumptions)):
-            _compare(problems, f"consumption {row.id}", row, by_consumption.get(row.id, {}), ("consumed", "reversed"))
+            _compare(
+                problems,
+                f"consumption {row.id}",
+                row,
+                by_consumption.get(row.id, {}),
+                ("consumed", "reversed"),
+            )
     return problems
 
 
-ACCOUNT_FIGURES = ("sequence", "available", "available_promotional", "funded", "consumed", "expired", "voided", "last_booked_at")
+ACCOUNT_FIGURES = (
+    "sequence",
+    "available",
+    "available_promotional",
+    "funded",
+    "consumed",
+    "expired",
+    "voided",
+    "last_booked_at",
+)
 Figures = dict[str, Any]
 
 
-def _walk(ledger: Any) -> tuple[list[str], dict[tuple[str, str], Figures], dict[str, Figures], dict[str, Figures]]:
+def _walk(
+    ledger: Any,
+) -> tuple[list[str], dict[tuple[str, str], Figures], dict[str, Figures], dict[str, Figures]]:
     problems: list[str] = []
     by_account: dict[tuple[str, str], Figures] = {}
     by_grant: dict[str, Figures] = defaultdict(lambda: defaultdict(int))
@@ -48,7 +77,10 @@ def _walk(ledger: Any) -> tuple[list[str], dict[tuple[str, str], Figures], dict[
         if entry.sequence != account["sequence"] + 1:
             problems.append(f"{where}: sequence follows {account['sequence']}")
         if entry.balance_before != account["available"]:
-            problems.append(f"{where}: available before is {entry.balance_before}, the ledger says {account['available']}")
+            problems.append(
+                f"{where}: available before is {entry.balance_before}, "
+                f"the ledger says {account['available']}"
+            )
         if entry.balance_after != entry.balance_before + entry.amount:
             problems.append(f"{where}: available after is not before + amount")
         if account["last_booked_at"] is not None and entry.booked_at < account["last_booked_at"]:
@@ -82,11 +114,19 @@ def _check_grant(problems: list[str], row: Any, figures: Figures) -> None:
         problems.append(f"{where}: remaining below zero")
     funded = figures.get("funded", 0)
     if funded != (row.amount if row.funded_at is not None else 0):
-        problems.append(f"{where}: funded {funded} by the ledger, amount {row.amount}, funded_at {row.funded_at}")
+        problems.append(
+            f"{where}: funded {funded} by the ledger, "
+            f"amount {row.amount}, funded_at {row.funded_at}"
+        )
 
 
-def _compare(problems: list[str], where: str, row: Any, figures: Figures, names: tuple[str, ...]) -> None:
+def _compare(
+    problems: list[str], where: str, row: Any, figures: Figures, names: tuple[str, ...]
+) -> None:
     for name in names:
-        cached, derived = getattr(row, name), figures.get(name, 0 if name != "last_booked_at" else None)
+        cached, derived = (
+            getattr(row, name),
+            figures.get(name, 0 if name != "last_booked_at" else None),
+        )
         if cached != derived:
             problems.append(f"{where}: {name} is {cached} in the cache, {derived} by the ledger")

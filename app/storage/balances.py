@@ -59,7 +59,9 @@ async def read_balances(
             _sum(and_(ok, kind.in_(["CONSUMED", "RESTORED"])), -entries.c.amount).label("consumed"),
             _sum(and_(ok, kind == "EXPIRED"), -entries.c.amount).label("expired"),
             _sum(and_(ok, kind == "VOIDED"), -entries.c.amount).label("voided"),
-            _sum(and_(ok, entries.c.funding_method == "NONE"), entries.c.amount).label("promotional"),
+            _sum(and_(ok, entries.c.funding_method == "NONE"), entries.c.amount).label(
+                "promotional"
+            ),
         )
         .join(grants, grants.c.id == entries.c.grant_id)
         .where(entries.c.customer_id.in_(customer_ids), entries.c.booked_at <= at)
@@ -110,5 +112,7 @@ def balance_of(
     )
 
 
-def empty_balance(customer_id: str, currency: str, at: datetime, feature_key: str | None) -> Balance:
+def empty_balance(
+    customer_id: str, currency: str, at: datetime, feature_key: str | None
+) -> Balance:
     return Balance(customer_id, currency, at, feature_key)

@@ -39,6 +39,15 @@ class Customer(SQLModel, table=True):
     updated_at: datetime = instant()
 
 
+class CustomerLabel(SQLModel, table=True):
+    """A customer's labels again, one row each, for filtering in SQL."""
+
+    __tablename__ = "customer_label"
+    customer_id: str = Field(primary_key=True, foreign_key="customer.id")
+    key: str = Field(primary_key=True)
+    value: str
+
+
 class Currency(SQLModel, table=True):
     """Custom credit units; ISO 4217 currencies come from the iso4217 package."""
 
@@ -196,6 +205,7 @@ def table_of(model: type[SQLModel]) -> Table:
 
 
 customers = table_of(Customer)
+customer_labels = table_of(CustomerLabel)
 currencies = table_of(Currency)
 accounts = table_of(Account)
 grants = table_of(CreditGrant)

@@ -1,0 +1,33 @@
+"""Currency and the custom unit input."""
+
+from __future__ import annotations
+
+import strawberry
+
+from app.domain.money import Currency as DomainCurrency
+
+
+@strawberry.type(
+    description="A unit that credits are denominated in: "
+    "an ISO 4217 currency or a custom credit unit."
+)
+class Currency:
+    code: str = strawberry.field(
+        description='ISO 4217 code ("USD") or custom code of 4 to 24 characters ("TOKENS").'
+    )
+    name: str
+    scale: int = strawberry.field(description="Decimal places an amount in this currency may have.")
+    custom: bool
+
+    @classmethod
+    def from_domain(cls, currency: DomainCurrency) -> Currency:
+        return cls(
+            code=currency.code, name=currency.name, scale=currency.scale, custom=currency.custom
+        )
+
+
+@strawberry.input
+class CreateCustomCurrencyInput:
+    code: str
+    name: str
+    scale: int

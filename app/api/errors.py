@@ -1,0 +1,107 @@
+"""Expected failures as GraphQL types: each domain error maps to one type, here."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+
+from app.domain import errors
+
+
+@strawberry.enum
+class ErrorCode(Enum):
+    VALIDATION_FAILED = "VALIDATION_FAILED"
+    NOT_FOUND = "NOT_FOUND"
+    KEY_CONFLICT = "KEY_CONFLICT"
+    INSUFFICIENT_CREDITS = "INSUFFICIENT_CREDITS"
+    INVALID_STATE = "INVALID_STATE"
+    FORBIDDEN = "FORBIDDEN"
+
+
+@strawberry.interface(description="An expected failure of a mutation, returned as data.")
+class Error:
+    code: ErrorCode
+    message: str
+
+
+@strawberry.type
+class ValidationIssue:
+    field: list[str] = strawberry.field(
+        description="Path of the offending input field, "
+        'e.g. ["input", "purchase", "perUnitCostBasis"].'
+    )
+    message: str
+
+
+@strawberry.type
+class ValidationError(Error):
+    issues: list[ValidationIssue]
+
+
+@strawberry.type
+class NotFoundError(Error):
+    id: strawberry.ID | None
+
+
+@strawberry.type
+class KeyConflictError(Error):
+    key: str
+
+
+@strawberry.type
+class InsufficientCreditsError(Error):
+    currency: str
+    requested: Decimal
+    available: Decimal
+
+
+@strawberry.type(
+    description="The object is in a state that does not allow the operation (voiding an "
+    "expired grant, settling a promotional one, moving a settled payment back)."
+)
+class InvalidStateError(Error):
+    current_state: str = strawberry.field(
+        description="The grant's status for a void; the payment's settlement status, "
+        "or NO_PAYMENT, for a settlement."
+    )
+
+
+@strawberry.type
+class ForbiddenError(Error):
+    pass
+
+
+def to_graphql(error: errors.DomainError) -> Any:
+    """The one mapping from the domain's error tree to the API's error types."""
+    message = error.message
+    if isinstance(error, errors.ValidationFailed):
+        issues = [ValidationIssue(field=list(i.field), message=i.message) for i in error.issues]
+        return ValidationError(code=ErrorCode.VALIDATION_FAILED, message=message, issues=issues)
+    if isinstance(error, errors.NotFound):
+        found_id = None if error.id is None else strawberry.ID(error.id)
+        return NotFoundError(code=ErrorCode.NOT_FOUND, message=message, id=found_id)
+    if isinstance(error, errors.KeyConflict):
+        return KeyConflictError(code=ErrorCode.KEY_CONFLICT, message=message, key=error.key)
+    if isinstance(error, errors.InsufficientCredits):
+        return InsufficientCreditsError(
+            code=ErrorCode.INSUFFICIENT_CREDITS,
+            message=message,
+            currency=error.currency,
+            requested=error.requested,
+            available=error.available,
+        )
+    if isinstance(error, errors.InvalidState):
+        return InvalidStateError(
+            code=ErrorCode.INVALID_STATE, message=message, current_state=error.current_state
+        )
+    assert isinstance(error, errors.Forbidden)
+    return ForbiddenError(code=ErrorCode.FORBIDDEN, message=message)
+
+
+def bad_input(message: str) -> GraphQLError:
+    """A query argument the server cannot answer for: a GraphQL error, BAD_USER_INPUT."""
+    return GraphQLError(message, extensions={"code": "BAD_USER_INPUT"})

@@ -1,0 +1,482 @@
+"""The Mutation root: parse input, call one service, map the result or the expected error."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Annotated, Any, TypeVar
+
+import strawberry
+from strawberry.types import Info
+
+from app.api.balances import CreditBalance
+from app.api.common import LabelInput, label_pairs
+from app.api.context import Context
+from app.api.currencies import CreateCustomCurrencyInput, Currency
+from app.api.customers import CreateCustomerInput, Customer, UpdateCustomerInput
+from app.api.errors import (
+    ForbiddenError,
+    InsufficientCreditsError,
+    InvalidStateError,
+    KeyConflictError,
+    NotFoundError,
+    ValidationError,
+    to_graphql,
+)
+from app.api.grants import (
+    CreditAvailabilityPolicy,
+    CreditFundingMethod,
+    CreditGrant,
+    CreditSettlementStatus,
+)
+from app.api.ledger import CreditConsumption, CreditLedgerEntry
+from app.api.scalars import Duration
+from app.domain.balances import Balance
+from app.domain.errors import DomainError
+from app.domain.grants import AvailabilityPolicy, FundingMethod, SettlementStatus
+from app.services import consumption, currencies, customers, grants, reversal, settlement
+
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------- inputs
+
+
+@strawberry.input
+class PurchaseTermsInput:
+    currency: str | None = strawberry.field(
+        default=None,
+        description="Defaults to the credit currency. For a custom credit unit it is required.",
+    )
+    per_unit_cost_basis: Decimal | None = Decimal(1)
+    availability_policy: CreditAvailabilityPolicy | None = CreditAvailabilityPolicy.ON_CREATION
+    settlement_status: CreditSettlementStatus | None = strawberry.field(
+        default=CreditSettlementStatus.PENDING,
+        description="The payment state at creation, for payments already under way or done.",
+    )
+    payment_reference: str | None = None
+
+
+@strawberry.input
+class PurchaseCreditsInput:
+    customer_id: strawberry.ID
+    key: str | None = strawberry.field(
+        default=None,
+        description="Unique per customer. Repeating a request with the same key and input "
+        "answers with the first result; with a different input it is a KeyConflictError.",
+    )
+    name: str
+    description: str | None = None
+    labels: list[LabelInput] | None = None
+    currency: str
+    amount: Decimal
+    funding_method: CreditFundingMethod = strawberry.field(
+        description="INVOICE or EXTERNAL; NONE is a validation error here "
+        "(use grantPromotionalCredits)."
+    )
+    purchase: PurchaseTermsInput | None = None
+    priority: int | None = 10
+    features: list[str] | None = None
+    effective_at: datetime | None = strawberry.field(
+        default=None, description="Defaults to now. May be in the past or the future."
+    )
+    expires_after: Duration | None = strawberry.field(
+        default=None,
+        description="Expiry measured from effectiveAt. At most one of expiresAfter and expiresAt.",
+    )
+    expires_at: datetime | None = None
+
+
+@strawberry.input
+class GrantPromotionalCreditsInput:
+    customer_id: strawberry.ID
+    key: str | None = None
+    name: str
+    description: str | None = None
+    labels: list[LabelInput] | None = None
+    currency: str
+    amount: Decimal
+    priority: int | None = 10
+    features: list[str] | None = None
+    effective_at: datetime | None = None
+    expires_after: Duration | None = None
+    expires_at: datetime | None = None
+
+
+@strawberry.input
+class SettleCreditPurchaseInput:
+    grant_id: strawberry.ID
+    status: CreditSettlementStatus = strawberry.field(description="AUTHORIZED, SETTLED or FAILED.")
+    payment_reference: str | None = None
+    occurred_at: datetime | None = strawberry.field(
+        default=None,
+        description="When the payment event happened; defaults to now; never in the future.",
+    )
+
+
+@strawberry.input
+class VoidCreditGrantInput:
+    grant_id: strawberry.ID
+    reason: str | None = None
+
+
+@strawberry.enum
+class InsufficientCreditsBehavior(Enum):
+    """REJECT consumes nothing and answers InsufficientCreditsError; PARTIAL consumes what is
+    available and reports the shortfall."""
+
+    REJECT = "REJECT"
+    PARTIAL = "PARTIAL"
+
+
+@strawberry.input
+class ConsumeCreditsInput:
+    customer_id: strawberry.ID
+    key: str = strawberry.field(
+        description="Unique per customer: the caller's reference for this usage (a charge or "
+        "event id). A retry with the same key and input answers with the first result."
+    )
+    currency: str
+    amount: Decimal
+    feature_key: str | None = strawberry.field(
+        default=None,
+        description="The feature being paid for; only grants unrestricted or listing it are drawn.",
+    )
+    description: str | None = None
+    labels: list[LabelInput] | None = None
+    on_insufficient: InsufficientCreditsBehavior | None = InsufficientCreditsBehavior.REJECT
+
+
+@strawberry.input
+class ReverseCreditConsumptionInput:
+    consumption_id: strawberry.ID
+    key: str = strawberry.field(description="Unique per customer, like every creation key.")
+    amount: Decimal | None = strawberry.field(
+        default=None, description="Defaults to everything not yet reversed."
+    )
+    reason: str | None = None
+
+
+# ---------------------------------------------------------------- results
+
+
+@strawberry.type
+class CreateCustomerSuccess:
+    customer: Customer
+    replayed: bool
+
+
+@strawberry.type
+class UpdateCustomerSuccess:
+    customer: Customer
+
+
+@strawberry.type
+class CreateCustomCurrencySuccess:
+    currency: Currency
+    replayed: bool
+
+
+@strawberry.type
+class CreditGrantSuccess:
+    grant: CreditGrant
+    balance: CreditBalance = strawberry.field(
+        description="The customer's balance in the grant's currency right after the change."
+    )
+    replayed: bool = strawberry.field(
+        description="True when this answer is a replay of an earlier request with the same key."
+    )
+
+
+@strawberry.type
+class ConsumeCreditsSuccess:
+    consumption: CreditConsumption
+    balance: CreditBalance
+    replayed: bool
+
+
+@strawberry.type
+class ReverseCreditConsumptionSuccess:
+    consumption: CreditConsumption
+    entries: list[CreditLedgerEntry] = strawberry.field(
+        description="The RESTORED entries and, for credits whose grant expired or was voided "
+        "meanwhile, their EXPIRED or VOIDED entries."
+    )
+    balance: CreditBalance
+    replayed: bool
+
+
+CreateCustomerResult = Annotated[
+    CreateCustomerSuccess | ValidationError | KeyConflictError | ForbiddenError,
+    strawberry.union("CreateCustomerResult"),
+]
+UpdateCustomerResult = Annotated[
+    UpdateCustomerSuccess | ValidationError | NotFoundError | ForbiddenError,
+    strawberry.union("UpdateCustomerResult"),
+]
+CreateCustomCurrencyResult = Annotated[
+    CreateCustomCurrencySuccess | ValidationError | KeyConflictError | ForbiddenError,
+    strawberry.union("CreateCustomCurrencyResult"),
+]
+PurchaseCreditsResult = Annotated[
+    CreditGrantSuccess | ValidationError | NotFoundError | KeyConflictError | ForbiddenError,
+    strawberry.union("PurchaseCreditsResult"),
+]
+GrantPromotionalCreditsResult = Annotated[
+    CreditGrantSuccess | ValidationError | NotFoundError | KeyConflictError | ForbiddenError,
+    strawberry.union("GrantPromotionalCreditsResult"),
+]
+SettleCreditPurchaseResult = Annotated[
+    CreditGrantSuccess | ValidationError | NotFoundError | InvalidStateError | ForbiddenError,
+    strawberry.union("SettleCreditPurchaseResult"),
+]
+VoidCreditGrantResult = Annotated[
+    CreditGrantSuccess | ValidationError | NotFoundError | InvalidStateError | ForbiddenError,
+    strawberry.union("VoidCreditGrantResult"),
+]
+ConsumeCreditsResult = Annotated[
+    ConsumeCreditsSuccess
+    | ValidationError
+    | NotFoundError
+    | KeyConflictError
+    | InsufficientCreditsError
+    | ForbiddenError,
+    strawberry.union("ConsumeCreditsResult"),
+]
+ReverseCreditConsumptionResult = Annotated[
+    ReverseCreditConsumptionSuccess
+    | ValidationError
+    | NotFoundError
+    | KeyConflictError
+    | InvalidStateError
+    | ForbiddenError,
+    strawberry.union("ReverseCreditConsumptionResult"),
+]
+
+
+async def _answer(
+    info: Info[Context, None], call: Awaitable[T], success: Callable[[T], Awaitable[Any]]
+) -> Any:
+    """Run the use case; an expected failure becomes a member of the result union.
+
+    The answer is read at a fresh instant: the change happened after the request began.
+    """
+    try:
+        outcome = await call
+    except DomainError as error:
+        return to_graphql(error)
+    info.context.refresh()
+    return await success(outcome)
+
+
+async def _balance(info: Info[Context, None], balance: Balance) -> CreditBalance:
+    scales = await info.context.loaders.scales([balance.currency])
+    return CreditBalance.from_balance(balance, scales[balance.currency])
+
+
+def _grant_request(input: Any, funding: FundingMethod, purchase: Any) -> grants.GrantRequest:
+    return grants.GrantRequest(
+        customer_id=input.customer_id,
+        key=input.key,
+        name=input.name,
+        description=input.description,
+        labels=label_pairs(input.labels),
+        currency=input.currency,
+        amount=input.amount,
+        funding_method=funding,
+        purchase=purchase,
+        priority=10 if input.priority is None else input.priority,
+        features=None if input.features is None else tuple(input.features),
+        effective_at=input.effective_at,
+        expires_after=input.expires_after,
+        expires_at=input.expires_at,
+    )
+
+
+def _terms(terms: PurchaseTermsInput | None) -> grants.PurchaseTerms | None:
+    if terms is None:
+        return None
+    defaults = grants.PurchaseTerms()
+    return grants.PurchaseTerms(
+        currency=terms.currency,
+        cost_basis=defaults.cost_basis
+        if terms.per_unit_cost_basis is None
+        else terms.per_unit_cost_basis,
+        availability_policy=AvailabilityPolicy(terms.availability_policy.value)
+        if terms.availability_policy
+        else defaults.availability_policy,
+        settlement_status=SettlementStatus(terms.settlement_status.value)
+        if terms.settlement_status
+        else defaults.settlement_status,
+        payment_reference=terms.payment_reference,
+    )
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    async def create_customer(
+        self, info: Info[Context, None], input: CreateCustomerInput
+    ) -> CreateCustomerResult:
+        call = customers.create_customer(
+            info.context.runtime,
+            key=input.key,
+            name=input.name,
+            description=input.description,
+            labels=label_pairs(input.labels),
+        )
+
+        async def success(result: tuple[str, bool]) -> CreateCustomerSuccess:
+            customer = await info.context.loaders.customer(result[0])
+            return CreateCustomerSuccess(customer=customer, replayed=result[1])
+
+        return await _answer(info, call, success)  # type: ignore[no-any-return]
+
+    @strawberry.mutation
+    async def update_customer(
+        self, info: Info[Context, None], input: UpdateCustomerInput
+    ) -> UpdateCustomerResult:
+        call = customers.update_customer(
+            info.context.runtime,
+            customer_id=input.customer_id,
+            name=input.name,
+            description=input.description,
+            labels=label_pairs(input.labels),
+        )
+
+        async def success(customer_id: str) -> UpdateCustomerSuccess:
+            return UpdateCustomerSuccess(customer=await info.context.loaders.customer(customer_id))
+
+        return await _answer(info, call, success)  # type: ignore[no-any-return]
+
+    @strawberry.mutation
+    async def create_custom_currency(
+        self, info: Info[Context, None], input: CreateCustomCurrencyInput
+    ) -> CreateCustomCurrencyResult:
+        call = currencies.create_custom_currency(
+            info.context.runtime, code=input.code, name=input.name, scale=input.scale
+        )
+
+        async def success(result: Any) -> CreateCustomCurrencySuccess:
+            return CreateCustomCurrencySuccess(
+                currency=Currency.from_domain(result[0]), replayed=result[1]
+            )
+
+        return await _answer(info, call, success)  # type: ignore[no-any-return]
+
+    @strawberry.mutation
+    async def purchase_credits(
+        self, info: Info[Context, None], input: PurchaseCreditsInput
+    ) -> PurchaseCreditsResult:
+        request = _grant_request(
+            input, FundingMethod(input.funding_method.value), _terms(input.purchase)
+        )
+        call = grants.purchase_credits(
+            info.context.runtime, actor=info.context.actor, request=request
+        )
+        return await _answer(info, call, _grant_success(info))  # type: ignore[no-any-return]
+
+    @strawberry.mutation
+    async def grant_promotional_credits(
+        self, info: Info[Context, None], input: GrantPromotionalCreditsInput
+    ) -> GrantPromotionalCreditsResult:
+        request = _grant_request(input, FundingMethod.NONE, None)
+        call = grants.grant_promotional_credits(
+            info.context.runtime, actor=info.context.actor, request=request
+        )
+        return await _answer(info, call, _grant_success(info))  # type: ignore[no-any-return]
+
+    @strawberry.mutation
+    async def settle_credit_purchase(
+        self, info: Info[Context, None], input: SettleCreditPurchaseInput
+    ) -> SettleCreditPurchaseResult:
+        call = settlement.settle_credit_purchase(
+            info.context.runtime,
+            actor=info.context.actor,
+            grant_id=input.grant_id,
+            status=SettlementStatus(input.status.value),
+            payment_reference=input.payment_reference,
+            occurred_at=input.occurred_at,
+        )
+        return await _answer(info, call, _grant_success(info))  # type: ignore[no-any-return]
+
+    @strawberry.mutation
+    async def void_credit_grant(
+        self, info: Info[Context, None], input: VoidCreditGrantInput
+    ) -> VoidCreditGrantResult:
+        call = settlement.void_credit_grant(
+            info.context.runtime,
+            actor=info.context.actor,
+            grant_id=input.grant_id,
+            reason=input.reason,
+        )
+        return await _answer(info, call, _grant_success(info))  # type: ignore[no-any-return]
+
+    @strawberry.mutation
+    async def consume_credits(
+        self, info: Info[Context, None], input: ConsumeCreditsInput
+    ) -> ConsumeCreditsResult:
+        behavior = input.on_insufficient or InsufficientCreditsBehavior.REJECT
+        request = consumption.ConsumeRequest(
+            customer_id=input.customer_id,
+            key=input.key,
+            currency=input.currency,
+            amount=input.amount,
+            feature_key=input.feature_key,
+            description=input.description,
+            labels=label_pairs(input.labels),
+            on_insufficient=consumption.InsufficientCreditsBehavior(behavior.value),
+        )
+        call = consumption.consume_credits(
+            info.context.runtime, actor=info.context.actor, request=request
+        )
+
+        async def success(outcome: consumption.ConsumptionOutcome) -> ConsumeCreditsSuccess:
+            found = await info.context.loaders.consumption(outcome.consumption_id)
+            assert found is not None
+            balance = await _balance(info, outcome.balance)
+            return ConsumeCreditsSuccess(
+                consumption=found, balance=balance, replayed=outcome.replayed
+            )
+
+        return await _answer(info, call, success)  # type: ignore[no-any-return]
+
+    @strawberry.mutation
+    async def reverse_credit_consumption(
+        self, info: Info[Context, None], input: ReverseCreditConsumptionInput
+    ) -> ReverseCreditConsumptionResult:
+        call = reversal.reverse_credit_consumption(
+            info.context.runtime,
+            actor=info.context.actor,
+            consumption_id=input.consumption_id,
+            key=input.key,
+            amount=input.amount,
+            reason=input.reason,
+        )
+
+        async def success(outcome: reversal.ReversalOutcome) -> ReverseCreditConsumptionSuccess:
+            loaders = info.context.loaders
+            found = await loaders.consumption(outcome.consumption_id)
+            assert found is not None
+            booked = [await loaders.entry(entry_id) for entry_id in outcome.entry_ids]
+            return ReverseCreditConsumptionSuccess(
+                consumption=found,
+                entries=[entry for entry in booked if entry is not None],
+                balance=await _balance(info, outcome.balance),
+                replayed=outcome.replayed,
+            )
+
+        return await _answer(info, call, success)  # type: ignore[no-any-return]
+
+
+def _grant_success(
+    info: Info[Context, None],
+) -> Callable[[grants.GrantOutcome], Awaitable[CreditGrantSuccess]]:
+    async def success(outcome: grants.GrantOutcome) -> CreditGrantSuccess:
+        grant = await info.context.loaders.grant(outcome.grant_id)
+        balance = await _balance(info, outcome.balance)
+        return CreditGrantSuccess(grant=grant, balance=balance, replayed=outcome.replayed)
+
+    return success

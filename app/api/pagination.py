@@ -1,0 +1,165 @@
+"""Keyset pagination: stable while rows are inserted, forwards and backwards.
+
+A cursor is the sort key of its row (base64 of JSON), so a page never shifts when rows
+are inserted before it. `keyset_select` pages one list; `per_parent_select` pages the
+children of many parents in one statement (ROW_NUMBER over each parent's partition).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, literal, select, tuple_
+from sqlalchemy.sql import ColumnElement
+
+from app.api.errors import bad_input
+from app.domain.time import format_instant
+
+
+@dataclass(frozen=True)
+class Page:
+    """A validated request for one page."""
+
+    size: int
+    backward: bool
+    after: tuple[Any, ...] | None = None
+    before: tuple[Any, ...] | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Ordering:
+    """The sort keys of a list, the last of them unique, and how cursors decode."""
+
+    keys: tuple[ColumnElement[Any], ...]
+    kinds: tuple[type, ...]
+    descending: bool = False
+
+
+def page_of(
+    ordering: Ordering,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    *,
+    default: int,
+    maximum: int,
+) -> Page:
+    if first is not None and last is not None:
+        raise bad_input("Give at most one of first and last")
+    for name, value in (("first", first), ("last", last)):
+        if value is not None and value < 0:
+            raise bad_input(f"{name} must not be negative")
+        if value is not None and value > maximum:
+            raise bad_input(f"{name} must be at most {maximum} (the page size limit)")
+    size = first if first is not None else last if last is not None else default
+    return Page(
+        size=size,
+        backward=last is not None,
+        after=decode_cursor(after, ordering.kinds, "after"),
+        before=decode_cursor(before, ordering.kinds, "before"),
+    )
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    plain = [format_instant(v) if isinstance(v, datetime) else v for v in values]
+    return base64.urlsafe_b64encode(json.dumps(plain).encode()).decode()
+
+
+def decode_cursor(cursor: str | None, kinds: tuple[type, ...], name: str) -> tuple[Any, ...] | None:
+    if cursor is None:
+        return None
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not isinstance(values, list) or len(values) != len(kinds):
+            raise ValueError("wrong shape")
+        return tuple(_decode_value(value, kind) for value, kind in zip(values, kinds, strict=True))
+    except (ValueError, TypeError, binascii.Error, UnicodeError) as error:
+        raise bad_input(f"{name} is not a valid cursor for this list") from error
+
+
+def _decode_value(value: Any, kind: type) -> Any:
+    if kind is datetime:
+        instant = datetime.fromisoformat(value)
+        if instant.tzinfo is None:
+            raise ValueError("naive instant")
+        return instant
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueError("not an integer")
+    if kind is str and not isinstance(value, str):
+        raise ValueError("not a string")
+    return value
+
+
+def _bounded(statement: Select[Any], ordering: Ordering, page: Page) -> Select[Any]:
+    keys = tuple_(*ordering.keys)
+    for values, is_after in ((page.after, True), (page.before, False)):
+        if values is None:
+            continue
+        bound = tuple_(
+            *[literal(v, type_=k.type) for v, k in zip(values, ordering.keys, strict=True)]
+        )
+        statement = statement.where(
+            keys < bound if is_after == ordering.descending else keys > bound
+        )
+    return statement
+
+
+def _order(ordering: Ordering, page: Page) -> list[ColumnElement[Any]]:
+    descending = ordering.descending != page.backward
+    return [key.desc() if descending else key.asc() for key in ordering.keys]
+
+
+def with_keys(statement: Select[Any], ordering: Ordering) -> Select[Any]:
+    return statement.add_columns(
+        *[key.label(f"cursor_k{i}") for i, key in enumerate(ordering.keys)]
+    )
+
+
+def keyset_select(statement: Select[Any], ordering: Ordering, page: Page) -> Select[Any]:
+    statement = _bounded(with_keys(statement, ordering), ordering, page)
+    return statement.order_by(*_order(ordering, page)).limit(page.size + 1)
+
+
+def per_parent_select(
+    statement: Select[Any],
+    parent: ColumnElement[Any],
+    ordering: Ordering,
+    page: Page,
+) -> Select[Any]:
+    """Each parent's page in one statement; rows carry `page_parent` and `page_rank`."""
+    rank = func.row_number().over(partition_by=parent, order_by=_order(ordering, page))
+    bounded = _bounded(with_keys(statement, ordering), ordering, page)
+    inner = bounded.add_columns(parent.label("page_parent"), rank.label("page_rank")).subquery()
+    return (
+        select(inner)
+        .where(inner.c.page_rank <= page.size + 1)
+        .order_by(inner.c.page_parent, inner.c.page_rank)
+    )
+
+
+@dataclass
+class Slice:
+    rows: list[Any]
+    has_next: bool
+    has_previous: bool
+
+
+def slice_rows(rows: Sequence[Any], page: Page) -> Slice:
+    """Trim the look-ahead row and restore the list's own order."""
+    more = len(rows) > page.size
+    kept = list(rows[: page.size])
+    if page.backward:
+        kept.reverse()
+        return Slice(kept, has_next=page.before is not None, has_previous=more)
+    return Slice(kept, has_next=more, has_previous=page.after is not None)
+
+
+def cursor_of(row: Any, ordering: Ordering) -> str:
+    return encode_cursor([row._mapping[f"cursor_k{i}"] for i in range(len(ordering.keys))])

@@ -1,0 +1,141 @@
+"""The Query root and the schema, built once per process."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import Info
+
+from app.api.common import Node
+from app.api.context import Context
+from app.api.currencies import Currency
+from app.api.customers import Customer, CustomerConnection, CustomerFilter
+from app.api.errors import bad_input
+from app.api.grants import CreditGrant
+from app.api.ledger import (
+    CreditConsumption,
+    CreditLedgerEntry,
+    CreditLedgerEntryConnection,
+    CreditLedgerFilter,
+)
+from app.api.mutations import Mutation
+from app.api.scalars import SCALARS
+from app.domain.ids import kind_of
+
+
+async def find_node(info: Info[Context, None], id: str) -> Node | None:
+    loaders = info.context.loaders
+    kind = kind_of(id)
+    if kind is None:
+        raise bad_input(f"{id!r} is not a valid ID")
+    if kind == "customer":
+        return await loaders.maybe_customer(id)
+    if kind == "grant":
+        return await loaders.maybe_grant(id)
+    if kind == "consumption":
+        return await loaders.consumption(id)
+    if kind == "entry":
+        return await loaders.entry(id)
+    return None
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    async def node(self, info: Info[Context, None], id: strawberry.ID) -> Node | None:
+        return await find_node(info, id)
+
+    @strawberry.field
+    async def nodes(self, info: Info[Context, None], ids: list[strawberry.ID]) -> list[Node | None]:
+        return [await find_node(info, id) for id in ids]
+
+    @strawberry.field(description="Exactly one of id and key.")
+    async def customer(
+        self, info: Info[Context, None], id: strawberry.ID | None = None, key: str | None = None
+    ) -> Customer | None:
+        if (id is None) == (key is None):
+            raise bad_input("Give exactly one of id and key")
+        if key is not None:
+            return await info.context.loaders.customer_by_key(key)
+        assert id is not None
+        if kind_of(id) is None:
+            raise bad_input(f"{id!r} is not a valid ID")
+        return await info.context.loaders.maybe_customer(id)
+
+    @strawberry.field
+    async def customers(
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: CustomerFilter | None = None,
+    ) -> CustomerConnection:
+        return await info.context.loaders.customers_page(first, after, last, before, filter)
+
+    @strawberry.field
+    async def credit_grant(
+        self, info: Info[Context, None], id: strawberry.ID
+    ) -> CreditGrant | None:
+        node = await find_node(info, id)
+        return node if isinstance(node, CreditGrant) else None
+
+    @strawberry.field
+    async def credit_consumption(
+        self, info: Info[Context, None], id: strawberry.ID
+    ) -> CreditConsumption | None:
+        node = await find_node(info, id)
+        return node if isinstance(node, CreditConsumption) else None
+
+    @strawberry.field(
+        description="Ledger entries of all customers, newest first (finance and export)."
+    )
+    async def credit_ledger(
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: CreditLedgerFilter | None = None,
+    ) -> CreditLedgerEntryConnection:
+        return await info.context.loaders.customer_ledger(None, first, after, last, before, filter)
+
+    @strawberry.field
+    async def currencies(self, info: Info[Context, None]) -> list[Currency]:
+        return [Currency.from_domain(c) for c in await info.context.runtime.catalog.all()]
+
+
+def should_mask(error: GraphQLError) -> bool:
+    """Mask only unexpected failures; errors with a code, and input errors, stay readable."""
+    if error.extensions and error.extensions.get("code"):
+        return False
+    original = error.original_error
+    if original is None:
+        return False
+    return type(original).__name__ != "StrawberryInputCoercionError"
+
+
+@cache
+def get_schema() -> strawberry.Schema:
+    """Built once per process (a second build with the same types is not supported)."""
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        types=[Customer, CreditGrant, CreditConsumption, CreditLedgerEntry],
+        config=StrawberryConfig(scalar_map=SCALARS),  # sort_schema breaks enum defaults
+        extensions=[
+            lambda: ParserCache(maxsize=1000),
+            lambda: ValidationCache(maxsize=1000),
+            lambda: MaskErrors(should_mask_error=should_mask),
+        ],
+    )
+
+
+def export_schema() -> str:
+    return get_schema().as_str() + "\n"

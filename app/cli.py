@@ -1,0 +1,247 @@
+"""The `credits` command: serve, migrate, demo, export-schema, verify, sweep, keys.
+
+Settings come from CREDITS_* variables; a flag given on the command line wins.
+Every command returns its exit code: 0 done, 1 a problem was found, 2 refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+import uvicorn
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.domain.errors import DomainError
+from app.domain.time import SystemClock
+from app.live.publisher import NullPublisher
+from app.services.currencies import CurrencyCatalog
+from app.services.runtime import Runtime
+from app.settings import Settings
+from app.storage import migrations
+from app.storage.engine import create_engine, is_sqlite
+from app.storage.tables import entries
+
+KEYS_MESSAGE = (
+    "API keys arrive with access control (issue #4); "
+    "until then the server runs in OPEN mode on loopback."
+)
+SQLITE_WORKERS_MESSAGE = (
+    "SQLite serves from one process only: use --workers 1, or set "
+    "CREDITS_DATABASE_URL=postgresql://... to run several workers."
+)
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    flags = ("database_url", "host", "port", "workers")
+    settings = Settings.from_env(**{name: getattr(args, name, None) for name in flags})
+    command: Command = args.command
+    try:
+        return command(args, settings)
+    except (DomainError, DBAPIError, OSError) as error:
+        print(f"credits {args.name}: {getattr(error, 'message', error)}", file=sys.stderr)
+        return 1
+
+
+def parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--database-url", help="overrides CREDITS_DATABASE_URL")
+    root = argparse.ArgumentParser(prog="credits", description="The credits server.")
+    commands = root.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    def add(name: str, command: Command, help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, parents=[common], help=help, description=help)
+        sub.set_defaults(command=command, name=name)
+        return sub
+
+    serving = add("serve", serve, "migrate (SQLite only) and serve the GraphQL API")
+    serving.add_argument("--host", help="overrides CREDITS_HOST (default 127.0.0.1)")
+    serving.add_argument("--port", type=int, help="overrides CREDITS_PORT (default 8000)")
+    serving.add_argument("--workers", type=int, help="processes (PostgreSQL only; default 1)")
+    add("migrate", migrate, "bring the database schema up to date")
+    add("demo", demo, "load a small realistic data set (safe to repeat)")
+    exporting = add("export-schema", export_schema, "print the GraphQL schema (SDL)")
+    exporting.add_argument("--output", type=Path, help="write it to this file instead")
+    add("verify", verify, "recompute every balance from the ledger and report differences")
+    add("sweep", sweep, "book due scheduled events (funding, expiry) once")
+    add("keys", keys, "manage API keys (not available yet)").add_argument(
+        "rest", nargs=argparse.REMAINDER
+    )
+    return root
+
+
+# ---- commands
+
+
+def serve(args: argparse.Namespace, settings: Settings) -> int:
+    if is_sqlite(settings.database_url):
+        if settings.workers > 1:
+            print(f"credits serve: {SQLITE_WORKERS_MESSAGE}", file=sys.stderr)
+            return 2
+        migrations.upgrade(settings.database_url)
+    elif code := with_engine(settings, ready):
+        return code
+    if settings.workers > 1:
+        return serve_workers(settings)
+    from app.main import create_app
+
+    config = uvicorn.Config(
+        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
+    )
+    server = AnnouncingServer(config, settings)
+    server.run()
+    return 0 if server.started else 3
+
+
+def migrate(args: argparse.Namespace, settings: Settings) -> int:
+    migrations.upgrade(settings.database_url)
+    print(f"{shown(settings.database_url)} is at revision {migrations.head_revision()} (head)")
+    return 0
+
+
+def demo(args: argparse.Namespace, settings: Settings) -> int:
+    from app.demo import load_demo
+
+    if is_sqlite(settings.database_url):
+        migrations.upgrade(settings.database_url)
+    return with_runtime(settings, load_demo, "demo data loaded: 4 customers in USD, EUR and TOKENS")
+
+
+def export_schema(args: argparse.Namespace, settings: Settings) -> int:
+    from app.api.schema import export_schema as sdl
+
+    text = sdl()
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def verify(args: argparse.Namespace, settings: Settings) -> int:
+    return with_engine(settings, verify_ledger)
+
+
+def sweep(args: argparse.Namespace, settings: Settings) -> int:
+    from app.services.scheduling import book_due_events
+
+    async def run(runtime: Runtime) -> None:
+        customers = await book_due_events(runtime)
+        print(f"booked due events of {customers} customers")
+
+    return with_runtime(settings, run)
+
+
+def keys(args: argparse.Namespace, settings: Settings) -> int:
+    print(KEYS_MESSAGE, file=sys.stderr)
+    return 2
+
+
+# ---- serving
+
+
+class AnnouncingServer(uvicorn.Server):
+    """Says loudly where it listens, once the socket is bound (port 0 shows the real port)."""
+
+    def __init__(self, config: uvicorn.Config, settings: Settings) -> None:
+        super().__init__(config)
+        self.settings = settings
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        for server in self.servers:
+            for bound in server.sockets:
+                host, port = bound.getsockname()[:2]
+                announce(self.settings, f"http://{host}:{port}/graphql")
+
+
+def serve_workers(settings: Settings) -> int:
+    """Several processes: each worker builds its app from the CREDITS_* variables."""
+    for name in ("database_url", "host", "port", "workers"):
+        os.environ[f"CREDITS_{name.upper()}"] = str(getattr(settings, name))
+    announce(settings, f"http://{settings.host}:{settings.port}/graphql")
+    uvicorn.run(
+        "app.main:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+    )
+    return 0
+
+
+def announce(settings: Settings, url: str) -> None:
+    processes = f" with {settings.workers} workers" if settings.workers > 1 else ""
+    print(f"==> credits server listening on {url}{processes} (GraphiQL in a browser)", flush=True)
+    print(f"==> database {shown(settings.database_url)}", flush=True)
+
+
+# ---- helpers
+
+
+def shown(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+async def ready(engine: AsyncEngine) -> int:
+    return 0
+
+
+async def verify_ledger(engine: AsyncEngine) -> int:
+    from app.services.verify import verify as differences
+
+    problems = await differences(engine)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"ledger verification found {len(problems)} differences", file=sys.stderr)
+        return 1
+    async with engine.connect() as connection:
+        count = (await connection.execute(select(func.count()).select_from(entries))).scalar_one()
+    print(f"ledger verified: {count} entries, no differences")
+    return 0
+
+
+def with_engine(settings: Settings, use: Callable[[AsyncEngine], Awaitable[int]]) -> int:
+    """Run `use` on an engine for a database at the head revision; 2 if it is not."""
+
+    async def run() -> int:
+        engine = create_engine(settings.database_url)
+        try:
+            async with engine.connect() as connection:
+                current = await migrations.current_revision(connection)
+            head = migrations.head_revision()
+            if current != head:
+                where = shown(settings.database_url)
+                message = f"{where} is at revision {current}, not {head}: run `credits migrate`"
+                print(f"credits: {message}", file=sys.stderr)
+                return 2
+            return await use(engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def with_runtime(
+    settings: Settings, use: Callable[[Runtime], Awaitable[None]], done: str | None = None
+) -> int:
+    async def run(engine: AsyncEngine) -> int:
+        await use(Runtime(engine, SystemClock(), CurrencyCatalog(engine), NullPublisher()))
+        if done:
+            print(done)
+        return 0
+
+    return with_engine(settings, run)

@@ -1,0 +1,76 @@
+"""Shared fixtures: a frozen clock, a real SQLite file with the tables, and a service runtime."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.domain.time import FrozenClock
+from app.live.publisher import RecordingPublisher
+from app.services.currencies import CurrencyCatalog
+from app.services.customers import create_customer
+from app.services.runtime import Runtime
+from app.storage.engine import create_engine
+from app.storage.tables import metadata
+
+START = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+
+MakeCustomer = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    """Time stands still at START until a test moves it."""
+    return FrozenClock(START)
+
+
+async def create_sqlite_engine(path: Path) -> AsyncEngine:
+    """A real SQLite file (WAL, IMMEDIATE writes) with every table created."""
+    engine = create_engine(f"sqlite:///{path}")
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+    return engine
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = await create_sqlite_engine(tmp_path / "credits.db")
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def publisher() -> RecordingPublisher:
+    return RecordingPublisher()
+
+
+@pytest.fixture
+def runtime(engine: AsyncEngine, clock: FrozenClock, publisher: RecordingPublisher) -> Runtime:
+    return Runtime(engine, clock, CurrencyCatalog(engine), publisher)
+
+
+@pytest.fixture
+def make_customer(runtime: Runtime) -> MakeCustomer:
+    """`await make_customer()` creates a customer with a fresh key and returns its id."""
+    made = 0
+
+    async def make(key: str | None = None, name: str = "Acme") -> str:
+        nonlocal made
+        made += 1
+        customer_id, _ = await create_customer(runtime, key=key or f"customer-{made}", name=name)
+        return customer_id
+
+    return make
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    url = os.environ.get("CREDITS_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("CREDITS_TEST_POSTGRES_URL is not set: PostgreSQL tests run in CI")
+    return url

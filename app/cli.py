@@ -217,6 +217,10 @@ async def verify_ledger(engine: AsyncEngine) -> int:
 def with_engine(settings: Settings, use: Callable[[AsyncEngine], Awaitable[int]]) -> int:
     """Run `use` on an engine for a database at the head revision; 2 if it is not."""
 
+    if missing := missing_sqlite_file(settings.database_url):
+        print(f"credits: no database at {missing}: run `credits migrate`", file=sys.stderr)
+        return 2
+
     async def run() -> int:
         engine = create_engine(settings.database_url)
         try:
@@ -233,6 +237,14 @@ def with_engine(settings: Settings, use: Callable[[AsyncEngine], Awaitable[int]]
             await engine.dispose()
 
     return asyncio.run(run())
+
+
+def missing_sqlite_file(url: str) -> str | None:
+    """The path of a SQLite database file that does not exist (rather than create it empty)."""
+    path = make_url(url).database
+    if not is_sqlite(url) or not path or path == ":memory:" or Path(path).exists():
+        return None
+    return path
 
 
 def with_runtime(

@@ -235,8 +235,7 @@ class Loaders:
         before: str | None,
     ) -> CreditLedgerEntryConnection:
         page = self.page(LEDGER_ORDER, first, after, last, before)
-        query = LedgerQuery(grant_id=grant_id)
-        return await self._ledger_pages.load(("grant", grant_id, query, page))
+        return await self._ledger_pages.load(("grant", grant_id, LedgerQuery(), page))
 
     async def expirations(
         self, customer_id: str, within: Duration, currency: str | None

@@ -18,6 +18,7 @@ from app.domain.time import Duration as DurationValue
 from app.domain.time import format_duration, format_instant, parse_duration
 
 Duration = NewType("Duration", object)
+MAX_DECIMAL_TEXT = 64
 
 
 def serialize_decimal(value: Decimal) -> str:
@@ -27,6 +28,8 @@ def serialize_decimal(value: Decimal) -> str:
 def parse_decimal(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise ValueError('a Decimal is a string such as "100.50"')
+    if len(str(value)) > MAX_DECIMAL_TEXT:
+        raise ValueError(f"a Decimal has at most {MAX_DECIMAL_TEXT} characters")
     try:
         parsed = Decimal(str(value).strip())
     except InvalidOperation as error:

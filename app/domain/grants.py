@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 
@@ -241,4 +241,5 @@ class Grant:
 
 
 def stamp(instant: datetime) -> str:
-    return instant.strftime("%Y%m%d%H%M%S%f")
+    """Fixed-width UTC digits: their order is the order of the instants."""
+    return instant.astimezone(UTC).strftime("%Y%m%d%H%M%S%f")

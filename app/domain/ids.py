@@ -14,7 +14,7 @@ PREFIXES = {
     "transaction": "txn",
     "reversal": "rev",
 }
-ID_PATTERN = re.compile(r"^([a-z]{3})_([0-9A-HJKMNP-TV-Z]{26})$")
+ID_PATTERN = re.compile(r"^([a-z]{3})_([0-9A-HJKMNP-TV-Z]{26})\Z")
 
 
 def new_id(kind: str) -> str:
@@ -23,7 +23,7 @@ def new_id(kind: str) -> str:
 
 def kind_of(id: str) -> str | None:
     """The kind an id names, or None if it is malformed."""
-    match = ID_PATTERN.match(id)
+    match = ID_PATTERN.fullmatch(id)
     if not match:
         return None
     for kind, prefix in PREFIXES.items():

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 
 AMOUNT_LIMIT = 10**18  # every stored integer and sum stays below this (fits in 64 bits)
-CUSTOM_CODE = re.compile(r"^[A-Z0-9_]{4,24}$")
+CUSTOM_CODE = re.compile(r"^[A-Z0-9_]{4,24}\Z")
 MAX_COST_BASIS_PLACES = 12
+WIDE = 200  # decimal precision wide enough that no valid input is ever rounded
 
 
 @dataclass(frozen=True)
@@ -20,10 +21,13 @@ class Currency:
 
 
 def decimal_places(value: Decimal) -> int:
-    """Places counted on the value: 1.500 has one."""
-    exponent = value.normalize().as_tuple().exponent
+    """Places counted on the value: 1.500 has one. Exact at any precision."""
+    _, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)
-    return max(0, -exponent)
+    significant = "".join(map(str, digits)).rstrip("0")
+    if not significant:
+        return 0
+    return max(0, -(exponent + len(digits) - len(significant)))
 
 
 def is_finite(value: Decimal) -> bool:
@@ -32,10 +36,10 @@ def is_finite(value: Decimal) -> bool:
 
 def to_minor(value: Decimal, scale: int) -> int:
     """Exact conversion to the smallest unit; the caller has checked the places."""
-    minor = value.scaleb(scale)
-    if minor != minor.to_integral_value():
+    if decimal_places(value) > scale:
         raise ValueError(f"{value} has more than {scale} decimal places")
-    return int(minor)
+    with localcontext(prec=WIDE):
+        return int(value.scaleb(scale))
 
 
 def from_minor(minor: int, scale: int) -> Decimal:
@@ -50,7 +54,7 @@ def amount_problem(value: Decimal, currency: Currency) -> str | None:
         return "must be greater than zero"
     if decimal_places(value) > currency.scale:
         return f"has more than {currency.scale} decimal places allowed for {currency.code}"
-    if to_minor(value, currency.scale) >= AMOUNT_LIMIT:
+    if value.adjusted() >= 18 or to_minor(value, currency.scale) >= AMOUNT_LIMIT:
         return f"must be below 10^18 of the smallest unit of {currency.code}"
     return None
 
@@ -62,12 +66,14 @@ def cost_basis_problem(value: Decimal) -> str | None:
         return "must be greater than zero"
     if decimal_places(value) > MAX_COST_BASIS_PLACES:
         return f"has more than {MAX_COST_BASIS_PLACES} decimal places"
+    if value.adjusted() >= 40:
+        return "is too large"
     return None
 
 
 def price(amount: Decimal, cost_basis: Decimal, currency: Currency) -> Decimal:
     """amount times cost basis, rounded half to even to the purchase currency's scale."""
-    with localcontext(prec=80):  # wide enough that the product is exact before rounding
+    with localcontext(prec=WIDE):  # wide enough that the product is exact before rounding
         exact = amount * cost_basis
         try:
             return exact.quantize(Decimal(1).scaleb(-currency.scale), rounding=ROUND_HALF_EVEN)
@@ -77,12 +83,13 @@ def price(amount: Decimal, cost_basis: Decimal, currency: Currency) -> Decimal:
 
 def normalized(value: Decimal) -> str:
     """A canonical text for a decimal value: "1.50" and "1.5" give "1.5"."""
-    return format(value.normalize(), "f")
+    with localcontext(prec=WIDE):
+        return format(value.normalize(), "f")
 
 
 def sortable_decimal(value: Decimal) -> str:
     """Fixed-width text whose order is the numeric order of non-negative values."""
-    whole, _, fraction = format(
-        value.quantize(Decimal(1).scaleb(-MAX_COST_BASIS_PLACES)), "f"
-    ).partition(".")
+    with localcontext(prec=WIDE):
+        exact = value.quantize(Decimal(1).scaleb(-MAX_COST_BASIS_PLACES))
+    whole, _, fraction = format(exact, "f").partition(".")
     return f"{int(whole):040d}.{fraction.ljust(MAX_COST_BASIS_PLACES, '0')}"

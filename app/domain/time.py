@@ -38,10 +38,14 @@ class FrozenClock:
 def parse_duration(text: str) -> Duration:
     """ISO 8601 duration ("P30D", "P1M", "PT12H"); raises ValueError."""
     try:
+        if text.endswith("T"):
+            raise ValueError("nothing follows T")
         parsed: Duration = isodate.parse_duration(text)
-        return parsed
     except (isodate.ISO8601Error, ValueError, TypeError) as error:
         raise ValueError(f"{text!r} is not an ISO 8601 duration") from error
+    if isinstance(parsed, isodate.Duration) and (parsed.years % 1 or parsed.months % 1):
+        raise ValueError(f"{text!r}: years and months must be whole numbers")
+    return parsed
 
 
 def format_duration(duration: Duration) -> str:

@@ -8,8 +8,8 @@ from datetime import datetime
 
 from app.domain.errors import Issues, Path
 
-FEATURE = re.compile(r"^[a-z0-9]+(_[a-z0-9]+)*$")
-LABEL_KEY = re.compile(r"^[a-zA-Z0-9._-]{1,63}$")
+FEATURE = re.compile(r"^[a-z0-9]+(_[a-z0-9]+)*\Z")
+LABEL_KEY = re.compile(r"^[a-zA-Z0-9._-]{1,63}\Z")
 MAX_LABELS = 50
 
 
@@ -30,7 +30,7 @@ def check_labels(issues: Issues, path: Path, labels: Sequence[tuple[str, str]] |
     seen: set[str] = set()
     for index, (key, value) in enumerate(labels):
         where = (*path, str(index))
-        if not LABEL_KEY.match(key):
+        if not LABEL_KEY.fullmatch(key):
             issues.add((*where, "key"), "must be 1 to 63 of a-z, A-Z, 0-9, '.', '_' or '-'")
         elif key in seen:
             issues.add((*where, "key"), f"repeats the label key {key!r}")
@@ -41,7 +41,7 @@ def check_labels(issues: Issues, path: Path, labels: Sequence[tuple[str, str]] |
 
 def check_features(issues: Issues, path: Path, features: Sequence[str] | None) -> None:
     for index, feature in enumerate(features or ()):
-        if not (1 <= len(feature) <= 64 and FEATURE.match(feature)):
+        if not (1 <= len(feature) <= 64 and FEATURE.fullmatch(feature)):
             issues.add(
                 (*path, str(index)),
                 "must be 1 to 64 characters of lowercase words joined by '_' (e.g. 'api_calls')",
@@ -49,7 +49,7 @@ def check_features(issues: Issues, path: Path, features: Sequence[str] | None) -
 
 
 def check_feature_key(issues: Issues, path: Path, feature: str | None) -> None:
-    if feature is not None and not (1 <= len(feature) <= 64 and FEATURE.match(feature)):
+    if feature is not None and not (1 <= len(feature) <= 64 and FEATURE.fullmatch(feature)):
         issues.add(path, "must be 1 to 64 characters of lowercase words joined by '_'")
 
 

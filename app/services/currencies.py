@@ -36,7 +36,7 @@ class CurrencyCatalog:
 
     async def get(self, code: str) -> Currency | None:
         found = self.iso.get(code) or self.custom.get(code)
-        if found is None and CUSTOM_CODE.match(code):
+        if found is None and CUSTOM_CODE.fullmatch(code):
             await self.refresh()
             found = self.custom.get(code)
         return found
@@ -64,7 +64,7 @@ async def create_custom_currency(
 ) -> tuple[Currency, bool]:
     """Create a custom credit unit; its code is its key. Returns it and whether it was a replay."""
     issues = Issues()
-    if not CUSTOM_CODE.match(code):
+    if not CUSTOM_CODE.fullmatch(code):
         issues.add(("input", "code"), "must be 4 to 24 characters of A-Z, 0-9 and '_'")
     elif code in runtime.catalog.iso:
         issues.add(("input", "code"), f"{code} is an ISO 4217 currency")

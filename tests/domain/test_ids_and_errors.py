@@ -82,11 +82,5 @@ def test_failure_messages_name_what_failed():
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ID_PATTERN ends with '$', which matches before a trailing newline, so "
-    "kind_of accepts a malformed id such as 'grt_…\\n' (a NotFound later instead of a "
-    "validation issue)",
-)
 def test_an_id_with_a_trailing_newline_is_malformed():
     assert kind_of(new_id("grant") + "\n") is None

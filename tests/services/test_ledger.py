@@ -132,7 +132,7 @@ async def test_a_feature_balance_counts_only_grants_that_can_pay_for_it(runtime,
     assert (whole.available, whole.funded, whole.consumed, whole.pending) == (1200, 1800, 600, 400)
     assert (api.available, api.funded, api.consumed, api.pending) == (900, 1500, 600, 400)
     assert (storage.available, storage.funded, storage.consumed, storage.pending) == (1200, 1300, 100, 0)
-    assert whole.sequence == api.sequence == storage.sequence == 4
+    assert whole.sequence == api.sequence == storage.sequence == 5
 
 
 async def test_available_splits_into_promotional_and_paid(runtime, make_customer):

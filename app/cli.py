@@ -49,8 +49,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return command(args, settings)
     except (DomainError, DBAPIError, OSError) as error:
-        print(f"credits {args.name}: {getattr(error, 'message', error)}", file=sys.stderr)
+        print(f"credits {args.name}: {reason(error)}", file=sys.stderr)
         return 1
+
+
+def reason(error: Exception) -> str:
+    if isinstance(error, DomainError):
+        return error.message
+    if isinstance(error, DBAPIError):
+        return f"the database answered: {error.orig}"
+    return str(error)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -170,7 +178,9 @@ def serve_workers(settings: Settings) -> int:
     """Several processes: each worker builds its app from the CREDITS_* variables."""
     for name in ("database_url", "host", "port", "workers"):
         os.environ[f"CREDITS_{name.upper()}"] = str(getattr(settings, name))
-    announce(settings, f"http://{settings.host}:{settings.port}/graphql")
+    url = f"http://{settings.host}:{settings.port}/graphql"
+    print(f"==> credits server starting {settings.workers} workers on {url}", flush=True)
+    print(f"==> database {shown(settings.database_url)}", flush=True)
     uvicorn.run(
         "app.main:app_from_env",
         factory=True,
@@ -183,8 +193,7 @@ def serve_workers(settings: Settings) -> int:
 
 
 def announce(settings: Settings, url: str) -> None:
-    processes = f" with {settings.workers} workers" if settings.workers > 1 else ""
-    print(f"==> credits server listening on {url}{processes} (GraphiQL in a browser)", flush=True)
+    print(f"==> credits server listening on {url} (GraphiQL in a browser)", flush=True)
     print(f"==> database {shown(settings.database_url)}", flush=True)
 
 
@@ -216,27 +225,31 @@ async def verify_ledger(engine: AsyncEngine) -> int:
 
 def with_engine(settings: Settings, use: Callable[[AsyncEngine], Awaitable[int]]) -> int:
     """Run `use` on an engine for a database at the head revision; 2 if it is not."""
-
-    if missing := missing_sqlite_file(settings.database_url):
+    url = settings.database_url
+    if missing := missing_sqlite_file(url):
         print(f"credits: no database at {missing}: run `credits migrate`", file=sys.stderr)
         return 2
 
     async def run() -> int:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(url)
         try:
-            async with engine.connect() as connection:
-                current = await migrations.current_revision(connection)
-            head = migrations.head_revision()
-            if current != head:
-                where = shown(settings.database_url)
-                message = f"{where} is at revision {current}, not {head}: run `credits migrate`"
-                print(f"credits: {message}", file=sys.stderr)
+            if problem := await not_migrated(engine, url):
+                print(f"credits: {problem}", file=sys.stderr)
                 return 2
             return await use(engine)
         finally:
             await engine.dispose()
 
     return asyncio.run(run())
+
+
+async def not_migrated(engine: AsyncEngine, url: str) -> str | None:
+    async with engine.connect() as connection:
+        current = await migrations.current_revision(connection)
+    head = migrations.head_revision()
+    if current == head:
+        return None
+    return f"{shown(url)} is at revision {current}, not {head}: run `credits migrate`"
 
 
 def missing_sqlite_file(url: str) -> str | None:

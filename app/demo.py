@@ -28,11 +28,9 @@ INVOICE, EXTERNAL = FundingMethod.INVOICE, FundingMethod.EXTERNAL
 ON_CREATION = AvailabilityPolicy.ON_CREATION
 ON_AUTHORIZATION = AvailabilityPolicy.ON_AUTHORIZATION
 ON_SETTLEMENT = AvailabilityPolicy.ON_SETTLEMENT
-AUTHORIZED, SETTLED, FAILED = (
-    SettlementStatus.AUTHORIZED,
-    SettlementStatus.SETTLED,
-    SettlementStatus.FAILED,
-)
+AUTHORIZED = SettlementStatus.AUTHORIZED
+SETTLED = SettlementStatus.SETTLED
+FAILED = SettlementStatus.FAILED
 
 
 async def load_demo(runtime: Runtime) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -21,6 +22,8 @@ from strawberry.asgi import GraphQL
 
 from app.api.context import Context, make_context
 from app.api.graphiql import graphiql_html, graphiql_mount
+from app.api.guard import RequestGuard
+from app.api.limits import Limits
 from app.api.schema import get_schema
 from app.domain.time import Clock, SystemClock
 from app.live.publisher import NullPublisher, Publisher
@@ -36,7 +39,9 @@ log = logging.getLogger("credits")
 class CreditsGraphQL(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
         state = request.app.state
-        return await make_context(state.runtime, state.settings, request, response)
+        context = await make_context(state.runtime, state.settings, request, response)
+        context.request_id = request.scope.get("state", {}).get("request_id", "")
+        return context
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         return HTMLResponse(graphiql_html(request.url.path))
@@ -70,7 +75,16 @@ def create_app(
                     await scheduler
             await engine.dispose()
 
-    graphql = CreditsGraphQL(get_schema(), graphql_ide="graphiql" if settings.graphiql else None)
+    limits = Limits(
+        max_depth=settings.max_depth,
+        max_aliases=settings.max_aliases,
+        max_tokens=settings.max_tokens,
+        max_cost=settings.max_cost,
+        default_page_size=settings.default_page_size,
+    )
+    graphql = CreditsGraphQL(
+        get_schema(limits), graphql_ide="graphiql" if settings.graphiql else None
+    )
     routes = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
@@ -78,7 +92,10 @@ def create_app(
         Route("/readyz", readyz),
         graphiql_mount(),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    guard = Middleware(
+        RequestGuard, max_body_bytes=settings.max_body_bytes, timeout=settings.execution_timeout
+    )
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[guard])
 
 
 async def healthz(request: Request) -> Response:

@@ -23,6 +23,7 @@ class Context:
     loaders: Loaders
     request: Any = None
     response: Any = None
+    request_id: str = ""
 
     @property
     def now(self) -> datetime:

@@ -34,7 +34,7 @@ def upgrade(database_url: str) -> None:
 
 
 def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    return ScriptDirectory(str(ROOT / "alembic")).get_current_head()
 
 
 async def current_revision(connection: AsyncConnection) -> str | None:

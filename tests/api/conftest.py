@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -60,13 +61,19 @@ def clock() -> FrozenClock:
     return FrozenClock(START)
 
 
-@pytest.fixture
-async def api(tmp_path: Path, clock: FrozenClock) -> AsyncIterator[Api]:
+@asynccontextmanager
+async def running_api(tmp_path: Path, clock: FrozenClock, **settings: Any) -> AsyncIterator[Api]:
     url = f"sqlite:///{tmp_path}/credits.db"
     await create_schema(url)
-    settings = Settings(database_url=url, scheduler_enabled=False)
-    app = create_app(settings, clock=clock, publisher=RecordingPublisher())
+    configured = Settings(database_url=url, scheduler_enabled=False, **settings)
+    app = create_app(configured, clock=clock, publisher=RecordingPublisher())
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield Api(client, app)
+
+
+@pytest.fixture
+async def api(tmp_path: Path, clock: FrozenClock) -> AsyncIterator[Api]:
+    async with running_api(tmp_path, clock) as running:
+        yield running

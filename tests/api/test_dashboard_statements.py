@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from decimal import Decimal
+from pathlib import Path
+
+import pytest
 
 from app.domain.ledger import OPEN
+from app.domain.time import FrozenClock
 from app.services.consumption import ConsumeRequest, consume_credits
 from app.services.customers import create_customer
 from app.services.grants import GrantRequest, grant_promotional_credits
-from tests.api.conftest import Api
+from tests.api.conftest import Api, running_api
 
 DASHBOARD = """
 query Dashboard($n: Int!) {
@@ -43,7 +48,17 @@ def selects(statements: list[str]) -> int:
     return sum(1 for s in statements if s.lstrip().upper().startswith("SELECT"))
 
 
-async def test_the_dashboard_query_runs_the_same_few_statements_at_any_page_size(api: Api) -> None:
+@pytest.fixture
+async def roomy_api(tmp_path: Path, clock: FrozenClock) -> AsyncIterator[Api]:
+    """Page sizes of 50 at three levels cost 252,600: over the default cost limit."""
+    async with running_api(tmp_path, clock, max_cost=1_000_000) as api:
+        yield api
+
+
+async def test_the_dashboard_query_runs_the_same_few_statements_at_any_page_size(
+    roomy_api: Api,
+) -> None:
+    api = roomy_api
     await seed(api, customers=7, grants=8, draws=10)
     api.count_statements()
     counts = []

@@ -5,11 +5,21 @@ This module holds no tests; it is named so that it belongs to the query tests' f
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from app.domain.time import format_instant
-from tests.api.conftest import Api
+import httpx
+import pytest
+
+from app.domain.time import FrozenClock, format_instant
+from app.live.publisher import RecordingPublisher
+from app.main import create_app
+from app.settings import Settings
+from tests.api.conftest import START, Api, create_schema
 
 GRANT_FIELDS = """
   id key name currency fundingMethod priority features status amount remaining consumed
@@ -29,7 +39,9 @@ CONSUMPTION_FIELDS = """
   entries { id type amount grant { id } }
 """
 
-ERRORS = "... on Error { __typename code message } ... on ValidationError { issues { field message } }"
+ERRORS = (
+    "... on Error { __typename code message } ... on ValidationError { issues { field message } }"
+)
 
 
 def instant(value: datetime) -> str:
@@ -263,3 +275,58 @@ async def grant_ids(
 def error_codes(body: dict[str, Any]) -> list[str | None]:
     """The extensions.code of every GraphQL error in a response body."""
     return [error.get("extensions", {}).get("code") for error in body.get("errors", [])]
+
+
+# ---------------------------------------------------------------- seeded databases
+
+Populate = Callable[[Api, FrozenClock], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Seed:
+    directory: Path
+    now: datetime
+    ids: dict[str, Any]
+
+
+_SEEDS: dict[str, Seed] = {}
+DATABASE = "credits.db"
+
+
+async def _build(directory: Path, populate: Populate) -> Seed:
+    """Run `populate` once through the API against a database of its own."""
+    url = f"sqlite:///{directory}/{DATABASE}"
+    await create_schema(url)
+    clock = FrozenClock(START)
+    settings = Settings(database_url=url, scheduler_enabled=False)
+    app = create_app(settings, clock=clock, publisher=RecordingPublisher())
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            ids = await populate(Api(client, app), clock)
+    return Seed(directory, clock.now(), ids)
+
+
+async def seed(
+    name: str,
+    populate: Populate,
+    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path,
+    clock: FrozenClock,
+) -> dict[str, Any]:
+    """Copy a database populated once per session into this test's `api` database.
+
+    Request the fixture that calls this before `api`: the `api` fixture opens the file
+    at `tmp_path` that this copies, and `clock` is set to the instant populating ended.
+    Setting data up through the mutations takes time; copying it takes none.
+    """
+    found = _SEEDS.get(name)
+    if found is None:
+        found = await _build(tmp_path_factory.mktemp(f"seed-{name}"), populate)
+        _SEEDS[name] = found
+    for suffix in ("", "-wal", "-shm"):
+        source = found.directory / f"{DATABASE}{suffix}"
+        if source.exists():
+            shutil.copyfile(source, tmp_path / source.name)
+    clock.set(found.now)
+    return found.ids

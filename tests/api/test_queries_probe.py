@@ -1,25 +1,16 @@
-import base64, json
-from datetime import timedelta
+import json
 from tests.api.test_queries_helpers import *
 
 
-def cur(v):
-    return base64.urlsafe_b64encode(json.dumps(v).encode()).decode()
-
-
 async def test_probe(api, clock):
-    c = await create_customer(api, "acme", "ÄPFEL Gmbh", labels={"tier": "gold"})
-    g = await paid(api, c, "10")
-    print(g)
-    await consume(api, c, "k1", "3")
-    for cursor in [cur(["2026-01-15T12:00:00Z", 10**30]), cur(["0001-01-01T00:00:00+05:00", 1]), cur(["9999-12-31T23:59:59-05:00", 1]), "!!!", cur([1]), cur(["2026-01-15T12:00:00", 1])]:
-        body = await api.raw("query($c: String) { creditLedger(first: 2, after: $c) { edges { cursor } } }", c=cursor)
-        print(cursor, json.dumps(body)[:300])
-    body = await api.raw("query($c: String) { customers(first: 2, after: $c) { edges { cursor } } }", c=cur([10**30]))
-    print(json.dumps(body)[:300])
-    body = await api.raw("query($c: String, $id: ID!) { customer(id: $id) { creditGrants(first: 2, after: $c, orderBy: {field: PRIORITY}) { edges { cursor } } } }", c=cur([10**30, "x"]), id=c)
-    print(json.dumps(body)[:300])
-    body = await api.raw('query { customers(filter: {nameContains: "äpfel"}) { totalCount } }')
-    print(json.dumps(body)[:300])
-    body = await api.raw('query { customers(filter: {nameContains: "äpfel"}) { totalCount } }')
-    print(json.dumps(body)[:300])
+    c = await create_customer(api, "acme")
+    await promo(api, c, "10", expiresAfter="P5D")
+    q = "query($id: ID!, $f: CreditLedgerFilter) { customer(id: $id) { creditLedger(filter: $f) { totalCount } } }"
+    for f in [{"bookedFrom": "2026-01-15T12:00:00"}, {"bookedBefore": "2026-01-15T13:00:00"}, {"bookedFrom": "0001-01-01T00:00:00+05:00"}, {"bookedBefore": "9999-12-31T23:59:59-05:00"}, {"bookedFrom": "garbage"}]:
+        print(f, json.dumps(await api.raw(q, id=c, f=f))[:250])
+    for at in ["2026-01-15T11:00:00", "0001-01-01T00:00:00+05:00", "2026-01-15T11:00:00+00:00"]:
+        print(at, json.dumps(await api.raw('query($id: ID!, $at: DateTime) { customer(id: $id) { creditBalance(currency: "USD", at: $at) { available at } creditBalances(at: $at) { available } } }', id=c, at=at))[:300])
+    for w in ["-P1D", "P10000Y", "P0D", "PT0S", "P1M", "garbage", "P9999999999D"]:
+        print(w, json.dumps(await api.raw('query($id: ID!, $w: Duration!) { customer(id: $id) { upcomingCreditExpirations(within: $w) { amount } } }', id=c, w=w))[:300])
+    print(json.dumps(await api.raw('{ customers(first: 2, filter: {labels: [{key: "a", value: "b"}, {key: "a", value: "c"}]}) { totalCount } }')))
+    print(json.dumps(await api.raw('query($id: ID!) { customer(id: $id) { creditGrants(filter: {status: []}) { totalCount } creditLedger(filter: {types: []}) { totalCount } } }', id=c)))

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from app.cli import KEYS_MESSAGE, main
+from app.domain.time import SystemClock
+from app.live.publisher import NullPublisher
+from app.services.currencies import CurrencyCatalog
+from app.services.customers import create_customer
+from app.services.runtime import Runtime
 from app.storage import migrations
+from app.storage.engine import create_engine
 
 
 @pytest.fixture
@@ -89,3 +96,19 @@ def test_the_database_url_flag_wins_over_the_environment(
     monkeypatch.setenv("CREDITS_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
     assert main(["migrate", "--database-url", database]) == 0
     assert database in capsys.readouterr().out
+
+
+def test_the_demo_stops_when_its_keys_name_other_data(
+    database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    migrations.upgrade(database)
+
+    async def create_other_acme() -> None:
+        engine = create_engine(database)
+        runtime = Runtime(engine, SystemClock(), CurrencyCatalog(engine), NullPublisher())
+        await create_customer(runtime, key="demo-acme", name="Someone else")
+        await engine.dispose()
+
+    asyncio.run(create_other_acme())
+    assert main(["demo", "--database-url", database]) == 1
+    assert "'demo-acme' was already used with a different input" in capsys.readouterr().err

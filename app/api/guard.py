@@ -1,0 +1,101 @@
+"""An ASGI guard around HTTP requests: a request id, the body size limit, the time limit.
+
+An oversized body answers 413 and a request over its time answers 504, each with a
+GraphQL error body whose extensions.code is LIMIT_EXCEEDED (DESIGN §11).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from ulid import ULID
+
+
+class TooLarge(Exception):
+    pass
+
+
+def error_body(message: str, request_id: str) -> bytes:
+    error = {"message": message, "extensions": {"code": "LIMIT_EXCEEDED", "requestId": request_id}}
+    return json.dumps({"data": None, "errors": [error]}).encode()
+
+
+class RequestGuard:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, timeout: float) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.timeout = timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = str(ULID())
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await self.refuse(
+                send_with_id,
+                413,
+                f"Request body exceeds the body size limit of {self.max_body_bytes} bytes",
+                request_id,
+            )
+            return
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self.app(scope, self.counting(receive), send_with_id)
+        except TooLarge:
+            if not started:
+                await self.refuse(
+                    send_with_id,
+                    413,
+                    f"Request body exceeds the body size limit of {self.max_body_bytes} bytes",
+                    request_id,
+                )
+        except TimeoutError:
+            if not started:
+                await self.refuse(
+                    send_with_id,
+                    504,
+                    f"Execution exceeded the time limit of {self.timeout:g} seconds",
+                    request_id,
+                )
+
+    def counting(self, receive: Receive) -> Receive:
+        received = 0
+
+        async def wrapped() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise TooLarge()
+            return message
+
+        return wrapped
+
+    @staticmethod
+    async def refuse(send: Any, status: int, message: str, request_id: str) -> None:
+        body = error_body(message, request_id)
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(), nullable=False),
         sa.Column("key", sa.String(), nullable=False),
         sa.Column("name", sa.String(), nullable=False),
+        sa.Column("folded_name", sa.String(), nullable=False),
         sa.Column("description", sa.String(), nullable=True),
         sa.Column("labels", sa.JSON(), nullable=False),
         sa.Column("fingerprint", sa.String(), nullable=False),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -10,6 +11,7 @@ import strawberry
 from graphql import GraphQLError
 
 from app.domain import errors
+from app.domain.time import utc_instant
 
 
 @strawberry.enum
@@ -100,6 +102,14 @@ def to_graphql(error: errors.DomainError) -> Any:
         )
     assert isinstance(error, errors.Forbidden)
     return ForbiddenError(code=ErrorCode.FORBIDDEN, message=message)
+
+
+def checked_instant(value: datetime, name: str) -> datetime:
+    """A DateTime argument of a query, in UTC; BAD_USER_INPUT without an offset or out of range."""
+    try:
+        return utc_instant(value)
+    except ValueError as error:
+        raise bad_input(f"{name}: {error}") from error
 
 
 def bad_input(message: str) -> GraphQLError:

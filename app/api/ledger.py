@@ -13,6 +13,7 @@ from strawberry.types import Info
 
 from app.api.common import Label, Node, PageInfo, labels_of
 from app.api.context import Context
+from app.api.errors import checked_instant
 from app.domain.money import from_minor
 
 if TYPE_CHECKING:
@@ -171,9 +172,13 @@ class LedgerQuery:
             currency=f.currency,
             grant_id=f.grant_id,
             feature_key=f.feature_key,
-            booked_from=f.booked_from,
-            booked_before=f.booked_before,
+            booked_from=_instant(f.booked_from, "bookedFrom"),
+            booked_before=_instant(f.booked_before, "bookedBefore"),
         )
+
+
+def _instant(value: datetime | None, name: str) -> datetime | None:
+    return None if value is None else checked_instant(value, name)
 
 
 @strawberry.type

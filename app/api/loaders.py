@@ -19,7 +19,7 @@ from strawberry.dataloader import DataLoader
 from app.api.balances import CreditBalance, CreditExpiration
 from app.api.common import PageInfo, label_pairs
 from app.api.customers import Customer, CustomerConnection, CustomerEdge, CustomerFilter
-from app.api.errors import bad_input
+from app.api.errors import bad_input, checked_instant
 from app.api.grants import CreditGrant, CreditGrantConnection, CreditGrantEdge, GrantQuery
 from app.api.ledger import (
     CreditConsumption,
@@ -190,11 +190,10 @@ class Loaders:
     def instant(self, at: datetime | None) -> datetime:
         if at is None:
             return self.now
-        if at.utcoffset() is None:
-            raise bad_input("at must include a timezone offset")
-        if at > self.now:
+        instant = checked_instant(at, "at")
+        if instant > self.now:
             raise bad_input("at must not be in the future")
-        return at
+        return instant
 
     async def customer_grants(
         self,

@@ -19,7 +19,7 @@ from sqlalchemy import Select, func, literal, select, tuple_
 from sqlalchemy.sql import ColumnElement
 
 from app.api.errors import bad_input
-from app.domain.time import format_instant
+from app.domain.time import format_instant, utc_instant
 
 
 @dataclass(frozen=True)
@@ -86,12 +86,11 @@ def decode_cursor(cursor: str | None, kinds: tuple[type, ...], name: str) -> tup
 
 def _decode_value(value: Any, kind: type) -> Any:
     if kind is datetime:
-        instant = datetime.fromisoformat(value)
-        if instant.tzinfo is None:
-            raise ValueError("naive instant")
-        return instant
+        return utc_instant(datetime.fromisoformat(value))
     if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
         raise ValueError("not an integer")
+    if kind is int and not -(2**63) <= value < 2**63:
+        raise ValueError("out of range")
     if kind is str and not isinstance(value, str):
         raise ValueError("not a string")
     return value

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from functools import cache
 
 import strawberry
-from graphql import ASTValidationRule, GraphQLError
-from strawberry.extensions import AddValidationRules, MaskErrors, ParserCache, ValidationCache
+from graphql import ASTValidationRule
+from strawberry.extensions import AddValidationRules, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
@@ -24,11 +23,10 @@ from app.api.ledger import (
     CreditLedgerFilter,
 )
 from app.api.limits import Limits, OperationLimits, alias_rule, depth_rule
+from app.api.masking import CodedParserCache, MaskInternalErrors
 from app.api.mutations import Mutation
 from app.api.scalars import SCALARS
 from app.domain.ids import kind_of
-
-log = logging.getLogger("credits.api")
 
 
 async def find_node(info: Info[Context, None], id: str) -> Node | None:
@@ -115,31 +113,6 @@ class Query:
         return [Currency.from_domain(c) for c in await info.context.runtime.catalog.all()]
 
 
-class MaskInternalErrors(MaskErrors):
-    """`Internal server error` with a request id for the client; the trace goes to the log."""
-
-    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        context = self.execution_context.context
-        request_id = getattr(context, "request_id", None) or "unknown"
-        log.error("request %s failed", request_id, exc_info=error.original_error)
-        return GraphQLError(
-            "Internal server error",
-            nodes=error.nodes,
-            path=error.path,
-            extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
-        )
-
-
-def should_mask(error: GraphQLError) -> bool:
-    """Mask only unexpected failures; errors with a code, and input errors, stay readable."""
-    if error.extensions and error.extensions.get("code"):
-        return False
-    original = error.original_error
-    if original is None:
-        return False
-    return type(original).__name__ != "StrawberryInputCoercionError"
-
-
 @cache
 def get_schema(limits: Limits = Limits()) -> strawberry.Schema:
     """Built once per process and set of limits; validation rules are made once here."""
@@ -153,13 +126,13 @@ def get_schema(limits: Limits = Limits()) -> strawberry.Schema:
         types=[Customer, CreditGrant, CreditConsumption, CreditLedgerEntry],
         config=StrawberryConfig(scalar_map=SCALARS),  # sort_schema breaks enum defaults
         extensions=[
-            lambda: MaskInternalErrors(should_mask_error=should_mask),
+            MaskInternalErrors,
             lambda: OperationLimits(
                 max_tokens=limits.max_tokens,
                 max_cost=limits.max_cost,
                 default_page_size=limits.default_page_size,
             ),
-            lambda: ParserCache(maxsize=1000),
+            lambda: CodedParserCache(maxsize=1000),
             lambda: ValidationCache(maxsize=1000),
             lambda: AddValidationRules(rules),
         ],

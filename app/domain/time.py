@@ -41,7 +41,7 @@ def parse_duration(text: str) -> Duration:
         if text.endswith("T"):
             raise ValueError("nothing follows T")
         parsed: Duration = isodate.parse_duration(text)
-    except (isodate.ISO8601Error, ValueError, TypeError) as error:
+    except (isodate.ISO8601Error, ValueError, TypeError, OverflowError) as error:
         raise ValueError(f"{text!r} is not an ISO 8601 duration") from error
     if isinstance(parsed, isodate.Duration) and (parsed.years % 1 or parsed.months % 1):
         raise ValueError(f"{text!r}: years and months must be whole numbers")
@@ -66,6 +66,16 @@ def is_positive(duration: Duration) -> bool:
 
 def as_utc(instant: datetime) -> datetime:
     return instant.astimezone(UTC)
+
+
+def utc_instant(instant: datetime) -> datetime:
+    """The same instant in UTC; ValueError for a naive or unrepresentable one."""
+    if instant.utcoffset() is None:
+        raise ValueError("an instant needs a timezone offset")
+    try:
+        return instant.astimezone(UTC)
+    except OverflowError as error:
+        raise ValueError("the instant is out of range") from error
 
 
 def format_instant(instant: datetime) -> str:

@@ -81,7 +81,9 @@ async def consume_credits(
         available = sum(grant.remaining for grant in eligible)
         if available < amount and request.on_insufficient is InsufficientCreditsBehavior.REJECT:
             raise InsufficientCredits(
-                currency.code, request.amount, from_minor(available, currency.scale)
+                currency.code,
+                from_minor(amount, currency.scale),
+                from_minor(available, currency.scale),
             )
         consumption_id = new_id("consumption")
         draws = allocate(eligible, amount)

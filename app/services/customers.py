@@ -63,6 +63,7 @@ async def _create(
                 id=customer_id,
                 key=key,
                 name=name,
+                folded_name=name.casefold(),
                 description=description,
                 labels=labels_column(labels),
                 fingerprint=print_,
@@ -92,6 +93,7 @@ async def update_customer(
     changes: dict[str, object] = {"updated_at": runtime.clock.now()}
     if name is not None:
         changes["name"] = name
+        changes["folded_name"] = name.casefold()
     if description is not None:
         changes["description"] = description
     if labels is not None:

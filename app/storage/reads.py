@@ -24,8 +24,8 @@ def customer_conditions(
     if key is not None:
         conditions.append(customers.c.key == key)
     if name_contains is not None:
-        needle = name_contains.lower()
-        conditions.append(func.lower(customers.c.name).contains(needle, autoescape=True))
+        needle = name_contains.casefold()
+        conditions.append(customers.c.folded_name.contains(needle, autoescape=True))
     for label_key, value in labels or ():
         conditions.append(
             exists().where(

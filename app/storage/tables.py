@@ -32,6 +32,7 @@ class Customer(SQLModel, table=True):
     id: str = Field(primary_key=True)
     key: str = Field(unique=True)
     name: str
+    folded_name: str  # casefolded name: SQL lower() folds only ASCII
     description: str | None = None
     labels: list[list[str]] = labels()
     fingerprint: str

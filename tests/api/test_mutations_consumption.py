@@ -263,11 +263,6 @@ async def test_consume_credits_with_too_little_is_refused_with_the_exact_availab
     assert await ledger_size(api, customer_id) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: InsufficientCreditsError.requested echoes the input text ('50') instead of "
-    "the amount at the currency scale ('50.00') that every other Decimal field answers",
-)
 async def test_insufficient_credits_reports_the_requested_amount_at_the_currency_scale(
     api: Api,
 ) -> None:

@@ -438,13 +438,6 @@ OUT_OF_RANGE_CURSORS = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a cursor whose values decode but are out of range (an integer over 64 bits, "
-    "an instant that overflows when converted to UTC) crashes the query with a masked "
-    "'Unexpected error.' instead of BAD_USER_INPUT (app/api/pagination.py, decode_cursor / "
-    "_decode_value check only types)",
-)
 @pytest.mark.parametrize(
     ("name", "bad"), OUT_OF_RANGE_CURSORS.values(), ids=OUT_OF_RANGE_CURSORS.keys()
 )

@@ -6,8 +6,6 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-import pytest
-
 from app.domain.time import FrozenClock
 from tests.api.conftest import START, Api
 from tests.api.test_queries_helpers import (
@@ -126,18 +124,19 @@ async def test_credit_balances_never_lists_another_customers_currencies(api: Api
     assert list(await balances(api, customer)) == ["USD"]
 
 
-@pytest.mark.parametrize(("currency", "zero"), [("JPY", "0"), ("GBP", "0.00"), ("BHD", "0.000")])
 async def test_a_known_currency_never_used_has_a_zero_balance_with_sequence_zero(
-    api: Api, currency: str, zero: str
+    api: Api,
 ) -> None:
     customer = await create_customer(api, "acme")
     await promo(api, customer, "10")
     await consume(api, customer, "c1", "1")
 
-    assert await balance(api, customer, currency) == zero_balance(currency, zero, instant(START))
-    assert await balance(api, customer, currency, feature_key="chat") == zero_balance(
-        currency, zero, instant(START), "chat"
-    )
+    for currency, zero in (("JPY", "0"), ("GBP", "0.00"), ("BHD", "0.000")):
+        now = instant(START)
+        assert await balance(api, customer, currency) == zero_balance(currency, zero, now)
+        assert await balance(api, customer, currency, feature_key="chat") == zero_balance(
+            currency, zero, now, "chat"
+        )
 
 
 async def test_a_custom_currency_never_used_has_a_zero_balance(api: Api) -> None:
@@ -150,21 +149,19 @@ async def test_a_custom_currency_never_used_has_a_zero_balance(api: Api) -> None
     assert await balance(api, customer, "TOKENS") == zero_balance("TOKENS", "0.000", instant(START))
 
 
-@pytest.mark.parametrize("currency", ["XYZ", "NOPE", "usd", ""])
-async def test_a_balance_in_an_unknown_currency_is_a_bad_user_input_error(
-    api: Api, currency: str
-) -> None:
+async def test_a_balance_in_an_unknown_currency_is_a_bad_user_input_error(api: Api) -> None:
     customer = await create_customer(api, "acme")
     await promo(api, customer, "10")
 
-    body = await api.raw(
-        "query($id: ID!, $c: String!) { customer(id: $id) { creditBalance(currency: $c) "
-        "{ available } } }",
-        id=customer,
-        c=currency,
-    )
+    for currency in ("XYZ", "NOPE", "usd", ""):
+        body = await api.raw(
+            "query($id: ID!, $c: String!) { customer(id: $id) { creditBalance(currency: $c) "
+            "{ available } } }",
+            id=customer,
+            c=currency,
+        )
 
-    assert error_codes(body) == ["BAD_USER_INPUT"]
+        assert error_codes(body) == ["BAD_USER_INPUT"], currency
 
 
 async def test_a_balance_at_a_future_instant_is_a_bad_user_input_error(
@@ -460,3 +457,78 @@ async def test_upcoming_expirations_list_funded_remainders_soonest_first(
     assert [names[x["grant"]["id"]] for x in listed] == ["a", "f", "e"]
     assert all(x["grant"]["status"] == "ACTIVE" for x in listed)
     assert all(x["amount"] == x["grant"]["remaining"] for x in listed)
+
+
+async def test_a_balance_at_an_instant_without_an_offset_is_a_bad_user_input_error(
+    api: Api,
+) -> None:
+    customer = await create_customer(api, "acme")
+
+    body = await api.raw(
+        "query($id: ID!, $at: DateTime) { customer(id: $id) { "
+        'creditBalance(currency: "USD", at: $at) { available } } }',
+        id=customer,
+        at="2026-01-15T11:00:00",
+    )
+
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+
+
+async def test_a_balance_at_an_instant_out_of_range_is_a_bad_user_input_error(api: Api) -> None:
+    customer = await create_customer(api, "acme")
+
+    body = await api.raw(
+        "query($id: ID!, $at: DateTime) { customer(id: $id) { "
+        'creditBalance(currency: "USD", at: $at) { available } } }',
+        id=customer,
+        at="0001-01-01T00:00:00+05:00",
+    )
+
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+
+
+async def test_query_variables_that_are_no_date_time_or_duration_are_bad_user_input(
+    api: Api,
+) -> None:
+    customer = await create_customer(api, "acme")
+
+    at = await api.raw(
+        "query($id: ID!, $at: DateTime) { customer(id: $id) { "
+        'creditBalance(currency: "USD", at: $at) { available } } }',
+        id=customer,
+        at="yesterday",
+    )
+    within = await api.raw(EXPIRATIONS, id=customer, within="a month")
+
+    assert error_codes(at) == ["BAD_USER_INPUT"]
+    assert error_codes(within) == ["BAD_USER_INPUT"]
+
+
+async def test_upcoming_expirations_within_a_duration_past_year_9999_is_bad_user_input(
+    api: Api,
+) -> None:
+    customer = await create_customer(api, "acme")
+
+    body = await api.raw(EXPIRATIONS, id=customer, within="P10000Y")
+
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+
+
+async def test_upcoming_expirations_within_an_overflowing_duration_is_bad_user_input(
+    api: Api,
+) -> None:
+    customer = await create_customer(api, "acme")
+
+    body = await api.raw(EXPIRATIONS, id=customer, within="P9999999999D")
+
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+
+
+async def test_upcoming_expirations_within_zero_or_a_negative_duration_are_empty(
+    api: Api,
+) -> None:
+    customer = await create_customer(api, "acme")
+    await promo(api, customer, "10", expiresAfter="P5D")
+
+    assert await expirations(api, customer, "P0D") == []
+    assert await expirations(api, customer, "-P1D") == []

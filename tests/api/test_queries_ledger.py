@@ -331,15 +331,16 @@ async def test_ledger_filtered_by_feature_key_keeps_grants_that_can_pay_for_it(
     assert {e["grant"]["id"] for e in video} == unrestricted
 
 
-@pytest.mark.parametrize("feature", ["chat", "images", "video"])
-@pytest.mark.parametrize("currency", ["USD", "EUR"])
 async def test_feature_filtered_entries_add_up_to_that_features_balance(
-    books: dict[str, Any], feature: str, currency: str
+    books: dict[str, Any],
 ) -> None:
-    entries = await filtered(books, featureKey=feature, currency=currency)
-    figures = await balance(books["api"], books["acme"], currency, feature_key=feature)
+    for feature in ("chat", "images", "video"):
+        for currency in ("USD", "EUR"):
+            entries = await filtered(books, featureKey=feature, currency=currency)
+            figures = await balance(books["api"], books["acme"], currency, feature_key=feature)
 
-    assert sum(Decimal(e["amount"]) for e in entries) == Decimal(figures["available"])
+            total = sum(Decimal(e["amount"]) for e in entries)
+            assert total == Decimal(figures["available"]), (feature, currency)
 
 
 async def test_feature_balances_of_the_scenario_are_exact(books: dict[str, Any]) -> None:
@@ -483,3 +484,31 @@ async def test_due_events_of_several_grants_are_booked_in_time_order(
         (4, "EXPIRED", "-2.00", at(START + 4 * HOUR)),
         (5, "EXPIRED", "-1.00", at(START + 5 * HOUR)),
     ]
+
+
+LEDGER_BETWEEN = """query($id: ID!, $filter: CreditLedgerFilter) {
+  customer(id: $id) { creditLedger(filter: $filter) { totalCount } }
+}"""
+
+
+@pytest.mark.parametrize("bound", ["bookedFrom", "bookedBefore"])
+async def test_a_booked_bound_without_an_offset_is_a_bad_user_input_error(
+    books: dict[str, Any], bound: str
+) -> None:
+    body = await books["api"].raw(
+        LEDGER_BETWEEN, id=books["acme"], filter={bound: "2026-01-15T12:00:00"}
+    )
+
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+
+
+@pytest.mark.parametrize(
+    ("bound", "value"),
+    [("bookedFrom", "0001-01-01T00:00:00+05:00"), ("bookedBefore", "9999-12-31T23:59:59-05:00")],
+)
+async def test_a_booked_bound_out_of_range_is_a_bad_user_input_error(
+    books: dict[str, Any], bound: str, value: str
+) -> None:
+    body = await books["api"].raw(LEDGER_BETWEEN, id=books["acme"], filter={bound: value})
+
+    assert error_codes(body) == ["BAD_USER_INPUT"]

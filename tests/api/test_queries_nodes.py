@@ -113,15 +113,25 @@ async def test_nodes_of_an_empty_list_is_an_empty_list(api: Api) -> None:
     assert await api("{ nodes(ids: []) { id } }") == {"nodes": []}
 
 
-@pytest.mark.parametrize(
-    "malformed",
-    ["nope", "", "cus_", "cus_123", f"cus_{UNKNOWN}x", f"CUS_{UNKNOWN}", f"cus_{UNKNOWN[:-1]}I"],
-)
-async def test_node_with_a_malformed_id_is_a_bad_user_input_error(api: Api, malformed: str) -> None:
-    body = await api.raw("query($id: ID!) { node(id: $id) { id } }", id=malformed)
+MALFORMED_IDS = [
+    "nope",
+    "",
+    "cus_",
+    "cus_123",
+    f"cus_{UNKNOWN}x",
+    f"CUS_{UNKNOWN}",
+    f"cus_{UNKNOWN[:-1]}I",
+    f" cus_{UNKNOWN}",
+    f"cus_{UNKNOWN}\n",
+]
 
-    assert error_codes(body) == ["BAD_USER_INPUT"]
-    assert body["data"] == {"node": None}
+
+async def test_node_with_a_malformed_id_is_a_bad_user_input_error(api: Api) -> None:
+    for malformed in MALFORMED_IDS:
+        body = await api.raw("query($id: ID!) { node(id: $id) { id } }", id=malformed)
+
+        assert error_codes(body) == ["BAD_USER_INPUT"], malformed
+        assert body["data"] == {"node": None}
 
 
 async def test_nodes_with_one_malformed_id_is_a_bad_user_input_error(api: Api) -> None:
@@ -134,13 +144,13 @@ async def test_nodes_with_one_malformed_id_is_a_bad_user_input_error(api: Api) -
     assert error_codes(body) == ["BAD_USER_INPUT"]
 
 
-@pytest.mark.parametrize("prefix", ["cus", "grt", "csm", "ent", "txn", "rev"])
-async def test_node_with_a_well_formed_unknown_id_is_null(api: Api, prefix: str) -> None:
+async def test_node_with_a_well_formed_unknown_id_is_null(api: Api) -> None:
     await one_of_each(api)
 
-    body = await api.raw("query($id: ID!) { node(id: $id) { id } }", id=f"{prefix}_{UNKNOWN}")
+    for prefix in ("cus", "grt", "csm", "ent", "txn", "rev"):
+        body = await api.raw("query($id: ID!) { node(id: $id) { id } }", id=f"{prefix}_{UNKNOWN}")
 
-    assert body == {"data": {"node": None}}
+        assert body == {"data": {"node": None}}, prefix
 
 
 async def test_typed_root_lookups_find_their_own_type(api: Api) -> None:
@@ -189,14 +199,12 @@ async def test_typed_root_lookups_of_another_types_id_are_null(api: Api) -> None
     }
 
 
-@pytest.mark.parametrize("field", ["creditGrant", "creditConsumption", "customer"])
-async def test_typed_root_lookup_with_a_malformed_id_is_a_bad_user_input_error(
-    api: Api, field: str
-) -> None:
-    body = await api.raw(f'{{ {field}(id: "grant-1") {{ id }} }}')
+async def test_typed_root_lookup_with_a_malformed_id_is_a_bad_user_input_error(api: Api) -> None:
+    for field in ("creditGrant", "creditConsumption", "customer"):
+        body = await api.raw(f'{{ {field}(id: "grant-1") {{ id }} }}')
 
-    assert error_codes(body) == ["BAD_USER_INPUT"]
-    assert body["data"] == {field: None}
+        assert error_codes(body) == ["BAD_USER_INPUT"], field
+        assert body["data"] == {field: None}
 
 
 async def test_customer_is_found_by_key(api: Api) -> None:
@@ -217,20 +225,16 @@ async def test_customer_by_an_unknown_well_formed_id_is_null(api: Api) -> None:
     assert await api(f'{{ customer(id: "cus_{UNKNOWN}") {{ id }} }}') == {"customer": None}
 
 
-@pytest.mark.parametrize(
-    "arguments",
-    ["", "(id: null, key: null)", f'(id: "cus_{UNKNOWN}", key: "acme")'],
-    ids=["neither", "both-null", "both"],
-)
 async def test_customer_with_neither_or_both_of_id_and_key_is_a_bad_user_input_error(
-    api: Api, arguments: str
+    api: Api,
 ) -> None:
     await create_customer(api, "acme")
 
-    body = await api.raw(f"{{ customer{arguments} {{ id }} }}")
+    for arguments in ("", "(id: null, key: null)", f'(id: "cus_{UNKNOWN}", key: "acme")'):
+        body = await api.raw(f"{{ customer{arguments} {{ id }} }}")
 
-    assert error_codes(body) == ["BAD_USER_INPUT"]
-    assert body["data"] == {"customer": None}
+        assert error_codes(body) == ["BAD_USER_INPUT"], arguments
+        assert body["data"] == {"customer": None}
 
 
 # ---------------------------------------------------------------- the customers filter
@@ -294,12 +298,6 @@ async def test_customers_name_contains_treats_the_escape_character_literally(api
     assert await customer_keys(api, {"nameContains": "a\\b"}) == ["back"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: nameContains is case-insensitive for ASCII only: SQLite lower() and LIKE "
-    "fold only A-Z, while the needle is lowered in Python (app/storage/reads.py, "
-    "customer_conditions)",
-)
 async def test_customers_name_contains_ignores_case_beyond_ascii(api: Api) -> None:
     await create_customer(api, "apfel", "ÄPFEL GmbH")
     await create_customer(api, "ecole", "École Centrale")

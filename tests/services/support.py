@@ -121,7 +121,9 @@ async def row_counts(engine: AsyncEngine) -> dict[str, int]:
     """How many rows each table holds: a refused request changes none of them."""
     async with read_connection(engine) as connection:
         return {
-            table.name: int((await connection.execute(select(func.count()).select_from(table))).scalar_one())
+            table.name: int(
+                (await connection.execute(select(func.count()).select_from(table))).scalar_one()
+            )
             for table in metadata.sorted_tables
         }
 

@@ -61,7 +61,9 @@ async def test_twenty_concurrent_identical_keyed_purchases_create_one_grant(runt
     assert len({r.grant_id for r in results}) == 1
     assert sorted(r.replayed for r in results) == [False] + [True] * 19
     async with read_connection(runtime.engine) as connection:
-        assert (await connection.execute(select(func.count()).select_from(grants))).scalar_one() == 1
+        assert (
+            await connection.execute(select(func.count()).select_from(grants))
+        ).scalar_one() == 1
     assert (await balance(runtime, customer_id)).available == 2500
     assert await verify(runtime.engine) == []
 
@@ -74,14 +76,18 @@ async def test_concurrent_creations_of_one_customer_key_create_one_customer(runt
     assert len({customer_id for customer_id, _ in results}) == 1
     assert sorted(replayed for _, replayed in results) == [False] + [True] * 19
     async with read_connection(runtime.engine) as connection:
-        assert (await connection.execute(select(func.count()).select_from(customers))).scalar_one() == 1
+        assert (
+            await connection.execute(select(func.count()).select_from(customers))
+        ).scalar_one() == 1
 
 
 async def test_concurrent_identical_keyed_consumptions_draw_once(runtime, make_customer):
     customer_id = await make_customer()
     await promo(runtime, customer_id, "10")
 
-    results = await asyncio.gather(*(consume(runtime, customer_id, "3", key="c") for _ in range(15)))
+    results = await asyncio.gather(
+        *(consume(runtime, customer_id, "3", key="c") for _ in range(15))
+    )
 
     assert len({r.consumption_id for r in results}) == 1
     assert sorted(r.replayed for r in results) == [False] + [True] * 14
@@ -96,7 +102,11 @@ async def test_concurrent_reversals_never_give_back_more_than_was_consumed(runti
     results = await asyncio.gather(
         *(
             reverse_credit_consumption(
-                runtime, actor=OPEN, consumption_id=consumption.consumption_id, key=f"r{n}", amount=D("1")
+                runtime,
+                actor=OPEN,
+                consumption_id=consumption.consumption_id,
+                key=f"r{n}",
+                amount=D("1"),
             )
             for n in range(12)
         ),
@@ -104,12 +114,16 @@ async def test_concurrent_reversals_never_give_back_more_than_was_consumed(runti
     )
 
     assert outcomes(results) == {"ReversalOutcome": 5, "ValidationFailed": 7}
-    assert all(r.issues[0].field == ("input", "amount") for r in results if isinstance(r, ValidationFailed))
+    assert all(
+        r.issues[0].field == ("input", "amount") for r in results if isinstance(r, ValidationFailed)
+    )
     assert (await balance(runtime, customer_id)).available == 1000
     assert await verify(runtime.engine) == []
 
 
-async def test_concurrent_sweeps_and_requests_book_each_event_exactly_once(runtime, make_customer, clock):
+async def test_concurrent_sweeps_and_requests_book_each_event_exactly_once(
+    runtime, make_customer, clock
+):
     customer_ids = [await make_customer() for _ in range(4)]
     for customer_id in customer_ids:
         await promo(runtime, customer_id, "5", effective_at=clock.now() + timedelta(minutes=1))

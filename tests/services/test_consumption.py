@@ -14,7 +14,6 @@ from app.services.consumption import InsufficientCreditsBehavior
 from app.services.grants import PurchaseTerms
 from tests.services.support import (
     D,
-    amounts,
     balance,
     consume,
     consumption_row,
@@ -42,11 +41,25 @@ async def test_a_consumption_draws_one_entry_from_one_grant(runtime, make_custom
     assert outcome.replayed is False
     assert outcome.consumption_id.startswith("csm_")
     figures = outcome.balance
-    assert (figures.available, figures.consumed, figures.funded, figures.sequence) == (750, 250, 1000, 2)
+    assert (figures.available, figures.consumed, figures.funded, figures.sequence) == (
+        750,
+        250,
+        1000,
+        2,
+    )
     entry = (await ledger(runtime.engine, customer_id))[-1]
-    assert (entry.type, entry.amount, entry.balance_before, entry.balance_after) == ("CONSUMED", -250, 1000, 750)
+    assert (entry.type, entry.amount, entry.balance_before, entry.balance_after) == (
+        "CONSUMED",
+        -250,
+        1000,
+        750,
+    )
     assert (entry.grant_id, entry.consumption_id) == (grant.grant_id, outcome.consumption_id)
-    assert (entry.description, entry.labels, entry.booked_at) == ("batch", [["job", "7"]], clock.now())
+    assert (entry.description, entry.labels, entry.booked_at) == (
+        "batch",
+        [["job", "7"]],
+        clock.now(),
+    )
     row = await consumption_row(runtime.engine, outcome.consumption_id)
     assert (row.requested, row.consumed, row.shortfall, row.reversed) == (250, 250, 0, 0)
 
@@ -54,7 +67,9 @@ async def test_a_consumption_draws_one_entry_from_one_grant(runtime, make_custom
 async def test_grants_are_drawn_in_burn_order(runtime, make_customer, clock):
     customer_id = await make_customer()
     past = clock.now() - timedelta(days=3)
-    unrestricted_late = await purchase(runtime, customer_id, "1", effective_at=past + timedelta(days=1))
+    unrestricted_late = await purchase(
+        runtime, customer_id, "1", effective_at=past + timedelta(days=1)
+    )
     cheap = await purchase(runtime, customer_id, "1", terms=PurchaseTerms(cost_basis=D("0.5")))
     free = await promo(runtime, customer_id, "1")
     expires_later = await promo(runtime, customer_id, "1", expires_after=parse_duration("P2D"))
@@ -64,7 +79,9 @@ async def test_grants_are_drawn_in_burn_order(runtime, make_customer, clock):
     unrestricted_early = await purchase(runtime, customer_id, "1", effective_at=past)
     created_first = await purchase(runtime, customer_id, "1", effective_at=past + timedelta(days=2))
     clock.advance(timedelta(seconds=1))
-    created_second = await purchase(runtime, customer_id, "1", effective_at=past + timedelta(days=2))
+    created_second = await purchase(
+        runtime, customer_id, "1", effective_at=past + timedelta(days=2)
+    )
 
     outcome = await consume(runtime, customer_id, "10", key="all", feature_key="api")
 
@@ -140,13 +157,17 @@ async def test_rejected_consumption_reports_the_eligible_amount_and_writes_nothi
     assert len(publisher.published) == published
 
 
-async def test_rejected_consumption_with_a_feature_counts_its_restricted_grants(runtime, make_customer):
+async def test_rejected_consumption_with_a_feature_counts_its_restricted_grants(
+    runtime, make_customer
+):
     customer_id = await make_customer()
     await promo(runtime, customer_id, "10")
     await promo(runtime, customer_id, "5", features=("api",))
 
     with pytest.raises(InsufficientCredits) as raised:
-        await consume(runtime, customer_id, "16", key="c1", feature_key="api", on_insufficient=REJECT)
+        await consume(
+            runtime, customer_id, "16", key="c1", feature_key="api", on_insufficient=REJECT
+        )
 
     assert raised.value.available == D("15")
 
@@ -166,7 +187,9 @@ async def test_partial_consumption_takes_everything_eligible_and_reports_the_sho
     assert (await balance(runtime, customer_id, feature_key="api")).available == 200
 
 
-async def test_partial_consumption_with_nothing_eligible_records_a_full_shortfall(runtime, make_customer):
+async def test_partial_consumption_with_nothing_eligible_records_a_full_shortfall(
+    runtime, make_customer
+):
     customer_id = await make_customer()
 
     outcome = await consume(runtime, customer_id, "1", key="c1", on_insufficient=PARTIAL)
@@ -251,7 +274,12 @@ async def test_a_consumption_repeated_with_the_same_input_replays_the_first(runt
     counts = await row_counts(runtime.engine)
 
     again = await consume(
-        runtime, customer_id, "1.5", key="c", labels=(("b", "2"), ("a", "1")), on_insufficient=REJECT
+        runtime,
+        customer_id,
+        "1.5",
+        key="c",
+        labels=(("b", "2"), ("a", "1")),
+        on_insufficient=REJECT,
     )
 
     assert (again.consumption_id, again.replayed) == (first.consumption_id, True)
@@ -313,7 +341,9 @@ async def test_consumption_keys_are_their_own_namespace_per_customer(runtime, ma
 # ---- catch-up of time-driven events
 
 
-async def test_a_consumption_after_a_future_effective_at_books_the_funding_first(runtime, make_customer, clock):
+async def test_a_consumption_after_a_future_effective_at_books_the_funding_first(
+    runtime, make_customer, clock
+):
     customer_id = await make_customer()
     start = clock.now() + timedelta(hours=1)
     grant = await promo(runtime, customer_id, "10", effective_at=start)
@@ -322,8 +352,17 @@ async def test_a_consumption_after_a_future_effective_at_books_the_funding_first
     outcome = await consume(runtime, customer_id, "4", key="c")
 
     funded, consumed = await ledger(runtime.engine, customer_id)
-    assert (funded.sequence, funded.type, funded.amount, funded.booked_at) == (1, "FUNDED", 1000, start)
-    assert (funded.actor_type, funded.actor_name, funded.created_at) == ("SYSTEM", "system", clock.now())
+    assert (funded.sequence, funded.type, funded.amount, funded.booked_at) == (
+        1,
+        "FUNDED",
+        1000,
+        start,
+    )
+    assert (funded.actor_type, funded.actor_name, funded.created_at) == (
+        "SYSTEM",
+        "system",
+        clock.now(),
+    )
     assert (consumed.sequence, consumed.type, consumed.booked_at) == (2, "CONSUMED", clock.now())
     assert (consumed.actor_type, funded.grant_id) == ("OPEN", grant.grant_id)
     assert funded.transaction_id != consumed.transaction_id
@@ -340,7 +379,10 @@ async def test_catch_up_books_every_due_event_in_time_order(runtime, make_custom
 
     await consume(runtime, customer_id, "1", key="c")
 
-    assert [(e.sequence, e.type, e.grant_id, e.booked_at) for e in await ledger(runtime.engine, customer_id)] == [
+    assert [
+        (e.sequence, e.type, e.grant_id, e.booked_at)
+        for e in await ledger(runtime.engine, customer_id)
+    ] == [
         (1, "FUNDED", short.grant_id, now),
         (2, "FUNDED", early.grant_id, now + timedelta(hours=1)),
         (3, "EXPIRED", short.grant_id, now + timedelta(hours=3)),

@@ -25,7 +25,9 @@ async def test_iso_codes_without_minor_units_are_not_credit_currencies(runtime):
 
 
 async def test_a_custom_currency_is_created_and_known_to_a_fresh_catalog(runtime, engine):
-    currency, replayed = await create_custom_currency(runtime, code="API_CREDITS", name="API credits", scale=3)
+    currency, replayed = await create_custom_currency(
+        runtime, code="API_CREDITS", name="API credits", scale=3
+    )
 
     assert (currency, replayed) == (Currency("API_CREDITS", "API credits", 3, True), False)
     assert await CurrencyCatalog(engine).get("API_CREDITS") == currency
@@ -35,7 +37,9 @@ async def test_creating_a_custom_currency_again_with_the_same_input_replays_it(r
     await create_custom_currency(runtime, code="TOKENS", name="Tokens", scale=0)
     counts = await row_counts(runtime.engine)
 
-    currency, replayed = await create_custom_currency(runtime, code="TOKENS", name="Tokens", scale=0)
+    currency, replayed = await create_custom_currency(
+        runtime, code="TOKENS", name="Tokens", scale=0
+    )
 
     assert (currency.code, replayed) == ("TOKENS", True)
     assert await row_counts(runtime.engine) == counts

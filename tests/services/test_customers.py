@@ -69,7 +69,9 @@ async def test_an_invalid_customer_reports_every_issue_and_writes_nothing(runtim
     labels = (("ok", "1"), ("bad key!", "2"), ("ok", "3"), ("long", "x" * 257))
 
     with pytest.raises(ValidationFailed) as raised:
-        await create_customer(runtime, key="", name="n" * 257, description="d" * 1025, labels=labels)
+        await create_customer(
+            runtime, key="", name="n" * 257, description="d" * 1025, labels=labels
+        )
 
     assert fields_of(raised.value) == [
         ("input", "key"),

@@ -43,7 +43,12 @@ async def test_a_promotional_grant_is_funded_at_once(runtime, make_customer, clo
     assert outcome.replayed is False
     assert outcome.grant_id.startswith("grt_")
     figures = outcome.balance
-    assert (figures.available, figures.funded, figures.pending, figures.sequence) == (1050, 1050, 0, 1)
+    assert (figures.available, figures.funded, figures.pending, figures.sequence) == (
+        1050,
+        1050,
+        0,
+        1,
+    )
     assert (figures.available_promotional, figures.available_paid) == (1050, 0)
     [entry] = await ledger(runtime.engine, customer_id)
     assert (entry.sequence, entry.type, entry.amount) == (1, "FUNDED", 1050)
@@ -53,14 +58,18 @@ async def test_a_promotional_grant_is_funded_at_once(runtime, make_customer, clo
     assert await grant_status(runtime, outcome.grant_id) is GrantStatus.ACTIVE
 
 
-async def test_a_promotional_grant_stores_its_features_sorted_and_deduplicated(runtime, make_customer):
+async def test_a_promotional_grant_stores_its_features_sorted_and_deduplicated(
+    runtime, make_customer
+):
     customer_id = await make_customer()
 
     outcome = await promo(runtime, customer_id, "5", features=("storage", "api_calls", "storage"))
 
     assert (await grant_row(runtime.engine, outcome.grant_id)).features == ["api_calls", "storage"]
     async with read_connection(runtime.engine) as connection:
-        statement = select(grant_features.c.feature).where(grant_features.c.grant_id == outcome.grant_id)
+        statement = select(grant_features.c.feature).where(
+            grant_features.c.grant_id == outcome.grant_id
+        )
         assert sorted((await connection.execute(statement)).scalars()) == ["api_calls", "storage"]
 
 
@@ -74,7 +83,9 @@ async def test_a_grant_has_priority_10_unless_given(runtime, make_customer):
     assert (await grant_row(runtime.engine, second.grant_id)).priority == 1
 
 
-async def test_expires_after_one_month_from_january_31_ends_on_february_28(runtime, make_customer, clock):
+async def test_expires_after_one_month_from_january_31_ends_on_february_28(
+    runtime, make_customer, clock
+):
     clock.set(datetime(2026, 1, 31, 9, 30, tzinfo=UTC))
     customer_id = await make_customer()
 
@@ -88,7 +99,9 @@ async def test_expires_after_counts_from_effective_at(runtime, make_customer, cl
     customer_id = await make_customer()
     start = clock.now() + timedelta(days=2)
 
-    outcome = await promo(runtime, customer_id, "1", effective_at=start, expires_after=parse_duration("P30D"))
+    outcome = await promo(
+        runtime, customer_id, "1", effective_at=start, expires_after=parse_duration("P30D")
+    )
 
     row = await grant_row(runtime.engine, outcome.grant_id)
     assert (row.effective_at, row.expires_at) == (start, start + timedelta(days=30))
@@ -134,7 +147,12 @@ async def test_a_purchase_available_on_settlement_waits_as_pending(runtime, make
     outcome = await purchase(runtime, customer_id, "100", terms=ON_SETTLEMENT)
 
     figures = outcome.balance
-    assert (figures.available, figures.pending, figures.funded, figures.sequence) == (0, 10000, 0, 0)
+    assert (figures.available, figures.pending, figures.funded, figures.sequence) == (
+        0,
+        10000,
+        0,
+        0,
+    )
     assert await ledger(runtime.engine, customer_id) == []
     assert await grant_status(runtime, outcome.grant_id) is GrantStatus.PENDING
 
@@ -148,14 +166,18 @@ async def test_a_purchase_created_authorized_is_funded_under_on_authorization(
         settlement_status=SettlementStatus.AUTHORIZED,
     )
 
-    outcome = await purchase(runtime, customer_id, "7", terms=terms, funding_method=FundingMethod.EXTERNAL)
+    outcome = await purchase(
+        runtime, customer_id, "7", terms=terms, funding_method=FundingMethod.EXTERNAL
+    )
 
     row = await grant_row(runtime.engine, outcome.grant_id)
     assert (row.authorized_at, row.settled_at, row.funded_at) == (clock.now(), None, clock.now())
     assert outcome.balance.available == 700
 
 
-async def test_a_purchase_created_settled_has_both_payment_timestamps(runtime, make_customer, clock):
+async def test_a_purchase_created_settled_has_both_payment_timestamps(
+    runtime, make_customer, clock
+):
     customer_id = await make_customer()
     terms = PurchaseTerms(
         availability_policy=AvailabilityPolicy.ON_SETTLEMENT,
@@ -171,7 +193,13 @@ async def test_a_purchase_created_settled_has_both_payment_timestamps(runtime, m
 
 @pytest.mark.parametrize(
     ("amount", "basis", "price"),
-    [("3", "0.125", 38), ("1", "0.125", 12), ("5", "0.125", 62), ("2", "0.0049", 1), ("1", "1.5", 150)],
+    [
+        ("3", "0.125", 38),
+        ("1", "0.125", 12),
+        ("5", "0.125", 62),
+        ("2", "0.0049", 1),
+        ("1", "1.5", 150),
+    ],
 )
 async def test_the_price_is_rounded_half_to_even_to_the_purchase_currency(
     runtime, make_customer, amount, basis, price
@@ -183,7 +211,9 @@ async def test_the_price_is_rounded_half_to_even_to_the_purchase_currency(
     assert (await grant_row(runtime.engine, outcome.grant_id)).purchase_amount == price
 
 
-async def test_credits_in_a_custom_unit_are_priced_in_the_iso_purchase_currency(runtime, make_customer):
+async def test_credits_in_a_custom_unit_are_priced_in_the_iso_purchase_currency(
+    runtime, make_customer
+):
     await create_custom_currency(runtime, code="TOKENS", name="Tokens", scale=0)
     customer_id = await make_customer()
     terms = PurchaseTerms(currency="JPY", cost_basis=D("0.5"))
@@ -199,7 +229,9 @@ async def test_credits_in_a_custom_unit_are_priced_in_the_iso_purchase_currency(
     )
 
 
-async def test_a_custom_unit_purchase_without_a_purchase_currency_is_refused(runtime, make_customer):
+async def test_a_custom_unit_purchase_without_a_purchase_currency_is_refused(
+    runtime, make_customer
+):
     await create_custom_currency(runtime, code="TOKENS", name="Tokens", scale=0)
     customer_id = await make_customer()
 
@@ -232,12 +264,16 @@ async def test_a_cost_basis_must_be_positive_with_at_most_12_places(runtime, mak
 async def test_a_cost_basis_with_12_places_is_accepted(runtime, make_customer):
     customer_id = await make_customer()
 
-    outcome = await purchase(runtime, customer_id, "1", terms=PurchaseTerms(cost_basis=D("0.000000000001")))
+    outcome = await purchase(
+        runtime, customer_id, "1", terms=PurchaseTerms(cost_basis=D("0.000000000001"))
+    )
 
     assert (await grant_row(runtime.engine, outcome.grant_id)).purchase_amount == 0
 
 
-async def test_a_price_of_10_to_the_18_smallest_units_is_refused_on_the_cost_basis(runtime, make_customer):
+async def test_a_price_of_10_to_the_18_smallest_units_is_refused_on_the_cost_basis(
+    runtime, make_customer
+):
     customer_id = await make_customer()
     terms = PurchaseTerms(cost_basis=D("1000"))
 
@@ -315,8 +351,12 @@ async def test_a_priority_must_be_between_1_and_1000(runtime, make_customer, pri
     assert fields_of(raised.value) == [("input", "priority")]
 
 
-@pytest.mark.parametrize("feature", ["", "API", "api__calls", "_api", "api_", "a" * 65, "api-calls"])
-async def test_a_feature_must_be_lowercase_words_joined_by_underscores(runtime, make_customer, feature):
+@pytest.mark.parametrize(
+    "feature", ["", "API", "api__calls", "_api", "api_", "a" * 65, "api-calls"]
+)
+async def test_a_feature_must_be_lowercase_words_joined_by_underscores(
+    runtime, make_customer, feature
+):
     customer_id = await make_customer()
 
     with pytest.raises(ValidationFailed) as raised:
@@ -431,7 +471,11 @@ async def test_an_expiry_at_exactly_now_is_refused(runtime, make_customer, clock
 
     with pytest.raises(ValidationFailed) as raised:
         await promo(
-            runtime, customer_id, "1", effective_at=clock.now() - timedelta(days=1), expires_at=clock.now()
+            runtime,
+            customer_id,
+            "1",
+            effective_at=clock.now() - timedelta(days=1),
+            expires_at=clock.now(),
         )
 
     assert fields_of(raised.value) == [("input", "expiresAt")]
@@ -445,8 +489,8 @@ async def test_instants_without_an_offset_are_refused(runtime, make_customer):
             runtime,
             customer_id,
             "1",
-            effective_at=datetime(2026, 2, 1),  # noqa: DTZ001
-            expires_at=datetime(2026, 3, 1),  # noqa: DTZ001
+            effective_at=datetime(2026, 2, 1),
+            expires_at=datetime(2026, 3, 1),
         )
 
     assert fields_of(raised.value) == [("input", "effectiveAt"), ("input", "expiresAt")]
@@ -483,7 +527,9 @@ async def test_a_refused_grant_writes_and_publishes_nothing(runtime, make_custom
     assert len(publisher.published) == published
 
 
-async def test_a_new_grant_is_published_with_its_entry_after_commit(runtime, make_customer, publisher):
+async def test_a_new_grant_is_published_with_its_entry_after_commit(
+    runtime, make_customer, publisher
+):
     customer_id = await make_customer()
 
     outcome = await promo(runtime, customer_id, "3")
@@ -500,10 +546,14 @@ async def test_a_new_grant_is_published_with_its_entry_after_commit(runtime, mak
 
 async def test_a_keyed_grant_repeated_with_the_same_input_replays_the_first(runtime, make_customer):
     customer_id = await make_customer()
-    first = await purchase(runtime, customer_id, "1.50", key="order-1", labels=(("a", "1"), ("b", "2")))
+    first = await purchase(
+        runtime, customer_id, "1.50", key="order-1", labels=(("a", "1"), ("b", "2"))
+    )
     counts = await row_counts(runtime.engine)
 
-    again = await purchase(runtime, customer_id, "1.5", key="order-1", labels=(("b", "2"), ("a", "1")))
+    again = await purchase(
+        runtime, customer_id, "1.5", key="order-1", labels=(("b", "2"), ("a", "1"))
+    )
 
     assert (again.grant_id, again.replayed) == (first.grant_id, True)
     assert again.balance == first.balance
@@ -520,7 +570,9 @@ async def test_omitted_fields_equal_their_defaults_when_replaying_a_grant(runtim
         settlement_status=SettlementStatus.PENDING,
     )
 
-    again = await purchase(runtime, customer_id, "2.00", key="order-1", terms=explicit, priority=10, labels=())
+    again = await purchase(
+        runtime, customer_id, "2.00", key="order-1", terms=explicit, priority=10, labels=()
+    )
 
     assert (again.grant_id, again.replayed) == (first.grant_id, True)
 
@@ -534,7 +586,9 @@ async def test_features_compare_as_sets_when_replaying_a_grant(runtime, make_cus
     assert (again.grant_id, again.replayed) == (first.grant_id, True)
 
 
-async def test_an_omitted_effective_at_stays_omitted_on_a_later_retry(runtime, make_customer, clock):
+async def test_an_omitted_effective_at_stays_omitted_on_a_later_retry(
+    runtime, make_customer, clock
+):
     customer_id = await make_customer()
     first = await promo(runtime, customer_id, "2", key="p", expires_after=parse_duration("P30D"))
     clock.advance(timedelta(hours=5))
@@ -564,7 +618,9 @@ async def test_an_explicit_effective_at_differs_from_an_omitted_one(runtime, mak
         {"features": ("api",)},
     ],
 )
-async def test_the_same_grant_key_with_another_input_is_a_key_conflict(runtime, make_customer, change):
+async def test_the_same_grant_key_with_another_input_is_a_key_conflict(
+    runtime, make_customer, change
+):
     customer_id = await make_customer()
     await purchase(runtime, customer_id, "2", key="order-1", labels=(("a", "1"),))
     counts = await row_counts(runtime.engine)
@@ -626,7 +682,9 @@ async def test_a_replayed_grant_answers_with_the_current_balance(runtime, make_c
     again = await grant_promotional_credits(
         runtime,
         actor=OPEN,
-        request=GrantRequest(customer_id=customer_id, name="Welcome credits", currency="USD", amount=D("2"), key="k"),
+        request=GrantRequest(
+            customer_id=customer_id, name="Welcome credits", currency="USD", amount=D("2"), key="k"
+        ),
     )
 
     assert (again.grant_id, again.replayed) == (first.grant_id, True)

@@ -70,8 +70,17 @@ async def test_the_ledger_identity_holds_for_every_figure(runtime, make_customer
 
     figures = await balance(runtime, customer_id)
 
-    assert (figures.funded, figures.consumed, figures.expired, figures.voided) == (3500, 1000, 100, 2000)
-    assert figures.funded - figures.consumed - figures.expired - figures.voided == figures.available == 400
+    assert (figures.funded, figures.consumed, figures.expired, figures.voided) == (
+        3500,
+        1000,
+        100,
+        2000,
+    )
+    assert (
+        figures.funded - figures.consumed - figures.expired - figures.voided
+        == figures.available
+        == 400
+    )
     assert (figures.available_promotional, figures.available_paid) == (400, 0)
     assert figures.sequence == 10
 
@@ -105,7 +114,11 @@ async def test_a_balance_about_a_past_instant_never_changes(runtime, make_custom
     await book_due_events(runtime)
 
     assert [await balance(runtime, customer_id, at=instant) for instant in instants] == before
-    assert [(b.available, b.pending, b.sequence) for b in before] == [(1000, 700, 1), (700, 700, 2), (700, 700, 2)]
+    assert [(b.available, b.pending, b.sequence) for b in before] == [
+        (1000, 700, 1),
+        (700, 700, 2),
+        (700, 700, 2),
+    ]
 
 
 async def test_a_balance_before_any_grant_is_all_zeros(runtime, make_customer, clock):
@@ -131,7 +144,12 @@ async def test_a_feature_balance_counts_only_grants_that_can_pay_for_it(runtime,
 
     assert (whole.available, whole.funded, whole.consumed, whole.pending) == (1200, 1800, 600, 400)
     assert (api.available, api.funded, api.consumed, api.pending) == (900, 1500, 600, 400)
-    assert (storage.available, storage.funded, storage.consumed, storage.pending) == (1200, 1300, 100, 0)
+    assert (storage.available, storage.funded, storage.consumed, storage.pending) == (
+        1200,
+        1300,
+        100,
+        0,
+    )
     assert whole.sequence == api.sequence == storage.sequence == 5
 
 
@@ -143,7 +161,11 @@ async def test_available_splits_into_promotional_and_paid(runtime, make_customer
     outcome = await consume(runtime, customer_id, "15", key="c1")
 
     figures = outcome.balance
-    assert (figures.available, figures.available_promotional, figures.available_paid) == (1500, 0, 1500)
+    assert (figures.available, figures.available_promotional, figures.available_paid) == (
+        1500,
+        0,
+        1500,
+    )
 
 
 async def test_pending_counts_grants_not_yet_funded(runtime, make_customer, clock):
@@ -151,7 +173,9 @@ async def test_pending_counts_grants_not_yet_funded(runtime, make_customer, cloc
     created = clock.now()
     await purchase(runtime, customer_id, "20", terms=ON_SETTLEMENT)
     await promo(runtime, customer_id, "5", effective_at=clock.now() + timedelta(hours=1))
-    await purchase(runtime, customer_id, "3", terms=ON_SETTLEMENT, expires_after=parse_duration("PT2H"))
+    await purchase(
+        runtime, customer_id, "3", terms=ON_SETTLEMENT, expires_after=parse_duration("PT2H")
+    )
     clock.advance(timedelta(hours=3))
     await book_due_events(runtime)
 

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
     RuleBasedStateMachine,
+    initialize,
     invariant,
     multiple,
     rule,
@@ -45,6 +46,7 @@ from app.live.publisher import RecordingPublisher
 from app.services.consumption import ConsumeRequest, InsufficientCreditsBehavior, consume_credits
 from app.services.currencies import CurrencyCatalog, create_custom_currency
 from app.services.customers import create_customer
+from app.services.books import Books
 from app.services.grants import (
     GrantRequest,
     PurchaseTerms,
@@ -68,6 +70,23 @@ SCALES = {"USD": 2, "JPY": 0, "TOKENS": 3}
 FEATURE_SETS: list[tuple[str, ...]] = [(), (), ("api",), ("storage",), ("api", "storage")]
 FEATURE_KEYS = [None, None, "api", "storage"]
 KEYS = [None, None, "k1", "k2"]
+GRANT = {
+    "customer": st.integers(0, 1),
+    "currency": st.sampled_from(sorted(SCALES)),
+    "minor": st.integers(1, 5000),
+    "paid": st.booleans(),
+    "policy": st.sampled_from(list(AvailabilityPolicy)),
+    "status": st.sampled_from(
+        [SettlementStatus.PENDING, SettlementStatus.AUTHORIZED, SettlementStatus.SETTLED]
+    ),
+    "funding": st.sampled_from([FundingMethod.INVOICE, FundingMethod.EXTERNAL]),
+    "basis": st.sampled_from(["1", "0.5", "0.0125"]),
+    "priority": st.integers(1, 3),
+    "features": st.sampled_from(FEATURE_SETS),
+    "starts_in": st.one_of(st.none(), st.integers(-120, 600)),
+    "lasts": st.one_of(st.none(), st.none(), st.integers(1, 1440)),
+    "key": st.sampled_from(KEYS),
+}
 
 
 @dataclass(frozen=True)
@@ -93,7 +112,9 @@ class LedgerMachine(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.clock = FrozenClock(START)
         self.engine = self.run(create_sqlite_engine(self.directory / "credits.db"))
-        self.runtime = Runtime(self.engine, self.clock, CurrencyCatalog(self.engine), RecordingPublisher())
+        self.runtime = Runtime(
+            self.engine, self.clock, CurrencyCatalog(self.engine), RecordingPublisher()
+        )
         self.run(create_custom_currency(self.runtime, code="TOKENS", name="Tokens", scale=3))
         self.customer_ids = [
             self.run(create_customer(self.runtime, key=f"customer-{n}", name=f"Customer {n}"))[0]
@@ -119,22 +140,18 @@ class LedgerMachine(RuleBasedStateMachine):
 
     # ---- grants
 
-    @rule(
-        target=grants,
-        customer=st.integers(0, 1),
-        currency=st.sampled_from(sorted(SCALES)),
-        minor=st.integers(1, 5000),
-        paid=st.booleans(),
-        policy=st.sampled_from(list(AvailabilityPolicy)),
-        status=st.sampled_from([SettlementStatus.PENDING, SettlementStatus.AUTHORIZED, SettlementStatus.SETTLED]),
-        funding=st.sampled_from([FundingMethod.INVOICE, FundingMethod.EXTERNAL]),
-        basis=st.sampled_from(["1", "0.5", "0.0125"]),
-        priority=st.integers(1, 3),
-        features=st.sampled_from(FEATURE_SETS),
-        starts_in=st.one_of(st.none(), st.integers(-120, 600)),
-        lasts=st.one_of(st.none(), st.none(), st.integers(1, 1440)),
-        key=st.sampled_from(KEYS),
-    )
+    @initialize(target=grants, **GRANT)
+    def seed_grant(self, **params: Any) -> Any:
+        return self.create_grant(**params)
+
+    @initialize(target=grants, **(GRANT | {"starts_in": st.integers(1, 600)}))
+    def seed_future_grant(self, **params: Any) -> Any:
+        return self.create_grant(**params)
+
+    @rule(target=grants, **GRANT)
+    def grant(self, **params: Any) -> Any:
+        return self.create_grant(**params)
+
     def create_grant(
         self,
         customer: int,
@@ -175,7 +192,9 @@ class LedgerMachine(RuleBasedStateMachine):
             expires_after=None if lasts is None else timedelta(minutes=lasts),
         )
         create = purchase_credits if paid else grant_promotional_credits
-        expiry_passed = lasts is not None and (effective_at or now) + timedelta(minutes=lasts) <= now
+        expiry_passed = (
+            lasts is not None and (effective_at or now) + timedelta(minutes=lasts) <= now
+        )
         earlier = self.grant_keys.get((customer_id, key)) if key else None
         try:
             outcome = self.run(create(self.runtime, actor=OPEN, request=request))
@@ -202,7 +221,9 @@ class LedgerMachine(RuleBasedStateMachine):
         row = self.run(self.grant_row(grant.grant_id))
         try:
             outcome = self.run(
-                settle_credit_purchase(self.runtime, actor=OPEN, grant_id=grant.grant_id, status=target)
+                settle_credit_purchase(
+                    self.runtime, actor=OPEN, grant_id=grant.grant_id, status=target
+                )
             )
         except InvalidState as error:
             expected = "NO_PAYMENT" if not grant.paid else row.settlement_status
@@ -255,7 +276,9 @@ class LedgerMachine(RuleBasedStateMachine):
         customer_id = self.customer_ids[customer]
         self.consumed += 1
         key = reuse or f"c-{self.consumed}"
-        behavior = InsufficientCreditsBehavior.PARTIAL if partial else InsufficientCreditsBehavior.REJECT
+        behavior = (
+            InsufficientCreditsBehavior.PARTIAL if partial else InsufficientCreditsBehavior.REJECT
+        )
         request = ConsumeRequest(
             customer_id=customer_id,
             key=key,
@@ -265,6 +288,7 @@ class LedgerMachine(RuleBasedStateMachine):
             on_insufficient=behavior,
         )
         earlier = self.consumption_keys.get((customer_id, key))
+        eligible = self.run(self.eligible(customer_id, currency, feature_key))
         try:
             outcome = self.run(consume_credits(self.runtime, actor=OPEN, request=request))
         except KeyConflict:
@@ -272,10 +296,8 @@ class LedgerMachine(RuleBasedStateMachine):
             return multiple()
         except InsufficientCredits as error:
             assert not partial and earlier is None
-            self.run(book_due_events(self.runtime))
-            eligible = self.run(self.eligible(customer_id, currency, feature_key))
-            assert error.available == from_minor(eligible, SCALES[currency])
             assert eligible < minor
+            assert error.available == from_minor(eligible, SCALES[currency])
             return multiple()
         if earlier is not None:
             assert earlier[0] == request
@@ -284,14 +306,16 @@ class LedgerMachine(RuleBasedStateMachine):
         assert outcome.replayed is False
         self.consumption_keys[(customer_id, key)] = (request, outcome.consumption_id)
         row = self.run(self.consumption_row(outcome.consumption_id))
-        assert row.requested == minor
+        assert (row.requested, row.consumed) == (minor, min(minor, eligible))
         assert row.consumed + row.shortfall == minor
-        if row.shortfall:
-            assert partial
-            assert self.run(self.eligible(customer_id, currency, feature_key)) == 0
+        assert partial or row.shortfall == 0
         return ConsumptionRef(customer_id, outcome.consumption_id)
 
-    @rule(consumption=consumptions, share=st.one_of(st.none(), st.integers(1, 100)), replay=st.booleans())
+    @rule(
+        consumption=consumptions,
+        share=st.one_of(st.none(), st.integers(1, 100)),
+        replay=st.booleans(),
+    )
     def reverse(self, consumption: ConsumptionRef, share: int | None, replay: bool) -> None:
         row = self.run(self.consumption_row(consumption.consumption_id))
         scale = SCALES[row.currency]
@@ -378,14 +402,18 @@ class LedgerMachine(RuleBasedStateMachine):
                 available = entry.balance_after
                 assert available == entry.balance_before + entry.amount >= 0
                 assert entry.booked_at <= now
-            assert [entry.booked_at for entry in chain] == sorted(entry.booked_at for entry in chain)
+            assert [entry.booked_at for entry in chain] == sorted(
+                entry.booked_at for entry in chain
+            )
             by_position = sorted(chain, key=lambda entry: entry.position)
             assert [entry.sequence for entry in by_position] == [entry.sequence for entry in chain]
         assert {(row.customer_id, row.currency) for row in account_rows} == set(chains)
         for balance in found.values():
             figures = balance.funded - balance.consumed - balance.expired - balance.voided
             assert figures == balance.available >= 0, balance
-            assert min(balance.funded, balance.consumed, balance.expired, balance.voided) >= 0, balance
+            assert min(balance.funded, balance.consumed, balance.expired, balance.voided) >= 0, (
+                balance
+            )
             assert 0 <= balance.available_promotional <= balance.available, balance
             assert balance.pending >= 0
         for row in grant_rows:
@@ -409,14 +437,20 @@ class LedgerMachine(RuleBasedStateMachine):
             return (await connection.execute(statement)).one()
 
     async def eligible(self, customer_id: str, currency: str, feature_key: str | None) -> int:
-        """What a consumption could draw now, from the grants as stored."""
-        statement = select(grants).where(grants.c.customer_id == customer_id, grants.c.currency == currency)
-        async with read_connection(self.engine) as connection:
-            rows = (await connection.execute(statement)).all()
+        """What a consumption could draw now: the grants once every due event is booked.
+
+        Books the due events in memory only (the app's own catch-up) and rolls back.
+        """
         now = self.clock.now()
+        async with self.engine.connect() as connection:
+            transaction = await connection.begin()
+            books = Books(connection, customer_id, now)
+            await books.catch_up()
+            loaded = await books.load_grants(grants.c.currency == currency)
+            await transaction.rollback()
         return sum(
             grant.remaining
-            for grant in map(grant_from_row, rows)
+            for grant in loaded
             if grant.status(now) is GrantStatus.ACTIVE and grant.can_pay_for(feature_key)
         )
 

@@ -55,7 +55,9 @@ async def restored(runtime, customer_id, transaction_of=None):
     ]
 
 
-async def test_reversing_everything_restores_each_grant_in_reverse_burn_order(runtime, make_customer):
+async def test_reversing_everything_restores_each_grant_in_reverse_burn_order(
+    runtime, make_customer
+):
     customer_id = await make_customer()
     first, second, consumption_id = await two_grant_consumption(runtime, customer_id)
 
@@ -97,7 +99,9 @@ async def test_partial_reversals_give_back_from_the_last_grant_drawn_first(runti
     assert (await consumption_row(runtime.engine, consumption_id)).reversed == 500
 
 
-async def test_reversing_more_than_remains_is_refused_on_amount_and_writes_nothing(runtime, make_customer):
+async def test_reversing_more_than_remains_is_refused_on_amount_and_writes_nothing(
+    runtime, make_customer
+):
     customer_id = await make_customer()
     _, _, consumption_id = await two_grant_consumption(runtime, customer_id)
     await reverse(runtime, consumption_id, "r1", amount="4")
@@ -121,7 +125,9 @@ async def test_reversing_a_fully_reversed_consumption_is_refused_on_amount(runti
     assert fields_of(raised.value) == [("input", "amount")]
 
 
-async def test_reversing_a_consumption_that_drew_nothing_is_refused_on_amount(runtime, make_customer):
+async def test_reversing_a_consumption_that_drew_nothing_is_refused_on_amount(
+    runtime, make_customer
+):
     customer_id = await make_customer()
     from app.services.consumption import InsufficientCreditsBehavior
 
@@ -150,7 +156,11 @@ async def test_a_reversal_with_bad_fields_reports_every_issue(runtime):
     with pytest.raises(ValidationFailed) as raised:
         await reverse(runtime, "csm_1", "", reason="r" * 1025)
 
-    assert fields_of(raised.value) == [("input", "consumptionId"), ("input", "key"), ("input", "reason")]
+    assert fields_of(raised.value) == [
+        ("input", "consumptionId"),
+        ("input", "key"),
+        ("input", "reason"),
+    ]
 
 
 @pytest.mark.parametrize("kind", ["consumption", "grant"])
@@ -163,7 +173,9 @@ async def test_reversing_an_unknown_consumption_is_not_found(runtime, kind):
     assert raised.value.id == unknown
 
 
-async def test_credits_restored_to_a_voided_grant_are_forfeited_at_once(runtime, make_customer, clock):
+async def test_credits_restored_to_a_voided_grant_are_forfeited_at_once(
+    runtime, make_customer, clock
+):
     customer_id = await make_customer()
     grant = await promo(runtime, customer_id, "10")
     consumption = await consume(runtime, customer_id, "4", key="c")
@@ -190,7 +202,9 @@ async def test_credits_restored_to_a_voided_grant_are_forfeited_at_once(runtime,
     assert await verify(runtime.engine) == []
 
 
-async def test_credits_restored_to_an_expired_grant_are_forfeited_at_once(runtime, make_customer, clock):
+async def test_credits_restored_to_an_expired_grant_are_forfeited_at_once(
+    runtime, make_customer, clock
+):
     customer_id = await make_customer()
     grant = await promo(runtime, customer_id, "10", expires_after=parse_duration("P1D"))
     consumption = await consume(runtime, customer_id, "10", key="c")
@@ -198,7 +212,9 @@ async def test_credits_restored_to_an_expired_grant_are_forfeited_at_once(runtim
 
     outcome = await reverse(runtime, consumption.consumption_id, "r1", amount="3")
 
-    assert [(e.type, e.amount, e.booked_at) for e in await ledger(runtime.engine, customer_id)][-2:] == [
+    assert [(e.type, e.amount, e.booked_at) for e in await ledger(runtime.engine, customer_id)][
+        -2:
+    ] == [
         ("RESTORED", 300, clock.now()),
         ("EXPIRED", -300, clock.now()),
     ]
@@ -217,7 +233,9 @@ async def test_a_reversal_after_an_expiry_books_the_expiry_first(runtime, make_c
     await reverse(runtime, consumption.consumption_id, "r1")
 
     row = await grant_row(runtime.engine, grant.grant_id)
-    assert [(e.type, e.amount, e.actor_type) for e in await ledger(runtime.engine, customer_id)] == [
+    assert [
+        (e.type, e.amount, e.actor_type) for e in await ledger(runtime.engine, customer_id)
+    ] == [
         ("FUNDED", 1000, "OPEN"),
         ("CONSUMED", -400, "OPEN"),
         ("EXPIRED", -600, "SYSTEM"),
@@ -244,7 +262,9 @@ async def test_a_reversal_repeated_with_the_same_input_replays_the_first(runtime
 
 
 @pytest.mark.parametrize("change", [{"amount": "1"}, {"reason": "other"}, {"amount": None}])
-async def test_the_same_reversal_key_with_another_input_is_a_key_conflict(runtime, make_customer, change):
+async def test_the_same_reversal_key_with_another_input_is_a_key_conflict(
+    runtime, make_customer, change
+):
     customer_id = await make_customer()
     _, _, consumption_id = await two_grant_consumption(runtime, customer_id)
     await reverse(runtime, consumption_id, "r1", amount="2", reason="refund")
@@ -256,7 +276,9 @@ async def test_the_same_reversal_key_with_another_input_is_a_key_conflict(runtim
     assert raised.value.key == "r1"
 
 
-async def test_a_reversal_key_used_for_another_consumption_is_a_key_conflict(runtime, make_customer):
+async def test_a_reversal_key_used_for_another_consumption_is_a_key_conflict(
+    runtime, make_customer
+):
     customer_id = await make_customer()
     await promo(runtime, customer_id, "10")
     one = await consume(runtime, customer_id, "1", key="c1")

@@ -9,7 +9,15 @@ from app.domain.time import parse_duration
 from app.services.grants import PurchaseTerms
 from app.services.scheduling import book_due_events
 from app.services.verify import verify
-from tests.services.support import balance, consume, grant_row, grant_status, ledger, promo, purchase
+from tests.services.support import (
+    balance,
+    consume,
+    grant_row,
+    grant_status,
+    ledger,
+    promo,
+    purchase,
+)
 
 ON_SETTLEMENT = PurchaseTerms(availability_policy=AvailabilityPolicy.ON_SETTLEMENT)
 
@@ -34,12 +42,19 @@ async def test_funding_at_a_future_effective_at_is_booked_at_that_instant_by_the
     assert await book_due_events(runtime) == 1
 
     [entry] = await ledger(runtime.engine, customer_id)
-    assert (entry.type, entry.amount, entry.booked_at, entry.created_at) == ("FUNDED", 1000, start, clock.now())
+    assert (entry.type, entry.amount, entry.booked_at, entry.created_at) == (
+        "FUNDED",
+        1000,
+        start,
+        clock.now(),
+    )
     assert (entry.actor_type, entry.actor_id, entry.actor_name) == ("SYSTEM", None, "system")
     assert (await grant_row(runtime.engine, grant.grant_id)).funded_at == start
     figures = await balance(runtime, customer_id)
     assert (figures.available, figures.pending) == (1000, 0)
-    assert (await balance(runtime, customer_id, at=start - timedelta(microseconds=1))).pending == 1000
+    assert (
+        await balance(runtime, customer_id, at=start - timedelta(microseconds=1))
+    ).pending == 1000
     assert [e.type for e in publisher.published[-1].entries] == ["FUNDED"]
 
 
@@ -62,7 +77,9 @@ async def test_expiry_forfeits_what_remains_at_the_expiry_instant(runtime, make_
     )
     figures = await balance(runtime, customer_id)
     assert (figures.available, figures.expired, figures.consumed) == (0, 750, 250)
-    assert (await balance(runtime, customer_id, at=expires_at - timedelta(seconds=1))).available == 750
+    assert (
+        await balance(runtime, customer_id, at=expires_at - timedelta(seconds=1))
+    ).available == 750
     assert await grant_status(runtime, grant.grant_id) is GrantStatus.EXPIRED
 
 
@@ -82,9 +99,13 @@ async def test_an_expiry_with_nothing_left_books_no_entry_and_leaves_the_grant_d
     assert await grant_status(runtime, grant.grant_id) is GrantStatus.DEPLETED
 
 
-async def test_a_grant_that_expires_before_it_is_funded_is_never_funded(runtime, make_customer, clock):
+async def test_a_grant_that_expires_before_it_is_funded_is_never_funded(
+    runtime, make_customer, clock
+):
     customer_id = await make_customer()
-    grant = await purchase(runtime, customer_id, "10", terms=ON_SETTLEMENT, expires_after=parse_duration("P1D"))
+    grant = await purchase(
+        runtime, customer_id, "10", terms=ON_SETTLEMENT, expires_after=parse_duration("P1D")
+    )
     clock.advance(timedelta(days=1))
 
     assert await book_due_events(runtime) == 1
@@ -100,7 +121,9 @@ async def test_funding_and_expiry_in_one_sweep_are_two_transactions_in_time_orde
 ):
     customer_id = await make_customer()
     start = clock.now() + timedelta(hours=1)
-    await promo(runtime, customer_id, "10", effective_at=start, expires_after=parse_duration("PT1H"))
+    await promo(
+        runtime, customer_id, "10", effective_at=start, expires_after=parse_duration("PT1H")
+    )
     clock.advance(timedelta(hours=3))
 
     await book_due_events(runtime)

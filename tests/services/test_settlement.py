@@ -39,7 +39,9 @@ def terms(policy: AvailabilityPolicy, status: SettlementStatus = PENDING) -> Pur
 
 
 async def settle(runtime, grant_id, status, **fields):
-    return await settle_credit_purchase(runtime, actor=OPEN, grant_id=grant_id, status=status, **fields)
+    return await settle_credit_purchase(
+        runtime, actor=OPEN, grant_id=grant_id, status=status, **fields
+    )
 
 
 async def void(runtime, grant_id, reason=None):
@@ -51,7 +53,9 @@ async def void(runtime, grant_id, reason=None):
 
 async def test_settling_a_purchase_available_on_settlement_funds_it(runtime, make_customer, clock):
     customer_id = await make_customer()
-    grant = await purchase(runtime, customer_id, "20", terms=terms(AvailabilityPolicy.ON_SETTLEMENT))
+    grant = await purchase(
+        runtime, customer_id, "20", terms=terms(AvailabilityPolicy.ON_SETTLEMENT)
+    )
     clock.advance(timedelta(hours=1))
 
     outcome = await settle(runtime, grant.grant_id, SETTLED)
@@ -59,7 +63,11 @@ async def test_settling_a_purchase_available_on_settlement_funds_it(runtime, mak
     assert (outcome.grant_id, outcome.replayed) == (grant.grant_id, False)
     assert (outcome.balance.available, outcome.balance.pending) == (2000, 0)
     row = await grant_row(runtime.engine, grant.grant_id)
-    assert (row.settlement_status, row.authorized_at, row.settled_at) == ("SETTLED", clock.now(), clock.now())
+    assert (row.settlement_status, row.authorized_at, row.settled_at) == (
+        "SETTLED",
+        clock.now(),
+        clock.now(),
+    )
     assert (row.funded_at, row.fundable_at) == (clock.now(), clock.now())
     [entry] = await ledger(runtime.engine, customer_id)
     assert (entry.type, entry.amount, entry.booked_at, entry.actor_type) == (
@@ -72,29 +80,47 @@ async def test_settling_a_purchase_available_on_settlement_funds_it(runtime, mak
 
 async def test_authorizing_does_not_fund_a_purchase_available_on_settlement(runtime, make_customer):
     customer_id = await make_customer()
-    grant = await purchase(runtime, customer_id, "20", terms=terms(AvailabilityPolicy.ON_SETTLEMENT))
+    grant = await purchase(
+        runtime, customer_id, "20", terms=terms(AvailabilityPolicy.ON_SETTLEMENT)
+    )
 
     outcome = await settle(runtime, grant.grant_id, AUTHORIZED)
 
-    assert (outcome.replayed, outcome.balance.available, outcome.balance.pending) == (False, 0, 2000)
+    assert (outcome.replayed, outcome.balance.available, outcome.balance.pending) == (
+        False,
+        0,
+        2000,
+    )
     assert await grant_status(runtime, grant.grant_id) is GrantStatus.PENDING
 
 
-async def test_authorizing_funds_a_purchase_available_on_authorization(runtime, make_customer, clock):
+async def test_authorizing_funds_a_purchase_available_on_authorization(
+    runtime, make_customer, clock
+):
     customer_id = await make_customer()
-    grant = await purchase(runtime, customer_id, "20", terms=terms(AvailabilityPolicy.ON_AUTHORIZATION))
+    grant = await purchase(
+        runtime, customer_id, "20", terms=terms(AvailabilityPolicy.ON_AUTHORIZATION)
+    )
     clock.advance(timedelta(minutes=5))
 
     outcome = await settle(runtime, grant.grant_id, AUTHORIZED)
 
     assert outcome.balance.available == 2000
     row = await grant_row(runtime.engine, grant.grant_id)
-    assert (row.settlement_status, row.authorized_at, row.settled_at) == ("AUTHORIZED", clock.now(), None)
+    assert (row.settlement_status, row.authorized_at, row.settled_at) == (
+        "AUTHORIZED",
+        clock.now(),
+        None,
+    )
 
 
-async def test_settling_after_authorizing_keeps_the_authorization_time(runtime, make_customer, clock):
+async def test_settling_after_authorizing_keeps_the_authorization_time(
+    runtime, make_customer, clock
+):
     customer_id = await make_customer()
-    grant = await purchase(runtime, customer_id, "20", terms=terms(AvailabilityPolicy.ON_SETTLEMENT))
+    grant = await purchase(
+        runtime, customer_id, "20", terms=terms(AvailabilityPolicy.ON_SETTLEMENT)
+    )
     authorized = clock.now()
     await settle(runtime, grant.grant_id, AUTHORIZED)
     clock.advance(timedelta(days=1))
@@ -105,16 +131,24 @@ async def test_settling_after_authorizing_keeps_the_authorization_time(runtime, 
     assert (row.authorized_at, row.settled_at) == (authorized, clock.now())
 
 
-async def test_a_late_payment_report_records_when_it_happened_but_books_now(runtime, make_customer, clock):
+async def test_a_late_payment_report_records_when_it_happened_but_books_now(
+    runtime, make_customer, clock
+):
     customer_id = await make_customer()
-    grant = await purchase(runtime, customer_id, "20", terms=terms(AvailabilityPolicy.ON_SETTLEMENT))
+    grant = await purchase(
+        runtime, customer_id, "20", terms=terms(AvailabilityPolicy.ON_SETTLEMENT)
+    )
     clock.advance(timedelta(days=2))
     happened = clock.now() - timedelta(days=1)
 
     await settle(runtime, grant.grant_id, SETTLED, occurred_at=happened, payment_reference="wire-9")
 
     row = await grant_row(runtime.engine, grant.grant_id)
-    assert (row.settled_at, row.authorized_at, row.payment_reference) == (happened, happened, "wire-9")
+    assert (row.settled_at, row.authorized_at, row.payment_reference) == (
+        happened,
+        happened,
+        "wire-9",
+    )
     assert row.funded_at == clock.now()
     assert [entry.booked_at for entry in await ledger(runtime.engine, customer_id)] == [clock.now()]
     assert (await balance(runtime, customer_id, at=happened)).available == 0
@@ -124,7 +158,9 @@ async def test_repeating_the_current_payment_status_is_a_replay_that_changes_not
     runtime, make_customer, publisher
 ):
     customer_id = await make_customer()
-    grant = await purchase(runtime, customer_id, "20", terms=terms(AvailabilityPolicy.ON_SETTLEMENT))
+    grant = await purchase(
+        runtime, customer_id, "20", terms=terms(AvailabilityPolicy.ON_SETTLEMENT)
+    )
     await settle(runtime, grant.grant_id, SETTLED)
     counts = await row_counts(runtime.engine)
     before = await grant_row(runtime.engine, grant.grant_id)
@@ -146,7 +182,9 @@ async def test_asking_for_the_status_the_payment_already_has_succeeds_as_a_repla
     runtime, make_customer, current, target
 ):
     customer_id = await make_customer()
-    grant = await purchase(runtime, customer_id, "20", terms=terms(AvailabilityPolicy.ON_SETTLEMENT))
+    grant = await purchase(
+        runtime, customer_id, "20", terms=terms(AvailabilityPolicy.ON_SETTLEMENT)
+    )
     await settle(runtime, grant.grant_id, current)
 
     outcome = await settle(runtime, grant.grant_id, target)
@@ -162,7 +200,9 @@ async def test_a_move_backwards_or_out_of_a_final_status_is_an_invalid_state(
     runtime, make_customer, current, target
 ):
     customer_id = await make_customer()
-    grant = await purchase(runtime, customer_id, "20", terms=terms(AvailabilityPolicy.ON_SETTLEMENT))
+    grant = await purchase(
+        runtime, customer_id, "20", terms=terms(AvailabilityPolicy.ON_SETTLEMENT)
+    )
     await settle(runtime, grant.grant_id, current)
     counts = await row_counts(runtime.engine)
 
@@ -174,7 +214,9 @@ async def test_a_move_backwards_or_out_of_a_final_status_is_an_invalid_state(
     assert (await grant_row(runtime.engine, grant.grant_id)).settlement_status == current.value
 
 
-async def test_settling_a_promotional_grant_is_an_invalid_state_with_no_payment(runtime, make_customer):
+async def test_settling_a_promotional_grant_is_an_invalid_state_with_no_payment(
+    runtime, make_customer
+):
     customer_id = await make_customer()
     grant = await promo(runtime, customer_id, "5")
 
@@ -194,7 +236,11 @@ async def test_pending_is_never_a_target_and_is_checked_before_anything_else(run
 async def test_a_settlement_with_bad_fields_reports_every_issue(runtime, clock):
     with pytest.raises(ValidationFailed) as raised:
         await settle(
-            runtime, "grt_x", SETTLED, payment_reference="", occurred_at=clock.now() + timedelta(seconds=1)
+            runtime,
+            "grt_x",
+            SETTLED,
+            payment_reference="",
+            occurred_at=clock.now() + timedelta(seconds=1),
         )
 
     assert fields_of(raised.value) == [
@@ -243,7 +289,9 @@ async def test_a_failed_payment_voids_a_funded_grant_with_reason_payment_failed(
 
 async def test_a_failed_payment_voids_a_pending_grant_without_an_entry(runtime, make_customer):
     customer_id = await make_customer()
-    grant = await purchase(runtime, customer_id, "20", terms=terms(AvailabilityPolicy.ON_SETTLEMENT))
+    grant = await purchase(
+        runtime, customer_id, "20", terms=terms(AvailabilityPolicy.ON_SETTLEMENT)
+    )
 
     outcome = await settle(runtime, grant.grant_id, FAILED)
 
@@ -266,7 +314,9 @@ async def test_a_failed_payment_leaves_a_depleted_grant_depleted(runtime, make_c
     assert await grant_status(runtime, grant.grant_id) is GrantStatus.DEPLETED
 
 
-async def test_a_failed_payment_leaves_a_voided_grant_voided_with_its_own_reason(runtime, make_customer):
+async def test_a_failed_payment_leaves_a_voided_grant_voided_with_its_own_reason(
+    runtime, make_customer
+):
     customer_id = await make_customer()
     grant = await purchase(runtime, customer_id, "20")
     await void(runtime, grant.grant_id, reason="customer left")
@@ -275,7 +325,10 @@ async def test_a_failed_payment_leaves_a_voided_grant_voided_with_its_own_reason
 
     row = await grant_row(runtime.engine, grant.grant_id)
     assert (row.settlement_status, row.void_reason) == ("FAILED", "customer left")
-    assert amounts(await ledger(runtime.engine, customer_id)) == [("FUNDED", 2000), ("VOIDED", -2000)]
+    assert amounts(await ledger(runtime.engine, customer_id)) == [
+        ("FUNDED", 2000),
+        ("VOIDED", -2000),
+    ]
 
 
 async def test_settling_an_expired_pending_grant_moves_the_payment_but_funds_nothing(
@@ -303,7 +356,9 @@ async def test_settling_a_voided_pending_grant_moves_the_payment_but_funds_nothi
     runtime, make_customer
 ):
     customer_id = await make_customer()
-    grant = await purchase(runtime, customer_id, "20", terms=terms(AvailabilityPolicy.ON_SETTLEMENT))
+    grant = await purchase(
+        runtime, customer_id, "20", terms=terms(AvailabilityPolicy.ON_SETTLEMENT)
+    )
     await void(runtime, grant.grant_id)
 
     outcome = await settle(runtime, grant.grant_id, SETTLED)
@@ -312,11 +367,17 @@ async def test_settling_a_voided_pending_grant_moves_the_payment_but_funds_nothi
     assert await ledger(runtime.engine, customer_id) == []
 
 
-async def test_settling_before_a_future_effective_at_funds_at_effective_at(runtime, make_customer, clock):
+async def test_settling_before_a_future_effective_at_funds_at_effective_at(
+    runtime, make_customer, clock
+):
     customer_id = await make_customer()
     start = clock.now() + timedelta(days=1)
     grant = await purchase(
-        runtime, customer_id, "20", terms=terms(AvailabilityPolicy.ON_SETTLEMENT), effective_at=start
+        runtime,
+        customer_id,
+        "20",
+        terms=terms(AvailabilityPolicy.ON_SETTLEMENT),
+        effective_at=start,
     )
 
     outcome = await settle(runtime, grant.grant_id, SETTLED)
@@ -341,7 +402,12 @@ async def test_voiding_an_active_grant_forfeits_what_remains_by_a_voided_entry(
 
     assert outcome.replayed is False
     figures = outcome.balance
-    assert (figures.available, figures.funded, figures.consumed, figures.voided) == (0, 1000, 300, 700)
+    assert (figures.available, figures.funded, figures.consumed, figures.voided) == (
+        0,
+        1000,
+        300,
+        700,
+    )
     entries = await ledger(runtime.engine, customer_id)
     assert amounts(entries) == [("FUNDED", 1000), ("CONSUMED", -300), ("VOIDED", -700)]
     assert (entries[-1].booked_at, entries[-1].consumption_id) == (clock.now(), None)
@@ -359,7 +425,9 @@ async def test_voiding_an_active_grant_forfeits_what_remains_by_a_voided_entry(
 
 async def test_voiding_a_pending_grant_writes_no_entry_and_ends_its_pending(runtime, make_customer):
     customer_id = await make_customer()
-    grant = await purchase(runtime, customer_id, "20", terms=terms(AvailabilityPolicy.ON_SETTLEMENT))
+    grant = await purchase(
+        runtime, customer_id, "20", terms=terms(AvailabilityPolicy.ON_SETTLEMENT)
+    )
 
     outcome = await void(runtime, grant.grant_id)
 
@@ -420,7 +488,9 @@ async def test_voiding_an_expired_grant_is_an_invalid_state(runtime, make_custom
 
 async def test_voiding_does_not_change_the_payment(runtime, make_customer):
     customer_id = await make_customer()
-    grant = await purchase(runtime, customer_id, "10", terms=terms(AvailabilityPolicy.ON_CREATION, AUTHORIZED))
+    grant = await purchase(
+        runtime, customer_id, "10", terms=terms(AvailabilityPolicy.ON_CREATION, AUTHORIZED)
+    )
 
     await void(runtime, grant.grant_id)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import os
 import socket
 import sys
@@ -30,6 +31,14 @@ from app.storage import migrations
 from app.storage.engine import create_engine, is_sqlite
 from app.storage.tables import entries
 
+OPEN_MODE_MESSAGE = (
+    "OPEN MODE: no API key exists, so every request acts as ADMIN. "
+    "This is for a first run on this machine only."
+)
+OPEN_ELSEWHERE_MESSAGE = (
+    "refusing to listen on a non-loopback address with no API key "
+    "(OPEN mode is for loopback only; API keys arrive with access control, issue #4)"
+)
 KEYS_MESSAGE = (
     "API keys arrive with access control (issue #4); "
     "until then the server runs in OPEN mode on loopback."
@@ -92,6 +101,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def serve(args: argparse.Namespace, settings: Settings) -> int:
+    if not is_loopback(settings.host):
+        print(f"credits serve: {OPEN_ELSEWHERE_MESSAGE}", file=sys.stderr)
+        return 2
     if is_sqlite(settings.database_url):
         if settings.workers > 1:
             print(f"credits serve: {SQLITE_WORKERS_MESSAGE}", file=sys.stderr)
@@ -176,6 +188,7 @@ class AnnouncingServer(uvicorn.Server):
 
 def serve_workers(settings: Settings) -> int:
     """Several processes: each worker builds its app from the CREDITS_* variables."""
+    print(f"==> {OPEN_MODE_MESSAGE}", flush=True)
     for name in ("database_url", "host", "port", "workers"):
         os.environ[f"CREDITS_{name.upper()}"] = str(getattr(settings, name))
     url = f"http://{settings.host}:{settings.port}/graphql"
@@ -195,6 +208,16 @@ def serve_workers(settings: Settings) -> int:
 def announce(settings: Settings, url: str) -> None:
     print(f"==> credits server listening on {url} (GraphiQL in a browser)", flush=True)
     print(f"==> database {shown(settings.database_url)}", flush=True)
+    print(f"==> {OPEN_MODE_MESSAGE}", flush=True)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 # ---- helpers

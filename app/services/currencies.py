@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import iso4217
 from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.domain.errors import Issues, KeyConflict
@@ -72,6 +73,13 @@ async def create_custom_currency(
     if not 0 <= scale <= 9:
         issues.add(("input", "scale"), "must be between 0 and 9")
     issues.raise_any()
+    try:
+        return await _create(runtime, code, name, scale)
+    except IntegrityError:  # a concurrent request with the same code won the race
+        return await _create(runtime, code, name, scale)
+
+
+async def _create(runtime: Runtime, code: str, name: str, scale: int) -> tuple[Currency, bool]:
     async with write_transaction(runtime.engine) as connection:
         row = (
             await connection.execute(select(currencies).where(currencies.c.code == code))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 from strawberry.types import Info
@@ -102,10 +102,10 @@ class CreditGrant(Node):
     voided: Decimal
 
     @strawberry.field
-    async def customer(
+    def customer(
         self, info: Info[Context, None]
     ) -> Annotated[Customer, strawberry.lazy("app.api.customers")]:
-        return await info.context.loaders.customer(self.customer_id)
+        return cast("Customer", info.context.loaders.customer_soon(self.customer_id))
 
     @strawberry.field(description="Ledger entries booked against this grant, newest first.")
     async def ledger_entries(

@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Select, func, select
-from strawberry.dataloader import DataLoader
 
 from app.api.balances import CreditBalance, CreditExpiration
+from app.api.batching import BatchLoader
 from app.api.common import PageInfo, label_pairs
 from app.api.customers import Customer, CustomerConnection, CustomerEdge, CustomerFilter
 from app.api.errors import bad_input, checked_instant
@@ -116,8 +116,18 @@ class Loaders:
         self._consumption_entries = _loader(self._load_consumption_entries)
         self._counts = _loader(self._load_counts)
         self._expirations = _loader(self._load_expirations)
+        self.known_customers: dict[str, Customer] = {}
+        self.known_grants: dict[str, CreditGrant] = {}
 
     # ---- what resolvers call
+
+    def customer_soon(self, customer_id: str) -> Any:
+        """The customer itself if this request loaded it already, else an awaitable of it."""
+        return self.known_customers.get(customer_id) or self.customer(customer_id)
+
+    def grant_soon(self, grant_id: str) -> Any:
+        """The grant itself if this request loaded it already, else an awaitable of it."""
+        return self.known_grants.get(grant_id) or self.grant(grant_id)
 
     async def customer(self, customer_id: str) -> Customer:
         found = await self._customers.load(customer_id)
@@ -129,7 +139,7 @@ class Loaders:
 
     async def customer_by_key(self, key: str) -> Customer | None:
         rows = await self._rows(select(customers).where(customers.c.key == key))
-        return Customer.from_row(rows[0]) if rows else None
+        return self.customer_of(rows[0]) if rows else None
 
     async def customers_page(
         self,
@@ -145,7 +155,7 @@ class Loaders:
         rows = await self._rows(keyset_select(statement, CUSTOMER_ORDER, page))
         cut = slice_rows(rows, page)
         edges = [
-            CustomerEdge(cursor=cursor_of(row, CUSTOMER_ORDER), node=Customer.from_row(row))
+            CustomerEdge(cursor=cursor_of(row, CUSTOMER_ORDER), node=self.customer_of(row))
             for row in cut.rows
         ]
         info = PageInfo.from_cursors([edge.cursor for edge in edges], cut)
@@ -266,6 +276,10 @@ class Loaders:
             maximum=self.settings.max_page_size,
         )
 
+    def customer_of(self, row: Any) -> Customer:
+        customer = self.known_customers[row.id] = Customer.from_row(row)
+        return customer
+
     async def scales(self, codes: Iterable[str]) -> dict[str, int]:
         found = await self.runtime.catalog.get_many(set(codes))
         return {code: currency.scale for code, currency in found.items()}
@@ -278,7 +292,7 @@ class Loaders:
 
     async def _load_customers(self, ids: list[str]) -> list[Customer | None]:
         rows = await self._rows(select(customers).where(customers.c.id.in_(ids)))
-        found = {row.id: Customer.from_row(row) for row in rows}
+        found = {row.id: self.customer_of(row) for row in rows}
         return [found.get(i) for i in ids]
 
     async def _load_grants(self, ids: list[str]) -> list[CreditGrant | None]:
@@ -290,7 +304,9 @@ class Loaders:
         scales = await self.scales(
             {r.currency for r in rows} | {r.purchase_currency for r in rows if r.purchase_currency}
         )
-        return {row.id: CreditGrant.from_row(row, scales, self.now) for row in rows}
+        made = {row.id: CreditGrant.from_row(row, scales, self.now) for row in rows}
+        self.known_grants.update(made)
+        return made
 
     async def _load_consumptions(self, ids: list[str]) -> list[CreditConsumption | None]:
         rows = await self._rows(select(consumptions).where(consumptions.c.id.in_(ids)))
@@ -340,12 +356,12 @@ class Loaders:
         results: dict[tuple[str, GrantQuery, Page], CreditGrantConnection] = {}
         for (query, page), group in _group(keys, lambda k: (k[1], k[2])).items():
             ordering = grant_ordering(query)
-            statement = select(grants).where(*grant_conditions(query, self.now))
             parent_ids = [k[0] for k in group]
-            statement = statement.where(grants.c.customer_id.in_(parent_ids))
-            rows = await self._rows(
-                per_parent_select(statement, grants.c.customer_id, ordering, page)
+            conditions = grant_conditions(query, self.now)
+            statement = per_parent_select(
+                grants, grants.c.customer_id, parent_ids, conditions, ordering, page
             )
+            rows = await self._rows(statement)
             objects = await self._grant_objects(rows)
             by_parent = _by_parent(rows)
             for parent in parent_ids:
@@ -367,16 +383,18 @@ class Loaders:
         results: dict[Any, CreditLedgerEntryConnection] = {}
         for (kind, query, page), group in _group(keys, lambda k: (k[0], k[2], k[3])).items():
             parent_ids = [k[1] for k in group]
-            statement = select(entries).where(*ledger_conditions(query))
+            conditions = ledger_conditions(query)
             parent_column = LEDGER_PARENTS.get(kind)
             if parent_column is None:
+                statement = select(entries).where(*conditions)
                 rows = await self._rows(keyset_select(statement, LEDGER_ORDER, page))
                 by_parent: dict[Any, list[Any]] = {None: rows}
             else:
-                statement = statement.where(parent_column.in_(parent_ids))
-                rows = await self._rows(
-                    per_parent_select(statement, parent_column, LEDGER_ORDER, page)
+                ids = [str(parent) for parent in parent_ids]
+                statement = per_parent_select(
+                    entries, parent_column, ids, conditions, LEDGER_ORDER, page
                 )
+                rows = await self._rows(statement)
                 by_parent = _by_parent(rows)
             objects = {e.id: e for e in await self.entry_objects(rows)}
             for parent in parent_ids:
@@ -452,8 +470,8 @@ class Loaders:
         return statement, LEDGER_PARENTS.get(kind.removeprefix("ledger:"))
 
 
-def _loader(load: Callable[[list[K]], Awaitable[list[V]]]) -> DataLoader[K, V]:
-    return DataLoader(load_fn=load)
+def _loader(load: Callable[[list[K]], Awaitable[list[V]]]) -> BatchLoader[K, V]:
+    return BatchLoader(load)
 
 
 def _group(keys: Iterable[K], by: Callable[[K], Hashable]) -> dict[Any, list[K]]:

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, literal, select, tuple_
+from sqlalchemy import Column, Select, String, Table, column, literal, select, tuple_, values
 from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql.util import ClauseAdapter
 
 from app.api.errors import bad_input
 from app.domain.time import format_instant, utc_instant
@@ -98,11 +99,11 @@ def _decode_value(value: Any, kind: type) -> Any:
 
 def _bounded(statement: Select[Any], ordering: Ordering, page: Page) -> Select[Any]:
     keys = tuple_(*ordering.keys)
-    for values, is_after in ((page.after, True), (page.before, False)):
-        if values is None:
+    for bound_values, is_after in ((page.after, True), (page.before, False)):
+        if bound_values is None:
             continue
         bound = tuple_(
-            *[literal(v, type_=k.type) for v, k in zip(values, ordering.keys, strict=True)]
+            *[literal(v, type_=k.type) for v, k in zip(bound_values, ordering.keys, strict=True)]
         )
         statement = statement.where(
             keys < bound if is_after == ordering.descending else keys > bound
@@ -127,19 +128,38 @@ def keyset_select(statement: Select[Any], ordering: Ordering, page: Page) -> Sel
 
 
 def per_parent_select(
-    statement: Select[Any],
-    parent: ColumnElement[Any],
+    table: Table,
+    parent: Column[Any],
+    parent_ids: Sequence[str],
+    conditions: Sequence[ColumnElement[bool]],
     ordering: Ordering,
     page: Page,
 ) -> Select[Any]:
-    """Each parent's page in one statement; rows carry `page_parent` and `page_rank`."""
-    rank = func.row_number().over(partition_by=parent, order_by=_order(ordering, page))
-    bounded = _bounded(with_keys(statement, ordering), ordering, page)
-    inner = bounded.add_columns(parent.label("page_parent"), rank.label("page_rank")).subquery()
+    """Each parent's page in one statement, reading only the rows it returns.
+
+    For every parent id, a correlated subquery walks the (parent, sort key) index for the
+    first page + 1 keys; the outer query reads just those rows (a LATERAL … LIMIT join in
+    a form SQLite runs too). Rows carry `page_parent` and the cursor keys.
+    """
+    rows = [(i,) for i in parent_ids]
+    parents = values(column("id", String()), name="page_parents").data(rows).cte()
+    unique = table.primary_key.columns.values()[0]
+    first_keys = (
+        _bounded(select(unique).where(parent == parents.c.id, *conditions), ordering, page)
+        .order_by(*_order(ordering, page))
+        .limit(page.size + 1)
+        .correlate(parents)
+    )
+    row = table.alias("page_row")
+    adapt = ClauseAdapter(row).traverse
+    keys = [adapt(key) for key in ordering.keys]
+    descending = ordering.descending != page.backward
     return (
-        select(inner)
-        .where(inner.c.page_rank <= page.size + 1)
-        .order_by(inner.c.page_parent, inner.c.page_rank)
+        select(row, parents.c.id.label("page_parent"))
+        .add_columns(*[key.label(f"cursor_k{i}") for i, key in enumerate(keys)])
+        .select_from(parents)
+        .join(row, row.c[unique.name].in_(first_keys))
+        .order_by(parents.c.id, *[key.desc() if descending else key.asc() for key in keys])
     )
 
 

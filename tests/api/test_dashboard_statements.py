@@ -45,7 +45,7 @@ async def seed(api: Api, customers: int, grants: int, draws: int) -> None:
 
 
 def selects(statements: list[str]) -> int:
-    return sum(1 for s in statements if s.lstrip().upper().startswith("SELECT"))
+    return sum(1 for s in statements if s.lstrip().upper().startswith(("SELECT", "WITH")))
 
 
 @pytest.fixture
@@ -74,6 +74,7 @@ async def test_the_dashboard_query_runs_the_same_few_statements_at_any_page_size
             len(edges[0]["node"]["creditGrants"]["edges"][0]["node"]["ledgerEntries"]["edges"]),
         )
     assert sizes == {5: (5, 5, 5), 50: (7, 8, 11)}
-    # due events, customers, balances (ledger + pending), grants, entries, entries' grants
+    # due events, customers, balances (ledger + pending), grants, entries; the entries'
+    # grants are the grants already loaded, so they cost no statement
     assert counts[0] == counts[1]
-    assert counts[0][0] == 7
+    assert counts[0][0] == 6

@@ -153,3 +153,66 @@ async def test_concurrent_sweeps_book_each_due_event_exactly_once(
         ).all()
     assert dict((kind, n) for kind, n in rows) == {"FUNDED": 5, "EXPIRED": 5}
     assert await verify(runtime.engine) == []
+
+
+DASHBOARD = """
+query($n: Int!) { customers(first: $n) { edges { node {
+  key
+  creditBalances { currency available consumed }
+  creditGrants(first: $n, orderBy: {field: BURN_ORDER}) { totalCount edges { node {
+    name remaining
+    ledgerEntries(first: 3) { totalCount edges { node { type amount grant { name } } } }
+  } } }
+} } } }
+"""
+
+
+async def test_the_dashboard_query_answers_the_same_on_postgresql(
+    pg_runtime: Runtime, clock: FrozenClock
+) -> None:
+    import httpx
+
+    from app.main import create_app
+    from app.settings import Settings
+
+    runtime = pg_runtime
+    customer_id, _ = await create_customer(runtime, key="acme", name="Acme")
+    for name in ("a", "b"):
+        request = GrantRequest(
+            customer_id=customer_id, name=name, currency="USD", amount=Decimal(5)
+        )
+        await grant_promotional_credits(runtime, actor=OPEN, request=request)
+    for n in range(4):
+        draw = ConsumeRequest(
+            customer_id=customer_id, key=f"d{n}", currency="USD", amount=Decimal(2)
+        )
+        await consume_credits(runtime, actor=OPEN, request=draw)
+    url = runtime.engine.url.render_as_string(hide_password=False)
+    app = create_app(Settings(database_url=url, scheduler_enabled=False), clock=clock)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            body = (
+                await client.post("/graphql", json={"query": DASHBOARD, "variables": {"n": 5}})
+            ).json()
+
+    assert "errors" not in body, body
+    [edge] = body["data"]["customers"]["edges"]
+    node = edge["node"]
+    assert node["creditBalances"] == [{"currency": "USD", "available": "2.00", "consumed": "8.00"}]
+    grants_page = node["creditGrants"]
+    assert grants_page["totalCount"] == 2
+    first, second = (e["node"] for e in grants_page["edges"])
+    assert (first["name"], first["remaining"], second["name"], second["remaining"]) == (
+        "a",
+        "0.00",
+        "b",
+        "2.00",
+    )
+    assert first["ledgerEntries"]["totalCount"] == 4
+    assert [(e["node"]["type"], e["node"]["amount"]) for e in first["ledgerEntries"]["edges"]] == [
+        ("CONSUMED", "-1.00"),
+        ("CONSUMED", "-2.00"),
+        ("CONSUMED", "-2.00"),
+    ]
+    assert {e["node"]["grant"]["name"] for e in first["ledgerEntries"]["edges"]} == {"a"}

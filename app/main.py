@@ -26,7 +26,8 @@ from app.api.guard import RequestGuard
 from app.api.limits import Limits
 from app.api.schema import get_schema
 from app.domain.time import Clock, SystemClock
-from app.live.publisher import NullPublisher, Publisher
+from app.live.broker import MemoryBroker
+from app.live.publisher import Publisher
 from app.live.scheduler import run_scheduler
 from app.services.currencies import CurrencyCatalog
 from app.services.runtime import Runtime
@@ -59,7 +60,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
         runtime = Runtime(
-            engine, clock or SystemClock(), CurrencyCatalog(engine), publisher or NullPublisher()
+            engine, clock or SystemClock(), CurrencyCatalog(engine), publisher or MemoryBroker()
         )
         app.state.runtime = runtime
         app.state.settings = settings

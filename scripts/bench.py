@@ -39,6 +39,7 @@ DASHBOARD = """
     } } }
 } } } }
 """
+BALANCE = '{ customer(key: "bench-0") { creditBalance(currency: "USD") { available } } }'
 
 
 async def seed(runtime: Runtime, customers: int, grants: int, draws: int) -> None:
@@ -99,9 +100,7 @@ async def main(args: argparse.Namespace) -> list[str]:
             await measure(client, {"query": DASHBOARD}, 1)  # warm caches
             timings = await measure(client, {"query": DASHBOARD}, args.seconds)
             lines.append(summary("dashboard query (in-process ASGI)", timings))
-            small = {
-                "query": '{ customer(key: "bench-0") { creditBalance(currency: "USD") { available } } }'
-            }
+            small = {"query": BALANCE}
             lines.append(
                 summary("one balance (in-process ASGI)", await measure(client, small, args.seconds))
             )

@@ -26,6 +26,7 @@ from app.api.limits import Limits, OperationLimits, alias_rule, depth_rule
 from app.api.masking import CodedParserCache, MaskInternalErrors
 from app.api.mutations import Mutation
 from app.api.scalars import SCALARS
+from app.api.subscriptions import Subscription
 from app.domain.ids import kind_of
 
 
@@ -123,6 +124,7 @@ def get_schema(limits: Limits = Limits()) -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[Customer, CreditGrant, CreditConsumption, CreditLedgerEntry],
         config=StrawberryConfig(scalar_map=SCALARS),  # sort_schema breaks enum defaults
         extensions=[

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from app.live.broker import MemoryBroker
+
 if TYPE_CHECKING:
     from app.services.books import Committed
 
@@ -23,11 +25,13 @@ class NullPublisher:
         return None
 
 
-class RecordingPublisher:
-    """Keeps what was published, in order: for tests."""
+class RecordingPublisher(MemoryBroker):
+    """A memory broker that also keeps what was published, in order: for tests."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.published: list[Committed] = []
 
     async def publish(self, committed: Committed) -> None:
         self.published.append(committed)
+        await super().publish(committed)

@@ -7,8 +7,10 @@ books the time-driven events that are due, and writes every change back in `flus
 from __future__ import annotations
 
 import heapq
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -36,6 +38,8 @@ class Committed:
     entries: list[Entry] = field(default_factory=list)
     grant_ids: set[str] = field(default_factory=set)
     currencies: set[str] = field(default_factory=set)
+    # Computations subscribers share (one balance read per change, not one per subscriber).
+    shared: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 class Books:

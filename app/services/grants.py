@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from app.domain.balances import Balance
-from app.domain.errors import Issue, Issues, KeyConflict, ValidationFailed
+from app.domain.errors import Issue, Issues, KeyConflict, NotFound, ValidationFailed
 from app.domain.grants import (
     AvailabilityPolicy,
     FundingMethod,
@@ -18,7 +18,7 @@ from app.domain.grants import (
     Purchase,
     SettlementStatus,
 )
-from app.domain.ids import new_id
+from app.domain.ids import kind_of, new_id
 from app.domain.ledger import Actor
 from app.domain.money import (
     AMOUNT_LIMIT,
@@ -103,7 +103,15 @@ async def _create(
     runtime: Runtime, actor: Actor, request: GrantRequest, *, paid: bool
 ) -> GrantOutcome:
     now = runtime.clock.now()
-    plan = await _validate(runtime, request, paid=paid, now=now)
+    try:
+        plan = await _validate(runtime, request, paid=paid, now=now)
+    except ValidationFailed:
+        # An identical retry replays even when its times have passed since (an expiresAt
+        # now in the past): the first request was valid when it was made.
+        replayed = await _replay_refused(runtime, actor, request, paid)
+        if replayed is None:
+            raise
+        return replayed
     async with customer_transaction(
         runtime, request.customer_id, actor, new_id("transaction")
     ) as frame:
@@ -169,7 +177,7 @@ async def _validate(runtime: Runtime, request: GrantRequest, *, paid: bool, now:
         "description": request.description,
         "labels": labels_column(request.labels),
     }
-    print_ = _fingerprint(request, grant)
+    print_ = _fingerprint(request, paid)
     details["fingerprint"] = print_
     return Plan(grant, details, print_)
 
@@ -236,28 +244,49 @@ async def _check_purchase(
     )
 
 
-def _fingerprint(request: GrantRequest, grant: Grant) -> str:
-    purchase = grant.purchase
+async def _replay_refused(
+    runtime: Runtime, actor: Actor, request: GrantRequest, paid: bool
+) -> GrantOutcome | None:
+    if request.key is None or kind_of(request.customer_id) != "customer":
+        return None
+    try:
+        async with customer_transaction(
+            runtime, request.customer_id, actor, new_id("transaction")
+        ) as frame:
+            try:
+                replay = await _replay(frame, request.key, _fingerprint(request, paid))
+            except KeyConflict:
+                return None  # the validation error says more
+            if replay is None:
+                return None
+            return GrantOutcome(replay, await frame.balance(request.currency), True)
+    except NotFound:
+        return None
+
+
+def _fingerprint(request: GrantRequest, paid: bool) -> str:
+    """The input as values, from the request alone (so a refused retry can be compared)."""
+    terms = request.purchase or PurchaseTerms()
     return fingerprint(
-        "purchase" if purchase else "promotion",
+        "purchase" if paid else "promotion",
         {
             "name": request.name,
             "description": request.description,
             "labels": label_set(request.labels),
-            "currency": grant.currency,
+            "currency": request.currency,
             "amount": request.amount,
-            "fundingMethod": grant.funding_method.value,
+            "fundingMethod": request.funding_method.value if paid else "NONE",
             "purchase": None
-            if purchase is None
+            if not paid
             else {
-                "currency": purchase.currency,
-                "perUnitCostBasis": purchase.cost_basis,
-                "availabilityPolicy": purchase.availability_policy.value,
-                "settlementStatus": purchase.settlement_status.value,
-                "paymentReference": purchase.payment_reference,
+                "currency": terms.currency or request.currency,
+                "perUnitCostBasis": terms.cost_basis,
+                "availabilityPolicy": terms.availability_policy.value,
+                "settlementStatus": terms.settlement_status.value,
+                "paymentReference": terms.payment_reference,
             },
             "priority": request.priority,
-            "features": list(grant.features),
+            "features": sorted(set(request.features or ())),
             "effectiveAt": request.effective_at,
             "expiresAfter": request.expires_after,
             "expiresAt": request.expires_at,

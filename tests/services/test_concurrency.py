@@ -7,6 +7,7 @@ concurrent transactions serialized by SQLite's IMMEDIATE write lock.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -14,16 +15,17 @@ from sqlalchemy import func, select
 from app.domain.errors import InsufficientCredits, ValidationFailed
 from app.domain.ledger import OPEN
 from app.domain.time import parse_duration
+from app.services.currencies import create_custom_currency
 from app.services.customers import create_customer
 from app.services.reversal import reverse_credit_consumption
 from app.services.scheduling import book_due_events
 from app.services.verify import verify
 from app.storage.engine import read_connection
-from app.storage.tables import customers, grants
+from app.storage.tables import currencies, customers, grants
 from tests.services.support import D, balance, consume, ledger, promo, purchase
 
 
-def outcomes(results: list[object]) -> dict[str, int]:
+def outcomes(results: Sequence[object]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for result in results:
         name = type(result).__name__
@@ -139,3 +141,38 @@ async def test_concurrent_sweeps_and_requests_book_each_event_exactly_once(
         types = sorted(e.type for e in await ledger(runtime.engine, customer_id))
         assert types == ["CONSUMED", "EXPIRED", "FUNDED", "FUNDED"]
     assert await verify(runtime.engine) == []
+
+
+async def test_concurrent_identical_keyed_reversals_restore_once(runtime, make_customer):
+    customer_id = await make_customer()
+    await promo(runtime, customer_id, "10")
+    consumption = await consume(runtime, customer_id, "5", key="c")
+
+    results = await asyncio.gather(
+        *(
+            reverse_credit_consumption(
+                runtime,
+                actor=OPEN,
+                consumption_id=consumption.consumption_id,
+                key="refund",
+                amount=D("2"),
+            )
+            for _ in range(10)
+        )
+    )
+
+    assert sorted(r.replayed for r in results) == [False] + [True] * 9
+    assert len({tuple(r.entry_ids) for r in results}) == 1
+    assert (await balance(runtime, customer_id)).available == 700
+
+
+async def test_concurrent_creations_of_one_custom_currency_create_one(runtime):
+    results = await asyncio.gather(
+        *(create_custom_currency(runtime, code="TOKENS", name="Tokens", scale=2) for _ in range(10))
+    )
+
+    assert sorted(replayed for _, replayed in results) == [False] + [True] * 9
+    async with read_connection(runtime.engine) as connection:
+        assert (
+            await connection.execute(select(func.count()).select_from(currencies))
+        ).scalar_one() == 1

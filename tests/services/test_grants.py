@@ -689,3 +689,14 @@ async def test_a_replayed_grant_answers_with_the_current_balance(runtime, make_c
 
     assert (again.grant_id, again.replayed) == (first.grant_id, True)
     assert again.balance.available == 500
+
+
+async def test_an_identical_retry_after_the_expiry_still_replays(runtime, make_customer, clock):
+    customer_id = await make_customer()
+    expires_at = clock.now() + timedelta(hours=1)
+    first = await promo(runtime, customer_id, "1", key="k", expires_at=expires_at)
+    clock.advance(timedelta(hours=2))
+
+    again = await promo(runtime, customer_id, "1", key="k", expires_at=expires_at)
+
+    assert (again.grant_id, again.replayed) == (first.grant_id, True)

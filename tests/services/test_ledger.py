@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from itertools import pairwise
 
 from app.domain.grants import AvailabilityPolicy
 from app.domain.ledger import OPEN
-from app.domain.time import parse_duration
+from app.domain.time import FrozenClock, parse_duration
 from app.services.consumption import InsufficientCreditsBehavior
-from app.services.grants import PurchaseTerms
+from app.services.grants import GrantOutcome, PurchaseTerms
 from app.services.reversal import reverse_credit_consumption
+from app.services.runtime import Runtime
 from app.services.scheduling import book_due_events
 from app.services.settlement import void_credit_grant
 from app.services.verify import verify
@@ -18,7 +20,9 @@ from tests.services.support import D, balance, consume, ledger, promo, purchase
 ON_SETTLEMENT = PurchaseTerms(availability_policy=AvailabilityPolicy.ON_SETTLEMENT)
 
 
-async def busy_history(runtime, clock, customer_id):
+async def busy_history(
+    runtime: Runtime, clock: FrozenClock, customer_id: str
+) -> tuple[GrantOutcome, GrantOutcome]:
     """Every kind of entry in one customer's USD ledger, with time moving between writes."""
     promotional = await promo(runtime, customer_id, "10", expires_after=parse_duration("P2D"))
     paid = await purchase(runtime, customer_id, "20")
@@ -55,7 +59,7 @@ async def test_a_busy_ledger_is_numbered_without_gaps_and_chained(runtime, make_
     ]
     assert [e.sequence for e in entries] == list(range(1, 11))
     assert entries[0].balance_before == 0
-    for before, after in zip(entries, entries[1:], strict=False):
+    for before, after in pairwise(entries):
         assert after.balance_before == before.balance_after
         assert after.booked_at >= before.booked_at
     for entry in entries:

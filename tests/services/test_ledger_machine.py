@@ -1,6 +1,6 @@
 """The ledger's invariants under random sequences of every use case (Hypothesis stateful).
 
-After every step, for every customer and currency: funded − consumed − expired − voided =
+After every step, for every customer and currency: funded - consumed - expired - voided =
 available, nothing negative, sequences gapless and chained, and `verify` finds nothing.
 Balances about past instants, taken once every due event was booked, never change.
 """
@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -43,10 +43,10 @@ from app.domain.ledger import OPEN
 from app.domain.money import from_minor
 from app.domain.time import FrozenClock
 from app.live.publisher import RecordingPublisher
+from app.services.books import Books
 from app.services.consumption import ConsumeRequest, InsufficientCreditsBehavior, consume_credits
 from app.services.currencies import CurrencyCatalog, create_custom_currency
 from app.services.customers import create_customer
-from app.services.books import Books
 from app.services.grants import (
     GrantRequest,
     PurchaseTerms,
@@ -73,7 +73,7 @@ KEYS = [None, None, "k1", "k2"]
 # Mostly one customer's USD ledger, so that operations meet; the others check isolation.
 CUSTOMER = st.sampled_from([0, 0, 0, 1])
 CURRENCY = st.sampled_from(["USD", "USD", "USD", "JPY", "TOKENS"])
-GRANT = {
+GRANT: dict[str, st.SearchStrategy[Any]] = {
     "customer": CUSTOMER,
     "currency": CURRENCY,
     "minor": st.integers(1, 2000),
@@ -92,6 +92,17 @@ GRANT = {
 }
 
 
+GRANTS: Bundle[Any] = Bundle("grants")
+Decorated = TypeVar("Decorated", bound=Callable[..., Any])
+
+
+def makes_grants(
+    decorator: Callable[..., Any], **changes: st.SearchStrategy[Any]
+) -> Callable[[Decorated], Decorated]:
+    """`rule` or `initialize` with the grant strategies, adding to the grants bundle."""
+    return cast(Callable[[Decorated], Decorated], decorator(target=GRANTS, **(GRANT | changes)))
+
+
 @dataclass(frozen=True)
 class GrantRef:
     customer_id: str
@@ -106,7 +117,7 @@ class ConsumptionRef:
 
 
 class LedgerMachine(RuleBasedStateMachine):
-    grants = Bundle("grants")
+    grants = GRANTS
     consumptions = Bundle("consumptions")
 
     def __init__(self) -> None:
@@ -143,15 +154,15 @@ class LedgerMachine(RuleBasedStateMachine):
 
     # ---- grants
 
-    @initialize(target=grants, **GRANT)
+    @makes_grants(initialize)
     def seed_grant(self, **params: Any) -> Any:
         return self.create_grant(**params)
 
-    @initialize(target=grants, **(GRANT | {"starts_in": st.integers(1, 600)}))
+    @makes_grants(initialize, starts_in=st.integers(1, 600))
     def seed_future_grant(self, **params: Any) -> Any:
         return self.create_grant(**params)
 
-    @rule(target=grants, **GRANT)
+    @makes_grants(rule)
     def grant(self, **params: Any) -> Any:
         return self.create_grant(**params)
 
@@ -240,8 +251,11 @@ class LedgerMachine(RuleBasedStateMachine):
         after = self.run(self.grant_row(grant.grant_id))
         assert after.settlement_status == target.value
         if target is SettlementStatus.FAILED and not outcome.replayed:
-            status = grant_from_row(after).status(self.clock.now())
-            assert status in (GrantStatus.VOIDED, GrantStatus.DEPLETED, GrantStatus.EXPIRED)
+            before = grant_from_row(row).status(self.clock.now())
+            if before in (GrantStatus.PENDING, GrantStatus.ACTIVE):
+                assert (after.void_reason, after.remaining) == ("payment failed", 0)
+            else:
+                assert (after.voided_at, after.void_reason) == (row.voided_at, row.void_reason)
 
     @rule(grant=grants)
     def void(self, grant: GrantRef) -> None:

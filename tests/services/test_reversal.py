@@ -11,7 +11,9 @@ from app.domain.grants import GrantStatus
 from app.domain.ids import new_id
 from app.domain.ledger import OPEN
 from app.domain.time import parse_duration
-from app.services.reversal import reverse_credit_consumption
+from app.services.consumption import InsufficientCreditsBehavior
+from app.services.reversal import ReversalOutcome, reverse_credit_consumption
+from app.services.runtime import Runtime
 from app.services.settlement import void_credit_grant
 from app.services.verify import verify
 from tests.services.support import (
@@ -28,7 +30,13 @@ from tests.services.support import (
 )
 
 
-async def reverse(runtime, consumption_id, key, amount=None, reason=None):
+async def reverse(
+    runtime: Runtime,
+    consumption_id: str,
+    key: str,
+    amount: str | None = None,
+    reason: str | None = None,
+) -> ReversalOutcome:
     return await reverse_credit_consumption(
         runtime,
         actor=OPEN,
@@ -39,7 +47,7 @@ async def reverse(runtime, consumption_id, key, amount=None, reason=None):
     )
 
 
-async def two_grant_consumption(runtime, customer_id):
+async def two_grant_consumption(runtime: Runtime, customer_id: str) -> tuple[str, str, str]:
     """3.00 drawn from a priority-1 grant, then 2.00 from a priority-2 grant."""
     first = await promo(runtime, customer_id, "3", priority=1)
     second = await promo(runtime, customer_id, "10", priority=2)
@@ -47,7 +55,7 @@ async def two_grant_consumption(runtime, customer_id):
     return first.grant_id, second.grant_id, consumption.consumption_id
 
 
-async def restored(runtime, customer_id, transaction_of=None):
+async def restored(runtime: Runtime, customer_id: str) -> list[tuple[str, str, int]]:
     return [
         (entry.grant_id, entry.type, entry.amount)
         for entry in await ledger(runtime.engine, customer_id)
@@ -129,8 +137,6 @@ async def test_reversing_a_consumption_that_drew_nothing_is_refused_on_amount(
     runtime, make_customer
 ):
     customer_id = await make_customer()
-    from app.services.consumption import InsufficientCreditsBehavior
-
     nothing = await consume(
         runtime, customer_id, "1", key="c", on_insufficient=InsufficientCreditsBehavior.PARTIAL
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,8 @@ from app.domain.ids import new_id
 from app.domain.ledger import OPEN
 from app.domain.time import parse_duration
 from app.services.consumption import InsufficientCreditsBehavior
-from app.services.grants import PurchaseTerms
+from app.services.grants import GrantOutcome, PurchaseTerms
+from app.services.runtime import Runtime
 from app.services.settlement import settle_credit_purchase, void_credit_grant
 from tests.services.support import (
     amounts,
@@ -38,13 +40,15 @@ def terms(policy: AvailabilityPolicy, status: SettlementStatus = PENDING) -> Pur
     return PurchaseTerms(availability_policy=policy, settlement_status=status)
 
 
-async def settle(runtime, grant_id, status, **fields):
+async def settle(
+    runtime: Runtime, grant_id: str, status: SettlementStatus, **fields: Any
+) -> GrantOutcome:
     return await settle_credit_purchase(
         runtime, actor=OPEN, grant_id=grant_id, status=status, **fields
     )
 
 
-async def void(runtime, grant_id, reason=None):
+async def void(runtime: Runtime, grant_id: str, reason: str | None = None) -> GrantOutcome:
     return await void_credit_grant(runtime, actor=OPEN, grant_id=grant_id, reason=reason)
 
 

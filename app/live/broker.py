@@ -1,0 +1,92 @@
+"""The in-memory broker: one process fans committed changes out to its subscribers.
+
+Each subscription has a bounded queue. A subscriber too slow to keep up is marked
+overflowed and its next read raises `Overflowed`: it is ended, never buffered without
+bound, and can resume from the database by sequence. A subscription is released when
+its `async with` block ends, however it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from types import TracebackType
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from app.services.books import Committed
+
+DEFAULT_CAPACITY = 1000
+
+
+class Overflowed(Exception):
+    """The subscriber fell more than its queue's capacity behind."""
+
+
+class Subscription:
+    def __init__(self, broker: MemoryBroker, customer_id: str, capacity: int) -> None:
+        self.broker = broker
+        self.customer_id = customer_id
+        self.queue: asyncio.Queue[Committed] = asyncio.Queue(capacity)
+        self.overflowed = False
+
+    def offer(self, committed: Committed) -> None:
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(committed)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            self.queue = asyncio.Queue(1)  # drop the backlog; wake the reader to end
+            self.queue.put_nowait(committed)
+
+    async def next(self) -> Committed:
+        committed = await self.queue.get()
+        if self.overflowed:
+            raise Overflowed(self.customer_id)
+        return committed
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.broker.release(self)
+
+
+@runtime_checkable
+class Broker(Protocol):
+    async def publish(self, committed: Committed) -> None: ...
+
+    def subscribe(self, customer_id: str) -> Subscription: ...
+
+    def subscriber_count(self) -> int: ...
+
+
+class MemoryBroker:
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        self.capacity = capacity
+        self.subscribers: dict[str, set[Subscription]] = defaultdict(set)
+
+    async def publish(self, committed: Committed) -> None:
+        for subscription in list(self.subscribers.get(committed.customer_id, ())):
+            subscription.offer(committed)
+
+    def subscribe(self, customer_id: str) -> Subscription:
+        subscription = Subscription(self, customer_id, self.capacity)
+        self.subscribers[customer_id].add(subscription)
+        return subscription
+
+    def release(self, subscription: Subscription) -> None:
+        group = self.subscribers.get(subscription.customer_id)
+        if group is not None:
+            group.discard(subscription)
+            if not group:
+                del self.subscribers[subscription.customer_id]
+
+    def subscriber_count(self) -> int:
+        return sum(len(group) for group in self.subscribers.values())

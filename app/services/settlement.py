@@ -81,7 +81,7 @@ async def void(frame: Frame, grant: Grant, reason: str | None) -> None:
     frame.books.touch(grant)
     taken = grant.void(frame.now, reason)
     if taken:
-        await frame.books.book(grant, EntryType.VOIDED, taken, frame.booking)
+        await frame.books.book(grant, EntryType.VOIDED, taken, frame.booking, description=reason)
 
 
 async def _void_unless_finished(frame: Frame, grant: Grant, reason: str) -> None:

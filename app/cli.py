@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import os
 import socket
 import sys
@@ -21,10 +20,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.api.auth import is_loopback
+from app.cli_keys import add_keys_parser, keys_action
 from app.domain.errors import DomainError
 from app.domain.time import SystemClock
 from app.live.publisher import NullPublisher
 from app.services.currencies import CurrencyCatalog
+from app.services.keys import any_key
 from app.services.runtime import Runtime
 from app.settings import Settings
 from app.storage import migrations
@@ -32,16 +34,12 @@ from app.storage.engine import create_engine, is_sqlite
 from app.storage.tables import entries
 
 OPEN_MODE_MESSAGE = (
-    "OPEN MODE: no API key exists, so every request acts as ADMIN. "
-    "This is for a first run on this machine only."
+    "OPEN MODE while no API key exists: every request acts as ADMIN (loopback only). "
+    "Create a key with `credits keys create --name NAME --role admin` to end it."
 )
 OPEN_ELSEWHERE_MESSAGE = (
-    "refusing to listen on a non-loopback address with no API key "
-    "(OPEN mode is for loopback only; API keys arrive with access control, issue #4)"
-)
-KEYS_MESSAGE = (
-    "API keys arrive with access control (issue #4); "
-    "until then the server runs in OPEN mode on loopback."
+    "refusing to listen on a non-loopback address while no API key exists "
+    "(OPEN mode is for loopback only): create one with `credits keys create`"
 )
 SQLITE_WORKERS_MESSAGE = (
     "SQLite serves from one process only: use --workers 1, or set "
@@ -91,9 +89,7 @@ def parser() -> argparse.ArgumentParser:
     exporting.add_argument("--output", type=Path, help="write it to this file instead")
     add("verify", verify, "recompute every balance from the ledger and report differences")
     add("sweep", sweep, "book due scheduled events (funding, expiry) once")
-    add("keys", keys, "manage API keys (not available yet)").add_argument(
-        "rest", nargs=argparse.REMAINDER
-    )
+    add_keys_parser(add("keys", keys, "create, list and revoke API keys"))
     return root
 
 
@@ -101,9 +97,6 @@ def parser() -> argparse.ArgumentParser:
 
 
 def serve(args: argparse.Namespace, settings: Settings) -> int:
-    if not is_loopback(settings.host):
-        print(f"credits serve: {OPEN_ELSEWHERE_MESSAGE}", file=sys.stderr)
-        return 2
     if is_sqlite(settings.database_url):
         if settings.workers > 1:
             print(f"credits serve: {SQLITE_WORKERS_MESSAGE}", file=sys.stderr)
@@ -111,12 +104,22 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         migrations.upgrade(settings.database_url)
     elif code := with_engine(settings, ready):
         return code
+    open_mode = with_engine(settings, no_key) != 0
+    if open_mode and not is_loopback(settings.host):
+        print(f"credits serve: {OPEN_ELSEWHERE_MESSAGE}", file=sys.stderr)
+        return 2
+    if open_mode:
+        print(f"==> {OPEN_MODE_MESSAGE}", flush=True)
     if settings.workers > 1:
         return serve_workers(settings)
     from app.main import create_app
 
     config = uvicorn.Config(
-        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        ws_max_size=settings.max_ws_message_bytes,
     )
     server = AnnouncingServer(config, settings)
     server.run()
@@ -164,8 +167,9 @@ def sweep(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def keys(args: argparse.Namespace, settings: Settings) -> int:
-    print(KEYS_MESSAGE, file=sys.stderr)
-    return 2
+    if is_sqlite(settings.database_url):
+        migrations.upgrade(settings.database_url)
+    return with_engine(settings, keys_action(args))
 
 
 # ---- serving
@@ -188,7 +192,6 @@ class AnnouncingServer(uvicorn.Server):
 
 def serve_workers(settings: Settings) -> int:
     """Several processes: each worker builds its app from the CREDITS_* variables."""
-    print(f"==> {OPEN_MODE_MESSAGE}", flush=True)
     for name in ("database_url", "host", "port", "workers"):
         os.environ[f"CREDITS_{name.upper()}"] = str(getattr(settings, name))
     url = f"http://{settings.host}:{settings.port}/graphql"
@@ -201,6 +204,7 @@ def serve_workers(settings: Settings) -> int:
         port=settings.port,
         workers=settings.workers,
         log_level=settings.log_level,
+        ws_max_size=settings.max_ws_message_bytes,
     )
     return 0
 
@@ -208,16 +212,11 @@ def serve_workers(settings: Settings) -> int:
 def announce(settings: Settings, url: str) -> None:
     print(f"==> credits server listening on {url} (GraphiQL in a browser)", flush=True)
     print(f"==> database {shown(settings.database_url)}", flush=True)
-    print(f"==> {OPEN_MODE_MESSAGE}", flush=True)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+async def no_key(engine: AsyncEngine) -> int:
+    """0 when at least one API key exists (so the server is not in OPEN mode)."""
+    return 0 if await any_key(engine) else 1
 
 
 # ---- helpers

@@ -9,7 +9,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from datetime import timedelta
+from typing import Any, cast
 
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -19,7 +20,11 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.websocket_origin import normalize_allowed_origins
+from strawberry.types.unset import UNSET, UnsetType
 
+from app.api.auth import Authenticator, AuthGuard
 from app.api.context import Context, make_context
 from app.api.graphiql import graphiql_html, graphiql_mount
 from app.api.guard import RequestGuard
@@ -40,9 +45,24 @@ log = logging.getLogger("credits")
 class CreditsGraphQL(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
         state = request.app.state
-        context = await make_context(state.runtime, state.settings, request, response)
-        context.request_id = request.scope.get("state", {}).get("request_id", "")
+        scope_state = request.scope.get("state", {})
+        viewer = scope_state.get("viewer")  # set by AuthGuard; WebSockets: on_ws_connect
+        context = await make_context(state.runtime, state.settings, viewer, request, response)
+        context.request_id = scope_state.get("request_id", "")
         return context
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """A WebSocket authenticates in connection_init; bad credentials close it (4403)."""
+        params = context.connection_params if isinstance(context.connection_params, dict) else {}
+        authorization = params.get("Authorization") or params.get("authorization")
+        authenticator: Authenticator = context.request.app.state.authenticator
+        viewer = await authenticator.viewer(
+            authorization if isinstance(authorization, str) else None
+        )
+        if viewer is None:
+            raise ConnectionRejectionError({"message": "Invalid or missing credentials"})
+        context.see(viewer)
+        return cast(UnsetType, UNSET)
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         return HTMLResponse(graphiql_html(request.url.path))
@@ -64,6 +84,9 @@ def create_app(
         )
         app.state.runtime = runtime
         app.state.settings = settings
+        app.state.authenticator = Authenticator(
+            engine, runtime.clock, settings.host, settings.signing_key
+        )
         scheduler = None
         if settings.scheduler_enabled:
             scheduler = asyncio.create_task(run_scheduler(runtime, settings.scheduler_interval))
@@ -82,9 +105,15 @@ def create_app(
         max_tokens=settings.max_tokens,
         max_cost=settings.max_cost,
         default_page_size=settings.default_page_size,
+        introspection=settings.introspection,
     )
     graphql = CreditsGraphQL(
-        get_schema(limits), graphql_ide="graphiql" if settings.graphiql else None
+        get_schema(limits),
+        graphql_ide="graphiql" if settings.graphiql else None,
+        connection_init_wait_timeout=timedelta(seconds=settings.connection_init_timeout),
+    )
+    graphql.allowed_origins = normalize_allowed_origins(
+        [origin.strip() for origin in settings.allowed_origins.split(",") if origin.strip()]
     )
     routes = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
@@ -96,7 +125,7 @@ def create_app(
     guard = Middleware(
         RequestGuard, max_body_bytes=settings.max_body_bytes, timeout=settings.execution_timeout
     )
-    return Starlette(routes=routes, lifespan=lifespan, middleware=[guard])
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[guard, Middleware(AuthGuard)])
 
 
 async def healthz(request: Request) -> Response:

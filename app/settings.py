@@ -19,6 +19,13 @@ class Settings:
     scheduler_interval: float = 1.0  # seconds between scheduler ticks (not an amount)
     scheduler_enabled: bool = True
     graphiql: bool = True
+    introspection: bool = True
+    # Signs portal tokens; changing it invalidates every token. Unset: a random key per
+    # process (tokens die with the process; set it whenever more than one process serves).
+    signing_key: str = ""
+    allowed_origins: str = ""  # comma-separated origins allowed to open a WebSocket
+    max_ws_message_bytes: int = 64 * 1024
+    connection_init_timeout: float = 10.0  # seconds
     max_depth: int = 15
     max_aliases: int = 30
     max_tokens: int = 5000

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from app.domain.ledger import OPEN, Actor
+from app.domain.access import Viewer
+from app.domain.ledger import Actor
 from app.services.runtime import Runtime
 from app.services.scheduling import book_due_events
 from app.settings import Settings
@@ -19,29 +20,47 @@ if TYPE_CHECKING:
 class Context:
     runtime: Runtime
     settings: Settings
-    actor: Actor
+    viewer: Viewer | None
     loaders: Loaders
     request: Any = None
     response: Any = None
     request_id: str = ""
+    connection_params: Any = None  # a WebSocket's connection_init payload
+    subscriptions: int = 0  # live subscriptions on this WebSocket
 
     @property
     def now(self) -> datetime:
         return self.loaders.now
 
+    @property
+    def actor(self) -> Actor:
+        assert self.viewer is not None, "an unauthenticated request reached a resolver"
+        return self.viewer.actor
+
     def refresh(self) -> None:
-        """New loaders at the current instant, for the answer after a mutation."""
+        """New loaders at the current instant (after a mutation, or for each live event)."""
+        self.loaders = self.fresh_loaders()
+
+    def fresh_loaders(self) -> Loaders:
         from app.api.loaders import Loaders
 
-        self.loaders = Loaders(self.runtime, self.settings, self.runtime.clock.now())
+        scope = self.viewer.customer_id if self.viewer else None
+        return Loaders(self.runtime, self.settings, self.runtime.clock.now(), scope)
+
+    def see(self, viewer: Viewer) -> None:
+        self.viewer = viewer
+        self.refresh()
 
 
 async def make_context(
-    runtime: Runtime, settings: Settings, request: Any = None, response: Any = None
+    runtime: Runtime,
+    settings: Settings,
+    viewer: Viewer | None,
+    request: Any = None,
+    response: Any = None,
 ) -> Context:
     """Book what is due first, so every answer is exact at the instant it describes."""
-    from app.api.loaders import Loaders
-
     await book_due_events(runtime)
-    loaders = Loaders(runtime, settings, runtime.clock.now())
-    return Context(runtime, settings, OPEN, loaders, request, response)
+    context = Context(runtime, settings, viewer, None, request, response)  # type: ignore[arg-type]
+    context.refresh()
+    return context

@@ -43,6 +43,7 @@ class Limits:
     max_tokens: int = 5000
     max_cost: int = 50_000
     default_page_size: int = 50
+    introspection: bool = True
 
 
 FREE_FIELDS = {"edges", "node", "pageInfo"}

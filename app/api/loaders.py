@@ -102,10 +102,13 @@ class CountKey:
 
 
 class Loaders:
-    def __init__(self, runtime: Runtime, settings: Settings, now: datetime) -> None:
+    def __init__(
+        self, runtime: Runtime, settings: Settings, now: datetime, scope: str | None = None
+    ) -> None:
         self.runtime = runtime
         self.settings = settings
         self.now = now
+        self.scope = scope  # a portal token's customer: every read answers as if only it existed
         self._customers = _loader(self._load_customers)
         self._grants = _loader(self._load_grants)
         self._consumptions = _loader(self._load_consumptions)
@@ -138,7 +141,9 @@ class Loaders:
         return await self._customers.load(customer_id)
 
     async def customer_by_key(self, key: str) -> Customer | None:
-        rows = await self._rows(select(customers).where(customers.c.key == key))
+        rows = await self._rows(
+            select(customers).where(customers.c.key == key, *self.scoped(customers.c.id))
+        )
         return self.customer_of(rows[0]) if rows else None
 
     async def customers_page(
@@ -151,7 +156,7 @@ class Loaders:
     ) -> CustomerConnection:
         query = CustomerQuery.of(filter)
         page = self.page(CUSTOMER_ORDER, first, after, last, before)
-        statement = select(customers).where(*query.conditions())
+        statement = select(customers).where(*query.conditions(), *self.scoped(customers.c.id))
         rows = await self._rows(keyset_select(statement, CUSTOMER_ORDER, page))
         cut = slice_rows(rows, page)
         edges = [
@@ -280,6 +285,10 @@ class Loaders:
         customer = self.known_customers[row.id] = Customer.from_row(row)
         return customer
 
+    def scoped(self, customer_column: Any) -> list[Any]:
+        """The condition that keeps a portal token's reads to its one customer."""
+        return [] if self.scope is None else [customer_column == self.scope]
+
     async def scales(self, codes: Iterable[str]) -> dict[str, int]:
         found = await self.runtime.catalog.get_many(set(codes))
         return {code: currency.scale for code, currency in found.items()}
@@ -291,12 +300,16 @@ class Loaders:
             return list(await connection.execute(statement))
 
     async def _load_customers(self, ids: list[str]) -> list[Customer | None]:
-        rows = await self._rows(select(customers).where(customers.c.id.in_(ids)))
+        rows = await self._rows(
+            select(customers).where(customers.c.id.in_(ids), *self.scoped(customers.c.id))
+        )
         found = {row.id: self.customer_of(row) for row in rows}
         return [found.get(i) for i in ids]
 
     async def _load_grants(self, ids: list[str]) -> list[CreditGrant | None]:
-        rows = await self._rows(select(grants).where(grants.c.id.in_(ids)))
+        rows = await self._rows(
+            select(grants).where(grants.c.id.in_(ids), *self.scoped(grants.c.customer_id))
+        )
         found = await self._grant_objects(rows)
         return [found.get(i) for i in ids]
 
@@ -309,13 +322,19 @@ class Loaders:
         return made
 
     async def _load_consumptions(self, ids: list[str]) -> list[CreditConsumption | None]:
-        rows = await self._rows(select(consumptions).where(consumptions.c.id.in_(ids)))
+        rows = await self._rows(
+            select(consumptions).where(
+                consumptions.c.id.in_(ids), *self.scoped(consumptions.c.customer_id)
+            )
+        )
         scales = await self.scales(r.currency for r in rows)
         found = {row.id: CreditConsumption.from_row(row, scales) for row in rows}
         return [found.get(i) for i in ids]
 
     async def _load_entries(self, ids: list[str]) -> list[CreditLedgerEntry | None]:
-        rows = await self._rows(select(entries).where(entries.c.id.in_(ids)))
+        rows = await self._rows(
+            select(entries).where(entries.c.id.in_(ids), *self.scoped(entries.c.customer_id))
+        )
         found = {str(e.id): e for e in await self.entry_objects(rows)}
         return [found.get(i) for i in ids]
 
@@ -383,7 +402,7 @@ class Loaders:
         results: dict[Any, CreditLedgerEntryConnection] = {}
         for (kind, query, page), group in _group(keys, lambda k: (k[0], k[2], k[3])).items():
             parent_ids = [k[1] for k in group]
-            conditions = ledger_conditions(query)
+            conditions = [*ledger_conditions(query), *self.scoped(entries.c.customer_id)]
             parent_column = LEDGER_PARENTS.get(kind)
             if parent_column is None:
                 statement = select(entries).where(*conditions)
@@ -465,8 +484,10 @@ class Loaders:
             statement = select(count).select_from(grants).where(*grant_conditions(query, self.now))
             return statement, grants.c.customer_id
         if kind == "customers":
-            return select(count).select_from(customers).where(*query.conditions()), None
-        statement = select(count).select_from(entries).where(*ledger_conditions(query))
+            scoped = self.scoped(customers.c.id)
+            return select(count).select_from(customers).where(*query.conditions(), *scoped), None
+        scoped = self.scoped(entries.c.customer_id)
+        statement = select(count).select_from(entries).where(*ledger_conditions(query), *scoped)
         return statement, LEDGER_PARENTS.get(kind.removeprefix("ledger:"))
 
 

@@ -11,12 +11,14 @@ from typing import Annotated, Any, TypeVar
 import strawberry
 from strawberry.types import Info
 
+from app.api.access import CreatePortalTokenInput, CreatePortalTokenResult, portal_token
 from app.api.balances import CreditBalance
 from app.api.common import LabelInput, label_pairs
 from app.api.context import Context
 from app.api.currencies import CreateCustomCurrencyInput, Currency
 from app.api.customers import CreateCustomerInput, Customer, UpdateCustomerInput
 from app.api.errors import (
+    ErrorCode,
     ForbiddenError,
     InsufficientCreditsError,
     InvalidStateError,
@@ -320,6 +322,8 @@ class Mutation:
     async def create_customer(
         self, info: Info[Context, None], input: CreateCustomerInput
     ) -> CreateCustomerResult:
+        if refused := forbidden(info, "createCustomer"):
+            return refused
         call = customers.create_customer(
             info.context.runtime,
             key=input.key,
@@ -338,6 +342,8 @@ class Mutation:
     async def update_customer(
         self, info: Info[Context, None], input: UpdateCustomerInput
     ) -> UpdateCustomerResult:
+        if refused := forbidden(info, "updateCustomer"):
+            return refused
         call = customers.update_customer(
             info.context.runtime,
             customer_id=input.customer_id,
@@ -355,6 +361,8 @@ class Mutation:
     async def create_custom_currency(
         self, info: Info[Context, None], input: CreateCustomCurrencyInput
     ) -> CreateCustomCurrencyResult:
+        if refused := forbidden(info, "createCustomCurrency"):
+            return refused
         call = currencies.create_custom_currency(
             info.context.runtime, code=input.code, name=input.name, scale=input.scale
         )
@@ -370,6 +378,8 @@ class Mutation:
     async def purchase_credits(
         self, info: Info[Context, None], input: PurchaseCreditsInput
     ) -> PurchaseCreditsResult:
+        if refused := forbidden(info, "purchaseCredits"):
+            return refused
         request = _grant_request(
             input, FundingMethod(input.funding_method.value), _terms(input.purchase)
         )
@@ -382,6 +392,8 @@ class Mutation:
     async def grant_promotional_credits(
         self, info: Info[Context, None], input: GrantPromotionalCreditsInput
     ) -> GrantPromotionalCreditsResult:
+        if refused := forbidden(info, "grantPromotionalCredits"):
+            return refused
         request = _grant_request(input, FundingMethod.NONE, None)
         call = grants.grant_promotional_credits(
             info.context.runtime, actor=info.context.actor, request=request
@@ -392,6 +404,8 @@ class Mutation:
     async def settle_credit_purchase(
         self, info: Info[Context, None], input: SettleCreditPurchaseInput
     ) -> SettleCreditPurchaseResult:
+        if refused := forbidden(info, "settleCreditPurchase"):
+            return refused
         call = settlement.settle_credit_purchase(
             info.context.runtime,
             actor=info.context.actor,
@@ -406,6 +420,8 @@ class Mutation:
     async def void_credit_grant(
         self, info: Info[Context, None], input: VoidCreditGrantInput
     ) -> VoidCreditGrantResult:
+        if refused := forbidden(info, "voidCreditGrant"):
+            return refused
         call = settlement.void_credit_grant(
             info.context.runtime,
             actor=info.context.actor,
@@ -418,6 +434,8 @@ class Mutation:
     async def consume_credits(
         self, info: Info[Context, None], input: ConsumeCreditsInput
     ) -> ConsumeCreditsResult:
+        if refused := forbidden(info, "consumeCredits"):
+            return refused
         behavior = input.on_insufficient or InsufficientCreditsBehavior.REJECT
         request = consumption.ConsumeRequest(
             customer_id=input.customer_id,
@@ -447,6 +465,8 @@ class Mutation:
     async def reverse_credit_consumption(
         self, info: Info[Context, None], input: ReverseCreditConsumptionInput
     ) -> ReverseCreditConsumptionResult:
+        if refused := forbidden(info, "reverseCreditConsumption"):
+            return refused
         call = reversal.reverse_credit_consumption(
             info.context.runtime,
             actor=info.context.actor,
@@ -469,6 +489,24 @@ class Mutation:
             )
 
         return await _answer(info, call, success)  # type: ignore[no-any-return]
+
+    @strawberry.mutation
+    async def create_portal_token(
+        self, info: Info[Context, None], input: CreatePortalTokenInput
+    ) -> CreatePortalTokenResult:
+        if refused := forbidden(info, "createPortalToken"):
+            return refused
+        return await portal_token(info, input)  # type: ignore[return-value]
+
+
+def forbidden(info: Info[Context, None], mutation: str) -> ForbiddenError | None:
+    """The refusal for a mutation the viewer's role may not make (portal tokens: none)."""
+    viewer = info.context.viewer
+    if viewer is not None and viewer.may_mutate(mutation):
+        return None
+    role = viewer.role.value if viewer is not None and viewer.role else "a portal token"
+    message = f"{mutation} is not allowed for {role}"
+    return ForbiddenError(code=ErrorCode.FORBIDDEN, message=message)
 
 
 def _grant_success(

@@ -5,11 +5,12 @@ from __future__ import annotations
 from functools import cache
 
 import strawberry
-from graphql import ASTValidationRule
+from graphql import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import AddValidationRules, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
+from app.api.access import Viewer, viewer_of
 from app.api.common import Node
 from app.api.context import Context
 from app.api.currencies import Currency
@@ -110,6 +111,10 @@ class Query:
         return await info.context.loaders.customer_ledger(None, first, after, last, before, filter)
 
     @strawberry.field
+    def viewer(self, info: Info[Context, None]) -> Viewer:
+        return viewer_of(info)
+
+    @strawberry.field
     async def currencies(self, info: Info[Context, None]) -> list[Currency]:
         return [Currency.from_domain(c) for c in await info.context.runtime.catalog.all()]
 
@@ -121,6 +126,8 @@ def get_schema(limits: Limits = Limits()) -> strawberry.Schema:
         depth_rule(limits.max_depth),
         alias_rule(limits.max_aliases),
     ]
+    if not limits.introspection:
+        rules.append(NoSchemaIntrospectionCustomRule)
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,

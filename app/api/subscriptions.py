@@ -60,7 +60,21 @@ async def open_subscription(info: Info[Context, None], customer_id: str) -> Feed
     """Subscribe first, then check the customer: a change cannot fall in between."""
     if kind_of(customer_id) is None:
         raise bad_input(f"{customer_id!r} is not a valid ID")
+    viewer = info.context.viewer
+    if viewer is not None and viewer.customer_id not in (None, customer_id):
+        raise not_found(customer_id)  # a portal token sees no other customer
+    context = info.context
+    if context.subscriptions >= context.settings.max_subscriptions_per_socket:
+        limit = context.settings.max_subscriptions_per_socket
+        raise GraphQLError(
+            f"More than {limit} subscriptions on one WebSocket (the subscription limit)",
+            extensions={"code": "LIMIT_EXCEEDED"},
+        )
     subscription = broker_of(info).subscribe(customer_id)
+    context.subscriptions += 1
+    subscription.on_release.append(
+        lambda: setattr(context, "subscriptions", context.subscriptions - 1)
+    )
     async with read_connection(info.context.runtime.engine) as connection:
         found = await connection.execute(
             select(customers.c.id).where(customers.c.id == customer_id)
@@ -72,8 +86,7 @@ async def open_subscription(info: Info[Context, None], customer_id: str) -> Feed
 
 
 def fresh_loaders(info: Info[Context, None]) -> Loaders:
-    runtime = info.context.runtime
-    return Loaders(runtime, info.context.settings, runtime.clock.now())
+    return info.context.fresh_loaders()
 
 
 async def shared(committed: Committed, key: Hashable, make: Callable[[], Awaitable[Any]]) -> Any:

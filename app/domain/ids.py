@@ -13,6 +13,7 @@ PREFIXES = {
     "entry": "ent",
     "transaction": "txn",
     "reversal": "rev",
+    "api_key": "key",
 }
 ID_PATTERN = re.compile(r"^([a-z]{3})_([0-9A-HJKMNP-TV-Z]{26})\Z")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -29,6 +30,7 @@ class Subscription:
         self.customer_id = customer_id
         self.queue: asyncio.Queue[Committed] = asyncio.Queue(capacity)
         self.overflowed = False
+        self.on_release: list[Callable[[], None]] = []
 
     def offer(self, committed: Committed) -> None:
         if self.overflowed:
@@ -56,6 +58,8 @@ class Subscription:
         trace: TracebackType | None,
     ) -> None:
         self.broker.release(self)
+        for callback in self.on_release:
+            callback()
 
 
 @runtime_checkable

@@ -49,6 +49,18 @@ class CustomerLabel(SQLModel, table=True):
     value: str
 
 
+class ApiKey(SQLModel, table=True):
+    """An API key: its secret is shown once and kept only as a SHA-256 hash."""
+
+    __tablename__ = "api_key"
+    id: str = Field(primary_key=True)
+    name: str
+    role: str
+    secret_hash: str
+    created_at: datetime = instant()
+    revoked_at: datetime | None = instant(nullable=True)
+
+
 class Currency(SQLModel, table=True):
     """Custom credit units; ISO 4217 currencies come from the iso4217 package."""
 
@@ -208,6 +220,7 @@ def table_of(model: type[SQLModel]) -> Table:
 customers = table_of(Customer)
 customer_labels = table_of(CustomerLabel)
 currencies = table_of(Currency)
+api_keys = table_of(ApiKey)
 accounts = table_of(Account)
 grants = table_of(CreditGrant)
 grant_features = table_of(GrantFeature)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import KEYS_MESSAGE, main
+from app.cli import main
 from app.domain.time import SystemClock
 from app.live.publisher import NullPublisher
 from app.services.currencies import CurrencyCatalog
@@ -76,11 +76,6 @@ def test_sweep_books_due_events_once(database: str, capsys: pytest.CaptureFixtur
     migrations.upgrade(database)
     assert main(["sweep", "--database-url", database]) == 0
     assert "booked due events of 0 customers" in capsys.readouterr().out
-
-
-def test_keys_are_not_available_before_access_control(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["keys", "create", "--name", "ci", "--role", "admin"]) == 2
-    assert KEYS_MESSAGE in capsys.readouterr().err
 
 
 def test_serve_refuses_several_workers_on_sqlite(

@@ -1,0 +1,102 @@
+"""Viewer, roles and portal tokens in the API."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from app.api.context import Context
+from app.api.customers import Customer
+from app.api.errors import ForbiddenError, NotFoundError, ValidationError, to_graphql
+from app.api.scalars import Duration
+from app.domain.errors import DomainError
+from app.services.portal import create_portal_token
+
+
+@strawberry.enum
+class ApiKeyRole(Enum):
+    """ADMIN: everything, including custom currencies. WRITER: queries, subscriptions, and
+    every mutation but createCustomCurrency. READER: queries and subscriptions only."""
+
+    ADMIN = "ADMIN"
+    WRITER = "WRITER"
+    READER = "READER"
+
+
+@strawberry.enum
+class ViewerKind(Enum):
+    """OPEN: no credentials are needed (development mode on loopback, no API key yet)."""
+
+    API_KEY = "API_KEY"
+    PORTAL_TOKEN = "PORTAL_TOKEN"
+    OPEN = "OPEN"
+
+
+@strawberry.type(description="Who the request is made as.")
+class Viewer:
+    kind: ViewerKind
+    role: ApiKeyRole | None = strawberry.field(
+        description="The role of an API key; ADMIN in OPEN mode; absent for a portal token."
+    )
+    name: str
+    customer_id: strawberry.Private[str | None]
+
+    @strawberry.field(description="The one customer a portal token may read.")
+    async def customer(self, info: Info[Context, None]) -> Customer | None:
+        if self.customer_id is None:
+            return None
+        return await info.context.loaders.maybe_customer(self.customer_id)
+
+
+def viewer_of(info: Info[Context, None]) -> Viewer:
+    viewer = info.context.viewer
+    assert viewer is not None
+    return Viewer(
+        kind=ViewerKind(viewer.kind.value),
+        role=ApiKeyRole(viewer.role.value) if viewer.role else None,
+        name=viewer.name,
+        customer_id=viewer.customer_id,
+    )
+
+
+@strawberry.input
+class CreatePortalTokenInput:
+    customer_id: strawberry.ID
+    expires_in: Duration | None = strawberry.field(
+        default=timedelta(hours=1), description="How long the token is valid; at most P30D."
+    )
+
+
+@strawberry.type
+class CreatePortalTokenSuccess:
+    token: str = strawberry.field(
+        description="A read-only bearer token for one customer's credits, "
+        "for a customer-facing dashboard."
+    )
+    expires_at: datetime
+    customer: Customer
+
+
+CreatePortalTokenResult = Annotated[
+    CreatePortalTokenSuccess | ValidationError | NotFoundError | ForbiddenError,
+    strawberry.union("CreatePortalTokenResult"),
+]
+
+
+async def portal_token(info: Info[Context, None], input: CreatePortalTokenInput) -> object:
+    context = info.context
+    try:
+        token, expires_at = await create_portal_token(
+            context.runtime,
+            signing_key=context.request.app.state.authenticator.signing_key,
+            customer_id=input.customer_id,
+            expires_in=input.expires_in or timedelta(hours=1),
+        )
+    except DomainError as error:
+        return to_graphql(error)
+    customer = await context.loaders.customer(input.customer_id)
+    return CreatePortalTokenSuccess(token=token, expires_at=expires_at, customer=customer)

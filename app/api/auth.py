@@ -1,0 +1,105 @@
+"""Who a request is: an API key, a portal token, or OPEN mode (DESIGN §10).
+
+HTTP requests are authenticated here, before GraphQL runs: missing or bad credentials
+answer 401 with an UNAUTHENTICATED GraphQL error. WebSockets authenticate in
+`connection_init` (see `CreditsGraphQL.on_ws_connect`). OPEN mode lasts while no API key
+exists and the server listens only on loopback; the first key ends it, also for a
+server already running.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import secrets
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.domain.access import OPEN_VIEWER, Viewer
+from app.domain.time import Clock
+from app.services.keys import any_key, authenticate
+from app.services.portal import TOKEN_PREFIX, read_token
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Authenticator:
+    def __init__(self, engine: AsyncEngine, clock: Clock, host: str, signing_key: str) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.loopback = is_loopback(host)
+        self.signing_key = signing_key or secrets.token_urlsafe(32)
+        self.keys_exist = False
+
+    async def open_mode(self) -> bool:
+        if not self.keys_exist:
+            self.keys_exist = await any_key(self.engine)
+        return self.loopback and not self.keys_exist
+
+    async def viewer(self, authorization: str | None) -> Viewer | None:
+        """The viewer these credentials stand for; None when they are missing or bad."""
+        if not authorization:
+            return OPEN_VIEWER if await self.open_mode() else None
+        scheme, _, token = authorization.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return None
+        if token.startswith(TOKEN_PREFIX):
+            return read_token(token, self.signing_key, self.clock.now())
+        return await authenticate(self.engine, token)
+
+
+def unauthenticated_body(message: str) -> bytes:
+    error = {"message": message, "extensions": {"code": "UNAUTHENTICATED"}}
+    return json.dumps({"data": None, "errors": [error]}).encode()
+
+
+class AuthGuard:
+    """Authenticates every GraphQL HTTP request; the GraphiQL page itself needs nothing."""
+
+    def __init__(self, app: ASGIApp, *, path: str = "/graphql") -> None:
+        self.app = app
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != self.path or is_ide_page(scope):
+            await self.app(scope, receive, send)
+            return
+        authenticator: Authenticator = scope["app"].state.authenticator
+        headers = dict(scope.get("headers", []))
+        raw = headers.get(b"authorization")
+        viewer = await authenticator.viewer(raw.decode("latin-1") if raw is not None else None)
+        if viewer is None:
+            message = (
+                "Missing credentials" if raw is None else "Invalid, revoked or expired credentials"
+            )
+            body = unauthenticated_body(
+                f"{message}: send Authorization: Bearer <API key or portal token>"
+            )
+            response_headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"www-authenticate", b"Bearer"),
+            ]
+            await send({"type": "http.response.start", "status": 401, "headers": response_headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        scope.setdefault("state", {})["viewer"] = viewer
+        await self.app(scope, receive, send)
+
+
+def is_ide_page(scope: Scope) -> bool:
+    """A browser's GET for the GraphiQL page (no query in it)."""
+    if scope["method"] != "GET" or b"query=" in scope.get("query_string", b""):
+        return False
+    accept: Any = dict(scope.get("headers", [])).get(b"accept", b"")
+    return b"text/html" in accept

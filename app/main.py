@@ -18,7 +18,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketState
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.websocket_origin import normalize_allowed_origins
@@ -49,6 +49,8 @@ class CreditsGraphQL(GraphQL[Context, None]):
         viewer = scope_state.get("viewer")  # set by AuthGuard; WebSockets: on_ws_connect
         context = await make_context(state.runtime, state.settings, viewer, request, response)
         context.request_id = scope_state.get("request_id", "")
+        if isinstance(request, WebSocket):
+            close_unless_initialised(request, context, state.settings.connection_init_timeout)
         return context
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
@@ -66,6 +68,22 @@ class CreditsGraphQL(GraphQL[Context, None]):
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         return HTMLResponse(graphiql_html(request.url.path))
+
+
+def close_unless_initialised(socket: WebSocket, context: Context, timeout: float) -> None:
+    """Both protocols: a socket with no accepted connection_init in time is closed (4408).
+
+    Strawberry enforces this for graphql-transport-ws only; the legacy graphql-ws would
+    otherwise keep a silent socket open for ever.
+    """
+
+    async def close() -> None:
+        await asyncio.sleep(timeout)
+        if context.viewer is None and socket.application_state is WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await socket.close(code=4408, reason="Connection initialisation timeout")
+
+    context.tasks.append(asyncio.create_task(close()))
 
 
 def create_app(
@@ -111,6 +129,7 @@ def create_app(
         get_schema(limits),
         graphql_ide="graphiql" if settings.graphiql else None,
         connection_init_wait_timeout=timedelta(seconds=settings.connection_init_timeout),
+        max_subscriptions_per_connection=None,  # ours, with LIMIT_EXCEEDED, in subscriptions
     )
     graphql.allowed_origins = normalize_allowed_origins(
         [origin.strip() for origin in settings.allowed_origins.split(",") if origin.strip()]

@@ -94,7 +94,7 @@ async def portal_token(info: Info[Context, None], input: CreatePortalTokenInput)
             context.runtime,
             signing_key=context.request.app.state.authenticator.signing_key,
             customer_id=input.customer_id,
-            expires_in=input.expires_in or timedelta(hours=1),
+            expires_in=timedelta(hours=1) if input.expires_in is None else input.expires_in,
         )
     except DomainError as error:
         return to_graphql(error)

@@ -15,6 +15,7 @@ import secrets
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.domain.access import OPEN_VIEWER, Viewer
@@ -98,8 +99,8 @@ class AuthGuard:
 
 
 def is_ide_page(scope: Scope) -> bool:
-    """A browser's GET for the GraphiQL page (no query in it)."""
-    if scope["method"] != "GET" or b"query=" in scope.get("query_string", b""):
+    """A browser's GET for the GraphiQL page: no parameters at all, decoded or not."""
+    if scope["method"] != "GET" or QueryParams(scope.get("query_string", b"")):
         return False
     accept: Any = dict(scope.get("headers", [])).get(b"accept", b"")
     return b"text/html" in accept

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +14,8 @@ from app.settings import Settings
 
 if TYPE_CHECKING:
     from app.api.loaders import Loaders
+
+NOBODY = "nobody"  # a scope no customer id matches
 
 
 @dataclass
@@ -27,6 +29,7 @@ class Context:
     request_id: str = ""
     connection_params: Any = None  # a WebSocket's connection_init payload
     subscriptions: int = 0  # live subscriptions on this WebSocket
+    tasks: list[Any] = field(default_factory=list)  # keeps this socket's timers alive
 
     @property
     def now(self) -> datetime:
@@ -44,7 +47,8 @@ class Context:
     def fresh_loaders(self) -> Loaders:
         from app.api.loaders import Loaders
 
-        scope = self.viewer.customer_id if self.viewer else None
+        # No viewer (a request that slipped past authentication) sees no customer at all.
+        scope = self.viewer.customer_id if self.viewer else NOBODY
         return Loaders(self.runtime, self.settings, self.runtime.clock.now(), scope)
 
     def see(self, viewer: Viewer) -> None:

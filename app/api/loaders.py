@@ -202,6 +202,20 @@ class Loaders:
         zero = empty_balance(customer_id, currency, instant, feature_key)
         return CreditBalance.from_balance(zero, known.scale)
 
+    async def balance_after(
+        self, customer_id: str, currency: str, at: datetime, sequence: int | None
+    ) -> CreditBalance:
+        """The balance as of one committed change (its instant and its last sequence)."""
+        async with read_connection(self.runtime.engine) as connection:
+            found = await read_balances(
+                connection, [customer_id], at, None, currency, through_sequence=sequence
+            )
+        balance = found.get((customer_id, currency)) or empty_balance(
+            customer_id, currency, at, None
+        )
+        scales = await self.scales([currency])
+        return CreditBalance.from_balance(balance, scales[currency])
+
     def instant(self, at: datetime | None) -> datetime:
         if at is None:
             return self.now

@@ -3,15 +3,19 @@
 Every subscription subscribes to the broker before it reads, so no change falls between
 its snapshot and its first event. Ledger entries are delivered in sequence order per
 currency: an event's own entries when they follow on, else the gap is filled from the
-database by sequence. Each event is read with fresh loaders (a WebSocket lives long;
-nothing cached may outlive the instant an answer describes).
+database by sequence. A balance is read as of each change (its instant and last
+sequence), so two changes queued together still give two events. Each event is read
+with fresh loaders: a WebSocket lives long, and nothing cached may outlive the instant
+an answer describes.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
+import asyncio
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Hashable
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -23,7 +27,6 @@ from app.api.context import Context
 from app.api.errors import bad_input
 from app.api.grants import CreditGrant
 from app.api.ledger import CreditLedgerEntry, CreditLedgerEntryType
-from app.api.loaders import Loaders
 from app.domain.ids import kind_of
 from app.domain.ledger import Entry
 from app.live.broker import Broker, Overflowed
@@ -34,6 +37,123 @@ from app.storage.mapping import entry_values
 from app.storage.tables import accounts, customers, entries
 
 REFILL_PAGE = 500
+T = TypeVar("T")
+log = logging.getLogger("credits.live")
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="Emits the current balance at once, then the new balance after every "
+        "committed transaction that changed any of its figures; sequence never decreases."
+    )
+    async def credit_balance_changed(
+        self, info: Info[Context, None], customer_id: strawberry.ID, currency: str
+    ) -> AsyncGenerator[CreditBalance, None]:
+        async for balance in masked(info, balances(info, customer_id, currency)):
+            yield balance
+
+    @strawberry.subscription(
+        description="Every ledger entry of the customer as it is committed, in sequence order "
+        "per currency, none skipped. With a currency and afterSequence, first replays the "
+        "entries after that sequence, so a client can resume where it left off."
+    )
+    async def credit_ledger_entry_booked(
+        self,
+        info: Info[Context, None],
+        customer_id: strawberry.ID,
+        currency: str | None = None,
+        types: list[CreditLedgerEntryType] | None = None,
+        after_sequence: int | None = None,
+    ) -> AsyncGenerator[CreditLedgerEntry, None]:
+        await check_ledger_arguments(info, currency, after_sequence)
+        wanted = None if types is None else {t.value for t in types}
+        booked = ledger(info, customer_id, currency, after_sequence)
+        async for entry in masked(info, booked):
+            if wanted is None or entry.type.value in wanted:
+                yield entry
+
+    @strawberry.subscription(
+        description="A grant of the customer after any change to its status, settlement or amounts."
+    )
+    async def credit_grant_changed(
+        self, info: Info[Context, None], customer_id: strawberry.ID
+    ) -> AsyncGenerator[CreditGrant, None]:
+        async for grant in masked(info, changed_grants(info, customer_id)):
+            yield grant
+
+
+# ---- the three streams
+
+
+async def balances(
+    info: Info[Context, None], customer_id: str, currency: str
+) -> AsyncIterator[CreditBalance]:
+    if await info.context.runtime.catalog.get(currency) is None:
+        raise bad_input(f"{currency!r} is not a known currency")
+    async with await open_feed(info, customer_id) as feed:
+        balance = await info.context.fresh_loaders().balance(customer_id, currency, None, None)
+        yield balance
+        last = figures(balance)  # its last element is the sequence
+        while True:
+            committed = await next_change(feed, {})
+            if currency not in committed.currencies:
+                continue
+            if committed.sequences.get(currency, last[-1]) < last[-1]:
+                continue  # published out of order: a later change already showed it
+            balance = await shared(
+                committed, ("balance", currency), balance_after(info, committed, currency)
+            )
+            if figures(balance) != last:
+                last = figures(balance)
+                yield balance
+
+
+async def ledger(
+    info: Info[Context, None], customer_id: str, currency: str | None, after_sequence: int | None
+) -> AsyncIterator[CreditLedgerEntry]:
+    async with await open_feed(info, customer_id) as feed:
+        seen = await sequences(info, customer_id)
+        if currency is not None and after_sequence is not None:
+            seen[currency] = after_sequence
+            async for entry in refill(info, customer_id, currency, seen):
+                yield entry
+        while True:
+            committed = await next_change(feed, seen)
+            for code in sorted({e.currency for e in committed.entries}):
+                if currency is None or code == currency:
+                    async for entry in follow(info, committed, code, seen):
+                        yield entry
+
+
+async def changed_grants(info: Info[Context, None], customer_id: str) -> AsyncIterator[CreditGrant]:
+    async with await open_feed(info, customer_id) as feed:
+        while True:
+            committed = await next_change(feed, {})
+            for grant_id in sorted(committed.grant_ids):
+                yield await shared(committed, ("grant", grant_id), load_grant(info, grant_id))
+
+
+# ---- plumbing
+
+
+async def masked(info: Info[Context, None], stream: AsyncIterator[T]) -> AsyncIterator[T]:
+    """Expected errors pass; anything else ends the subscription as `Internal server error`
+    with a request id, and the trace goes to the log. Each event gets fresh loaders for
+    the fields nested in it."""
+    try:
+        async for item in stream:
+            info.context.refresh()
+            yield item
+    except GraphQLError:
+        raise
+    except Exception as error:
+        request_id = info.context.request_id or "websocket"
+        log.exception("subscription of request %s failed", request_id)
+        raise GraphQLError(
+            "Internal server error",
+            extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+        ) from error
 
 
 def not_found(customer_id: str) -> GraphQLError:
@@ -56,123 +176,62 @@ def broker_of(info: Info[Context, None]) -> Broker:
     return broker
 
 
-async def open_subscription(info: Info[Context, None], customer_id: str) -> Feed:
+async def open_feed(info: Info[Context, None], customer_id: str) -> Feed:
     """Subscribe first, then check the customer: a change cannot fall in between."""
     if kind_of(customer_id) is None:
         raise bad_input(f"{customer_id!r} is not a valid ID")
-    viewer = info.context.viewer
-    if viewer is not None and viewer.customer_id not in (None, customer_id):
-        raise not_found(customer_id)  # a portal token sees no other customer
     context = info.context
-    if context.subscriptions >= context.settings.max_subscriptions_per_socket:
-        limit = context.settings.max_subscriptions_per_socket
+    viewer = context.viewer
+    if viewer is None or viewer.customer_id not in (None, customer_id):
+        raise not_found(customer_id)  # a portal token sees no other customer
+    limit = context.settings.max_subscriptions_per_socket
+    if context.subscriptions >= limit:
         raise GraphQLError(
             f"More than {limit} subscriptions on one WebSocket (the subscription limit)",
             extensions={"code": "LIMIT_EXCEEDED"},
         )
-    subscription = broker_of(info).subscribe(customer_id)
+    feed = broker_of(info).subscribe(customer_id)
     context.subscriptions += 1
-    subscription.on_release.append(
-        lambda: setattr(context, "subscriptions", context.subscriptions - 1)
-    )
-    async with read_connection(info.context.runtime.engine) as connection:
-        found = await connection.execute(
-            select(customers.c.id).where(customers.c.id == customer_id)
-        )
-        if found.first() is None:
-            await subscription.__aexit__(None, None, None)
-            raise not_found(customer_id)
-    return subscription
+    feed.on_release.append(lambda: setattr(context, "subscriptions", context.subscriptions - 1))
+    try:
+        async with read_connection(context.runtime.engine) as connection:
+            statement = select(customers.c.id).where(customers.c.id == customer_id)
+            if (await connection.execute(statement)).first() is None:
+                raise not_found(customer_id)
+    except BaseException:
+        await feed.__aexit__(None, None, None)  # cancelled or refused: release it now
+        raise
+    return feed
 
 
-def fresh_loaders(info: Info[Context, None]) -> Loaders:
-    return info.context.fresh_loaders()
-
-
-async def shared(committed: Committed, key: Hashable, make: Callable[[], Awaitable[Any]]) -> Any:
+async def shared(committed: Committed, key: Hashable, make: Callable[[], Awaitable[T]]) -> T:
     """One computation per change and key, however many subscribers ask for it."""
     if key not in committed.shared:
-        committed.shared[key] = make()
-        committed.shared[key] = await committed.shared[key]
-    value = committed.shared[key]
-    return await value if isinstance(value, Awaitable) else value
+        committed.shared[key] = asyncio.ensure_future(make())
+    value: T = await committed.shared[key]
+    return value
 
 
-@strawberry.type
-class Subscription:
-    @strawberry.subscription(
-        description="Emits the current balance at once, then the new balance after every "
-        "committed transaction that changed any of its figures; sequence never decreases."
-    )
-    async def credit_balance_changed(
-        self, info: Info[Context, None], customer_id: strawberry.ID, currency: str
-    ) -> AsyncGenerator[CreditBalance, None]:
-        if await info.context.runtime.catalog.get(currency) is None:
-            raise bad_input(f"{currency!r} is not a known currency")
-        async with await open_subscription(info, customer_id) as subscription:
-            balance = await fresh_loaders(info).balance(customer_id, currency, None, None)
-            yield balance
-            last = figures(balance)
-            while True:
-                committed = await next_change(subscription, {})
-                if currency not in committed.currencies:
-                    continue
-                balance = await shared(
-                    committed,
-                    ("balance", currency),
-                    lambda: fresh_loaders(info).balance(customer_id, currency, None, None),
-                )
-                if figures(balance) != last:
-                    last = figures(balance)
-                    yield balance
+def balance_after(
+    info: Info[Context, None], committed: Committed, currency: str
+) -> Callable[[], Awaitable[CreditBalance]]:
+    def read() -> Awaitable[CreditBalance]:
+        at = committed.at or info.context.runtime.clock.now()
+        sequence = committed.sequences.get(currency)
+        return info.context.fresh_loaders().balance_after(
+            committed.customer_id, currency, at, sequence
+        )
 
-    @strawberry.subscription(
-        description="Every ledger entry of the customer as it is committed, in sequence order "
-        "per currency, none skipped. With a currency and afterSequence, first replays the "
-        "entries after that sequence, so a client can resume where it left off."
-    )
-    async def credit_ledger_entry_booked(
-        self,
-        info: Info[Context, None],
-        customer_id: strawberry.ID,
-        currency: str | None = None,
-        types: list[CreditLedgerEntryType] | None = None,
-        after_sequence: int | None = None,
-    ) -> AsyncGenerator[CreditLedgerEntry, None]:
-        await check_ledger_arguments(info, currency, after_sequence)
-        wanted = None if types is None else {t.value for t in types}
-        async with await open_subscription(info, customer_id) as subscription:
-            seen = await sequences(info, customer_id)
-            if currency is not None and after_sequence is not None:
-                seen[currency] = after_sequence
-                async for entry in refill(info, customer_id, currency, seen):
-                    if wanted is None or entry.type.value in wanted:
-                        yield entry
-            while True:
-                committed = await next_change(subscription, seen)
-                for code in sorted({e.currency for e in committed.entries}):
-                    if currency is not None and code != currency:
-                        continue
-                    async for entry in follow(info, committed, code, seen):
-                        if wanted is None or entry.type.value in wanted:
-                            yield entry
-
-    @strawberry.subscription(
-        description="A grant of the customer after any change to its status, settlement or amounts."
-    )
-    async def credit_grant_changed(
-        self, info: Info[Context, None], customer_id: strawberry.ID
-    ) -> AsyncGenerator[CreditGrant, None]:
-        async with await open_subscription(info, customer_id) as subscription:
-            while True:
-                committed = await next_change(subscription, {})
-                for grant_id in sorted(committed.grant_ids):
-                    yield await shared(committed, ("grant", grant_id), load_grant(info, grant_id))
+    return read
 
 
-async def next_change(subscription: Feed, seen: dict[str, int]) -> Committed:
+def load_grant(info: Info[Context, None], grant_id: str) -> Callable[[], Awaitable[CreditGrant]]:
+    return lambda: info.context.fresh_loaders().grant(grant_id)
+
+
+async def next_change(feed: Feed, seen: dict[str, int]) -> Committed:
     try:
-        return await subscription.next()
+        return await feed.next()
     except Overflowed as error:
         raise fell_behind(dict(seen)) from error
 
@@ -213,7 +272,7 @@ async def sequences(info: Info[Context, None], customer_id: str) -> dict[str, in
 
 async def follow(
     info: Info[Context, None], committed: Committed, currency: str, seen: dict[str, int]
-) -> AsyncGenerator[CreditLedgerEntry, None]:
+) -> AsyncIterator[CreditLedgerEntry]:
     """The entries after the last one sent: from the change itself when they follow on."""
     last = seen.get(currency, 0)
     fresh = sorted(
@@ -221,7 +280,7 @@ async def follow(
         key=lambda e: e.sequence,
     )
     if fresh and fresh[0].sequence == last + 1:
-        scales = await info.context.loaders.scales([currency])
+        scales = await info.context.fresh_loaders().scales([currency])
         for entry in fresh:
             seen[currency] = entry.sequence
             yield CreditLedgerEntry.from_row(row_of(entry), scales)
@@ -232,9 +291,9 @@ async def follow(
 
 async def refill(
     info: Info[Context, None], customer_id: str, currency: str, seen: dict[str, int]
-) -> AsyncGenerator[CreditLedgerEntry, None]:
+) -> AsyncIterator[CreditLedgerEntry]:
     """Every entry after the last one sent, from the database in sequence order."""
-    loaders = fresh_loaders(info)
+    loaders = info.context.fresh_loaders()
     while True:
         statement = (
             select(entries)
@@ -253,10 +312,6 @@ async def refill(
             yield entry
         if len(rows) < REFILL_PAGE:
             return
-
-
-def load_grant(info: Info[Context, None], grant_id: str) -> Callable[[], Awaitable[CreditGrant]]:
-    return lambda: fresh_loaders(info).grant(grant_id)
 
 
 def row_of(entry: Entry) -> SimpleNamespace:

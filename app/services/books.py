@@ -38,6 +38,8 @@ class Committed:
     entries: list[Entry] = field(default_factory=list)
     grant_ids: set[str] = field(default_factory=set)
     currencies: set[str] = field(default_factory=set)
+    at: datetime | None = None  # the instant of the change
+    sequences: dict[str, int] = field(default_factory=dict)  # last sequence per changed ledger
     # Computations subscribers share (one balance read per change, not one per subscriber).
     shared: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain.balances import Balance
@@ -24,6 +25,7 @@ from app.services.books import Books, Committed
 from app.services.runtime import Runtime
 from app.storage.balances import empty_balance, read_balances
 from app.storage.engine import lock_customer, write_transaction
+from app.storage.tables import accounts
 
 
 def check_id(issues: Issues, path: Path, value: str) -> None:
@@ -76,6 +78,22 @@ class Frame:
         self.committed.grant_ids |= done.grant_ids
         self.committed.currencies |= done.currencies
 
+    async def mark_sequences(self) -> None:
+        """The last sequence of each changed ledger, so subscribers read as of this change."""
+        committed = self.committed
+        committed.at = self.now
+        for currency in committed.currencies:
+            account = self.books.accounts.get(currency)
+            if account is None:
+                statement = select(accounts.c.sequence).where(
+                    accounts.c.customer_id == self.books.customer_id,
+                    accounts.c.currency == currency,
+                )
+                found = (await self.connection.execute(statement)).scalar()
+                committed.sequences[currency] = int(found or 0)
+            else:
+                committed.sequences[currency] = account.sequence
+
     async def balance(self, currency: str) -> Balance:
         await self.flush()
         customer_id = self.books.customer_id
@@ -101,6 +119,7 @@ async def customer_transaction(
         await frame.flush()  # queries of the use case must see what catch-up booked
         yield frame
         await frame.flush()
+        await frame.mark_sequences()
     if frame.committed.entries or frame.committed.grant_ids:
         await runtime.publisher.publish(frame.committed)
 

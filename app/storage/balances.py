@@ -45,8 +45,13 @@ async def read_balances(
     at: datetime,
     feature_key: str | None,
     currency: str | None = None,
+    through_sequence: int | None = None,
 ) -> dict[BalanceKey, Balance]:
-    """Every balance of these customers at `at`, one per currency they have grants in."""
+    """Every balance of these customers at `at`, one per currency they have grants in.
+
+    With a currency and `through_sequence`, the ledger figures stop at that entry: the
+    balance as of one change, however many changes followed it.
+    """
     ok = can_pay_for(feature_key)
     kind = entries.c.type
     ledger = (
@@ -79,6 +84,8 @@ async def read_balances(
     if currency is not None:
         ledger = ledger.where(entries.c.currency == currency)
         pending = pending.where(grants.c.currency == currency)
+        if through_sequence is not None:
+            ledger = ledger.where(entries.c.sequence <= through_sequence)
     figures: dict[BalanceKey, dict[str, int]] = {}
     for row in await connection.execute(pending):
         figures[(row.customer_id, row.currency)] = {"pending": int(row.pending)}

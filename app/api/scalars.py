@@ -19,6 +19,7 @@ from app.domain.time import format_duration, format_instant, parse_duration
 
 Duration = NewType("Duration", object)
 MAX_DECIMAL_TEXT = 64
+MAX_EXPONENT = 100  # far beyond any amount (below 10^18) or price; keeps arithmetic cheap
 
 
 def serialize_decimal(value: Decimal) -> str:
@@ -36,6 +37,8 @@ def parse_decimal(value: Any) -> Decimal:
         raise ValueError(f"{value!r} is not a decimal number") from error
     if not parsed.is_finite():
         raise ValueError(f"{value!r} is not a finite decimal number")
+    if parsed and not -MAX_EXPONENT <= parsed.adjusted() <= MAX_EXPONENT:
+        raise ValueError(f"{value!r} is out of range for a Decimal")
     return parsed
 
 

@@ -10,6 +10,7 @@ AMOUNT_LIMIT = 10**18  # every stored integer and sum stays below this (fits in 
 CUSTOM_CODE = re.compile(r"^[A-Z0-9_]{4,24}\Z")
 MAX_COST_BASIS_PLACES = 12
 WIDE = 200  # decimal precision wide enough that no valid input is ever rounded
+MAX_EMAX = 999_999_999_999_999_999  # the largest exponent range the decimal module allows
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def price(amount: Decimal, cost_basis: Decimal, currency: Currency) -> Decimal:
 
 def normalized(value: Decimal) -> str:
     """A canonical text for a decimal value: "1.50" and "1.5" give "1.5"."""
-    with localcontext(prec=WIDE):
+    with localcontext(prec=WIDE, Emax=MAX_EMAX, Emin=-MAX_EMAX):
         return format(value.normalize(), "f")
 
 

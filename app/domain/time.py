@@ -45,7 +45,15 @@ def parse_duration(text: str) -> Duration:
         raise ValueError(f"{text!r} is not an ISO 8601 duration") from error
     if isinstance(parsed, isodate.Duration) and (parsed.years % 1 or parsed.months % 1):
         raise ValueError(f"{text!r}: years and months must be whole numbers")
+    for anchor in CALENDAR_SPAN:  # usable from any instant a ledger may hold
+        try:
+            add_duration(anchor, parsed)
+        except (OverflowError, ValueError) as error:
+            raise ValueError(f"{text!r} is out of the calendar's range") from error
     return parsed
+
+
+CALENDAR_SPAN = (datetime(1900, 1, 1, tzinfo=UTC), datetime(2100, 12, 31, tzinfo=UTC))
 
 
 def format_duration(duration: Duration) -> str:

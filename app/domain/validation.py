@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from app.domain.errors import Issues, Path
+from app.domain.time import utc_instant
 
 FEATURE = re.compile(r"^[a-z0-9]+(_[a-z0-9]+)*\Z")
 LABEL_KEY = re.compile(r"^[a-zA-Z0-9._-]{1,63}\Z")
@@ -59,8 +60,14 @@ def check_priority(issues: Issues, path: Path, priority: int) -> None:
 
 
 def check_aware(issues: Issues, path: Path, instant: datetime | None) -> bool:
-    """A DateTime must carry an offset."""
+    """A DateTime must carry an offset, and be an instant of years 1 to 9999 in UTC."""
     if instant is not None and instant.utcoffset() is None:
         issues.add(path, "must include a timezone offset (e.g. 'Z' or '+01:00')")
+        return False
+    try:
+        if instant is not None:
+            utc_instant(instant)
+    except ValueError:
+        issues.add(path, "is out of range (years 1 to 9999 in UTC)")
         return False
     return True

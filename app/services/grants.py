@@ -195,7 +195,10 @@ def _check_times(
         elif not is_positive(request.expires_after):
             issues.add(("input", "expiresAfter"), "must be a positive duration")
         else:
-            expires_at = add_duration(effective_at, request.expires_after)
+            try:
+                expires_at = add_duration(effective_at, request.expires_after)
+            except (OverflowError, ValueError):
+                issues.add(("input", "expiresAfter"), "ends beyond the calendar's range")
     field = ("input", "expiresAfter" if request.expires_after is not None else "expiresAt")
     if expires_at is not None and aware and not issues.has(field):
         if expires_at <= effective_at:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 import strawberry
 from graphql import ASTValidationRule, NoSchemaIntrospectionCustomRule
+from graphql.execution.executor import Executor
+from graphql.pyutils.ref_map import RefMap
 from strawberry.extensions import AddValidationRules, ValidationCache
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import Info
 
 from app.api.access import Viewer, viewer_of
@@ -119,6 +123,21 @@ class Query:
         return [Currency.from_domain(c) for c in await info.context.runtime.catalog.all()]
 
 
+class EventExecutor(StrawberryGraphQLCoreExecutionContext):
+    """Each subscription event gets its own memo of collected subfields.
+
+    graphql-core 3.3.2 copies the executor per event but shares that memo, keyed by the
+    id of lists built anew for each event: a long-lived subscription grew by one entry
+    per event, for ever.
+    """
+
+    def build_per_event_executor(self, payload: Any) -> Executor[Any]:
+        executor = super().build_per_event_executor(payload)
+        executor._relevant_sub_fields = {}
+        executor._stream_usages = RefMap()
+        return executor
+
+
 @cache
 def get_schema(limits: Limits = Limits()) -> strawberry.Schema:
     """Built once per process and set of limits; validation rules are made once here."""
@@ -134,6 +153,7 @@ def get_schema(limits: Limits = Limits()) -> strawberry.Schema:
         subscription=Subscription,
         types=[Customer, CreditGrant, CreditConsumption, CreditLedgerEntry],
         config=StrawberryConfig(scalar_map=SCALARS),  # sort_schema breaks enum defaults
+        execution_context_class=EventExecutor,
         extensions=[
             MaskInternalErrors,
             lambda: OperationLimits(

@@ -96,7 +96,7 @@ async def balances(
         yield balance
         last = figures(balance)  # its last element is the sequence
         while True:
-            committed = await next_change(feed, {})
+            committed = await next_change(feed, None)
             if currency not in committed.currencies:
                 continue
             if committed.sequences.get(currency, last[-1]) < last[-1]:
@@ -129,7 +129,7 @@ async def ledger(
 async def changed_grants(info: Info[Context, None], customer_id: str) -> AsyncIterator[CreditGrant]:
     async with await open_feed(info, customer_id) as feed:
         while True:
-            committed = await next_change(feed, {})
+            committed = await next_change(feed, None)
             for grant_id in sorted(committed.grant_ids):
                 yield await shared(committed, ("grant", grant_id), load_grant(info, grant_id))
 
@@ -160,11 +160,14 @@ def not_found(customer_id: str) -> GraphQLError:
     return GraphQLError(f"Customer {customer_id} not found", extensions={"code": "NOT_FOUND"})
 
 
-def fell_behind(resume: dict[str, int]) -> GraphQLError:
-    where = ", ".join(f"{currency} afterSequence {n}" for currency, n in sorted(resume.items()))
+def fell_behind(resume: dict[str, int] | None) -> GraphQLError:
     message = "The subscriber fell too far behind and was ended"
-    if where:
-        message += f"; resume with creditLedgerEntryBooked and {where}"
+    if resume is None:
+        message += "; subscribe again: the first event is the current state"
+        resume = {}
+    else:
+        where = ", ".join(f"{code} afterSequence {n}" for code, n in sorted(resume.items()))
+        message += f"; resume with creditLedgerEntryBooked and {where or 'afterSequence 0'}"
     return GraphQLError(
         message, extensions={"code": "SUBSCRIBER_TOO_SLOW", "afterSequence": resume}
     )
@@ -229,11 +232,12 @@ def load_grant(info: Info[Context, None], grant_id: str) -> Callable[[], Awaitab
     return lambda: info.context.fresh_loaders().grant(grant_id)
 
 
-async def next_change(feed: Feed, seen: dict[str, int]) -> Committed:
+async def next_change(feed: Feed, seen: dict[str, int] | None) -> Committed:
+    """The next change; `seen` is what a ledger subscriber can resume after (None: others)."""
     try:
         return await feed.next()
     except Overflowed as error:
-        raise fell_behind(dict(seen)) from error
+        raise fell_behind(None if seen is None else dict(seen)) from error
 
 
 def figures(balance: CreditBalance) -> tuple[Any, ...]:

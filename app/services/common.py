@@ -108,20 +108,21 @@ async def customer_transaction(
     runtime: Runtime, customer_id: str, actor: Actor, transaction_id: str
 ) -> AsyncIterator[Frame]:
     """Lock the customer, book what is due, run the use case, flush; publish after commit."""
-    now = runtime.clock.now()
-    async with write_transaction(runtime.engine) as connection:
-        if not await lock_customer(connection, customer_id):
-            raise NotFound("Customer", customer_id)
-        books = Books(connection, customer_id, now)
-        await books.catch_up()
-        booking = Booking(transaction_id, actor, now, now)
-        frame = Frame(connection, books, booking, now, Committed(customer_id))
-        await frame.flush()  # queries of the use case must see what catch-up booked
-        yield frame
-        await frame.flush()
-        await frame.mark_sequences()
-    if frame.committed.entries or frame.committed.grant_ids:
-        await runtime.publisher.publish(frame.committed)
+    async with runtime.customer_locks.hold(customer_id):
+        now = runtime.clock.now()
+        async with write_transaction(runtime.engine) as connection:
+            if not await lock_customer(connection, customer_id):
+                raise NotFound("Customer", customer_id)
+            books = Books(connection, customer_id, now)
+            await books.catch_up()
+            booking = Booking(transaction_id, actor, now, now)
+            frame = Frame(connection, books, booking, now, Committed(customer_id))
+            await frame.flush()  # queries of the use case must see what catch-up booked
+            yield frame
+            await frame.flush()
+            await frame.mark_sequences()
+        if frame.committed.entries or frame.committed.grant_ids:
+            await runtime.publisher.publish(frame.committed)
 
 
 async def known_currency(

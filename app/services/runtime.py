@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,9 +17,33 @@ if TYPE_CHECKING:
     from app.services.currencies import CurrencyCatalog
 
 
+class CustomerLocks:
+    """In-process order of one customer's writes: commit and publish happen in the same
+    order, so subscribers see changes in sequence order. (The database serializes writers
+    across processes; this only keeps one process's publishing in step with it.)"""
+
+    def __init__(self) -> None:
+        self.locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, customer_id: str) -> AsyncIterator[None]:
+        lock, users = self.locks.get(customer_id, (asyncio.Lock(), 0))
+        self.locks[customer_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self.locks[customer_id]
+            if users == 1:
+                del self.locks[customer_id]
+            else:
+                self.locks[customer_id] = (lock, users - 1)
+
+
 @dataclass
 class Runtime:
     engine: AsyncEngine
     clock: Clock
     catalog: CurrencyCatalog
     publisher: Publisher
+    customer_locks: CustomerLocks = field(default_factory=CustomerLocks)

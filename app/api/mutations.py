@@ -3,259 +3,55 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
-from decimal import Decimal
-from enum import Enum
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 import strawberry
 from strawberry.types import Info
 
 from app.api.access import CreatePortalTokenInput, CreatePortalTokenResult, portal_token
 from app.api.balances import CreditBalance
-from app.api.common import LabelInput, label_pairs
+from app.api.common import label_pairs
 from app.api.context import Context
 from app.api.currencies import CreateCustomCurrencyInput, Currency
-from app.api.customers import CreateCustomerInput, Customer, UpdateCustomerInput
+from app.api.customers import CreateCustomerInput, UpdateCustomerInput
 from app.api.errors import (
     ErrorCode,
     ForbiddenError,
-    InsufficientCreditsError,
-    InvalidStateError,
-    KeyConflictError,
-    NotFoundError,
-    ValidationError,
     to_graphql,
 )
-from app.api.grants import (
-    CreditAvailabilityPolicy,
-    CreditFundingMethod,
-    CreditGrant,
-    CreditSettlementStatus,
+from app.api.mutation_inputs import (
+    ConsumeCreditsInput,
+    GrantPromotionalCreditsInput,
+    InsufficientCreditsBehavior,
+    PurchaseCreditsInput,
+    PurchaseTermsInput,
+    ReverseCreditConsumptionInput,
+    SettleCreditPurchaseInput,
+    VoidCreditGrantInput,
 )
-from app.api.ledger import CreditConsumption, CreditLedgerEntry
-from app.api.scalars import Duration
+from app.api.mutation_results import (
+    ConsumeCreditsResult,
+    ConsumeCreditsSuccess,
+    CreateCustomCurrencyResult,
+    CreateCustomCurrencySuccess,
+    CreateCustomerResult,
+    CreateCustomerSuccess,
+    CreditGrantSuccess,
+    GrantPromotionalCreditsResult,
+    PurchaseCreditsResult,
+    ReverseCreditConsumptionResult,
+    ReverseCreditConsumptionSuccess,
+    SettleCreditPurchaseResult,
+    UpdateCustomerResult,
+    UpdateCustomerSuccess,
+    VoidCreditGrantResult,
+)
 from app.domain.balances import Balance
 from app.domain.errors import DomainError
 from app.domain.grants import AvailabilityPolicy, FundingMethod, SettlementStatus
 from app.services import consumption, currencies, customers, grants, reversal, settlement
 
 T = TypeVar("T")
-
-
-# ---------------------------------------------------------------- inputs
-
-
-@strawberry.input
-class PurchaseTermsInput:
-    currency: str | None = strawberry.field(
-        default=None,
-        description="Defaults to the credit currency. For a custom credit unit it is required.",
-    )
-    per_unit_cost_basis: Decimal | None = Decimal(1)
-    availability_policy: CreditAvailabilityPolicy | None = CreditAvailabilityPolicy.ON_CREATION
-    settlement_status: CreditSettlementStatus | None = strawberry.field(
-        default=CreditSettlementStatus.PENDING,
-        description="The payment state at creation, for payments already under way or done.",
-    )
-    payment_reference: str | None = None
-
-
-@strawberry.input
-class PurchaseCreditsInput:
-    customer_id: strawberry.ID
-    key: str | None = strawberry.field(
-        default=None,
-        description="Unique per customer. Repeating a request with the same key and input "
-        "answers with the first result; with a different input it is a KeyConflictError.",
-    )
-    name: str
-    description: str | None = None
-    labels: list[LabelInput] | None = None
-    currency: str
-    amount: Decimal
-    funding_method: CreditFundingMethod = strawberry.field(
-        description="INVOICE or EXTERNAL; NONE is a validation error here "
-        "(use grantPromotionalCredits)."
-    )
-    purchase: PurchaseTermsInput | None = None
-    priority: int | None = 10
-    features: list[str] | None = None
-    effective_at: datetime | None = strawberry.field(
-        default=None, description="Defaults to now. May be in the past or the future."
-    )
-    expires_after: Duration | None = strawberry.field(
-        default=None,
-        description="Expiry measured from effectiveAt. At most one of expiresAfter and expiresAt.",
-    )
-    expires_at: datetime | None = None
-
-
-@strawberry.input
-class GrantPromotionalCreditsInput:
-    customer_id: strawberry.ID
-    key: str | None = None
-    name: str
-    description: str | None = None
-    labels: list[LabelInput] | None = None
-    currency: str
-    amount: Decimal
-    priority: int | None = 10
-    features: list[str] | None = None
-    effective_at: datetime | None = None
-    expires_after: Duration | None = None
-    expires_at: datetime | None = None
-
-
-@strawberry.input
-class SettleCreditPurchaseInput:
-    grant_id: strawberry.ID
-    status: CreditSettlementStatus = strawberry.field(description="AUTHORIZED, SETTLED or FAILED.")
-    payment_reference: str | None = None
-    occurred_at: datetime | None = strawberry.field(
-        default=None,
-        description="When the payment event happened; defaults to now; never in the future.",
-    )
-
-
-@strawberry.input
-class VoidCreditGrantInput:
-    grant_id: strawberry.ID
-    reason: str | None = None
-
-
-@strawberry.enum
-class InsufficientCreditsBehavior(Enum):
-    """REJECT consumes nothing and answers InsufficientCreditsError; PARTIAL consumes what is
-    available and reports the shortfall."""
-
-    REJECT = "REJECT"
-    PARTIAL = "PARTIAL"
-
-
-@strawberry.input
-class ConsumeCreditsInput:
-    customer_id: strawberry.ID
-    key: str = strawberry.field(
-        description="Unique per customer: the caller's reference for this usage (a charge or "
-        "event id). A retry with the same key and input answers with the first result."
-    )
-    currency: str
-    amount: Decimal
-    feature_key: str | None = strawberry.field(
-        default=None,
-        description="The feature being paid for; only grants unrestricted or listing it are drawn.",
-    )
-    description: str | None = None
-    labels: list[LabelInput] | None = None
-    on_insufficient: InsufficientCreditsBehavior | None = InsufficientCreditsBehavior.REJECT
-
-
-@strawberry.input
-class ReverseCreditConsumptionInput:
-    consumption_id: strawberry.ID
-    key: str = strawberry.field(description="Unique per customer, like every creation key.")
-    amount: Decimal | None = strawberry.field(
-        default=None, description="Defaults to everything not yet reversed."
-    )
-    reason: str | None = None
-
-
-# ---------------------------------------------------------------- results
-
-
-@strawberry.type
-class CreateCustomerSuccess:
-    customer: Customer
-    replayed: bool
-
-
-@strawberry.type
-class UpdateCustomerSuccess:
-    customer: Customer
-
-
-@strawberry.type
-class CreateCustomCurrencySuccess:
-    currency: Currency
-    replayed: bool
-
-
-@strawberry.type
-class CreditGrantSuccess:
-    grant: CreditGrant
-    balance: CreditBalance = strawberry.field(
-        description="The customer's balance in the grant's currency right after the change."
-    )
-    replayed: bool = strawberry.field(
-        description="True when this answer is a replay of an earlier request with the same key."
-    )
-
-
-@strawberry.type
-class ConsumeCreditsSuccess:
-    consumption: CreditConsumption
-    balance: CreditBalance
-    replayed: bool
-
-
-@strawberry.type
-class ReverseCreditConsumptionSuccess:
-    consumption: CreditConsumption
-    entries: list[CreditLedgerEntry] = strawberry.field(
-        description="The RESTORED entries and, for credits whose grant expired or was voided "
-        "meanwhile, their EXPIRED or VOIDED entries."
-    )
-    balance: CreditBalance
-    replayed: bool
-
-
-CreateCustomerResult = Annotated[
-    CreateCustomerSuccess | ValidationError | KeyConflictError | ForbiddenError,
-    strawberry.union("CreateCustomerResult"),
-]
-UpdateCustomerResult = Annotated[
-    UpdateCustomerSuccess | ValidationError | NotFoundError | ForbiddenError,
-    strawberry.union("UpdateCustomerResult"),
-]
-CreateCustomCurrencyResult = Annotated[
-    CreateCustomCurrencySuccess | ValidationError | KeyConflictError | ForbiddenError,
-    strawberry.union("CreateCustomCurrencyResult"),
-]
-PurchaseCreditsResult = Annotated[
-    CreditGrantSuccess | ValidationError | NotFoundError | KeyConflictError | ForbiddenError,
-    strawberry.union("PurchaseCreditsResult"),
-]
-GrantPromotionalCreditsResult = Annotated[
-    CreditGrantSuccess | ValidationError | NotFoundError | KeyConflictError | ForbiddenError,
-    strawberry.union("GrantPromotionalCreditsResult"),
-]
-SettleCreditPurchaseResult = Annotated[
-    CreditGrantSuccess | ValidationError | NotFoundError | InvalidStateError | ForbiddenError,
-    strawberry.union("SettleCreditPurchaseResult"),
-]
-VoidCreditGrantResult = Annotated[
-    CreditGrantSuccess | ValidationError | NotFoundError | InvalidStateError | ForbiddenError,
-    strawberry.union("VoidCreditGrantResult"),
-]
-ConsumeCreditsResult = Annotated[
-    ConsumeCreditsSuccess
-    | ValidationError
-    | NotFoundError
-    | KeyConflictError
-    | InsufficientCreditsError
-    | ForbiddenError,
-    strawberry.union("ConsumeCreditsResult"),
-]
-ReverseCreditConsumptionResult = Annotated[
-    ReverseCreditConsumptionSuccess
-    | ValidationError
-    | NotFoundError
-    | KeyConflictError
-    | InvalidStateError
-    | ForbiddenError,
-    strawberry.union("ReverseCreditConsumptionResult"),
-]
 
 
 async def _answer(

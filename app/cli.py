@@ -20,7 +20,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.api.auth import is_loopback
 from app.cli_keys import add_keys_parser, keys_action
 from app.domain.errors import DomainError
 from app.domain.time import SystemClock
@@ -28,7 +27,7 @@ from app.live.publisher import NullPublisher
 from app.services.currencies import CurrencyCatalog
 from app.services.keys import any_key
 from app.services.runtime import Runtime
-from app.settings import Settings
+from app.settings import Settings, is_loopback
 from app.storage import migrations
 from app.storage.engine import create_engine, is_sqlite
 from app.storage.tables import entries

@@ -5,8 +5,9 @@ Read only by app.main and app.cli.
 
 from __future__ import annotations
 
+import ipaddress
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import Any
 
 
@@ -45,8 +46,22 @@ class Settings:
             raw = environ.get(f"CREDITS_{field.name.upper()}")
             if raw is not None:
                 values[field.name] = _convert(raw, field.type)
-        settings = cls(**values)
-        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+        values |= {k: v for k, v in overrides.items() if v is not None}
+        for tool in LOOPBACK_DEFAULTS:  # on by default on loopback only
+            values.setdefault(tool, is_loopback(values.get("host", cls.host)))
+        return cls(**values)
+
+
+LOOPBACK_DEFAULTS = ("graphiql", "introspection")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _convert(raw: str, kind: Any) -> Any:

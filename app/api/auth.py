@@ -9,7 +9,6 @@ server already running.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import secrets
 from typing import Any
@@ -22,15 +21,7 @@ from app.domain.access import OPEN_VIEWER, Viewer
 from app.domain.time import Clock
 from app.services.keys import any_key, authenticate
 from app.services.portal import TOKEN_PREFIX, read_token
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+from app.settings import is_loopback
 
 
 class Authenticator:

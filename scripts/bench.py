@@ -118,7 +118,7 @@ async def main(args: argparse.Namespace) -> list[str]:
             await measure(client, {"query": DASHBOARD}, 1)  # warm caches
             timings = await measure(client, {"query": DASHBOARD}, args.seconds)
             lines.append(summary("dashboard query (in-process ASGI)", timings))
-            small = {"query": BALANCE}
+            small: dict[str, object] = {"query": BALANCE}
             lines.append(
                 summary("one balance (in-process ASGI)", await measure(client, small, args.seconds))
             )

@@ -42,7 +42,7 @@ from app.domain.ids import kind_of
 from app.domain.time import Duration, add_duration
 from app.services.runtime import Runtime
 from app.settings import Settings
-from app.storage.balances import empty_balance, read_balances
+from app.storage.balances import empty_balance, read_balance, read_balances
 from app.storage.engine import read_connection
 from app.storage.reads import (
     customer_conditions,
@@ -207,12 +207,7 @@ class Loaders:
     ) -> CreditBalance:
         """The balance as of one committed change (its instant and its last sequence)."""
         async with read_connection(self.runtime.engine) as connection:
-            found = await read_balances(
-                connection, [customer_id], at, None, currency, through_sequence=sequence
-            )
-        balance = found.get((customer_id, currency)) or empty_balance(
-            customer_id, currency, at, None
-        )
+            balance = await read_balance(connection, customer_id, currency, at, sequence)
         scales = await self.scales([currency])
         return CreditBalance.from_balance(balance, scales[currency])
 

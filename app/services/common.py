@@ -11,11 +11,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain.balances import Balance
-from app.domain.errors import Issues, NotFound, Path
+from app.domain.errors import Issues, KeyConflict, NotFound, Path
 from app.domain.ids import kind_of
 from app.domain.ledger import Actor, Booking
 from app.domain.money import Currency, normalized
@@ -23,8 +23,8 @@ from app.domain.time import format_duration, format_instant
 from app.domain.validation import check_text
 from app.services.books import Books, Committed
 from app.services.runtime import Runtime
-from app.storage.balances import empty_balance, read_balances
-from app.storage.engine import lock_customer, write_transaction
+from app.storage.balances import read_balance
+from app.storage.engine import lock_customer, read_connection, write_transaction
 from app.storage.tables import accounts
 
 
@@ -51,6 +51,28 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, (set, frozenset)):
         return sorted(value)
     return format_duration(value)
+
+
+async def keyed_row(frame: Frame, table: Table, key: str, print_: str) -> Row[Any] | None:
+    """The customer's earlier creation with this key, or None; KeyConflict on other input."""
+    statement = select(table).where(
+        table.c.customer_id == frame.books.customer_id, table.c.key == key
+    )
+    row = (await frame.connection.execute(statement)).first()
+    if row is not None and row.fingerprint != print_:
+        raise KeyConflict(key)
+    return row
+
+
+async def owner_of(runtime: Runtime, table: Table, kind: str, id: str, what: str) -> str:
+    """The customer an object belongs to; NotFound for an unknown id or another kind's id."""
+    if kind_of(id) == kind:
+        async with read_connection(runtime.engine) as connection:
+            statement = select(table.c.customer_id).where(table.c.id == id)
+            owner = (await connection.execute(statement)).scalar()
+            if owner is not None:
+                return str(owner)
+    raise NotFound(what, id)
 
 
 def label_set(labels: Sequence[tuple[str, str]] | None) -> list[list[str]]:
@@ -97,10 +119,7 @@ class Frame:
     async def balance(self, currency: str) -> Balance:
         await self.flush()
         customer_id = self.books.customer_id
-        found = await read_balances(self.connection, [customer_id], self.now, None, currency)
-        return found.get((customer_id, currency)) or empty_balance(
-            customer_id, currency, self.now, None
-        )
+        return await read_balance(self.connection, customer_id, currency, self.now)
 
 
 @asynccontextmanager

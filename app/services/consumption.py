@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 
 from app.domain.balances import Balance
-from app.domain.errors import InsufficientCredits, Issues, KeyConflict
+from app.domain.errors import InsufficientCredits, Issues
 from app.domain.grants import Grant
 from app.domain.ids import new_id
 from app.domain.ledger import Actor, EntryType, allocate
@@ -21,6 +21,7 @@ from app.services.common import (
     check_key,
     customer_transaction,
     fingerprint,
+    keyed_row,
     known_currency,
     label_set,
     labels_column,
@@ -150,12 +151,5 @@ def _fingerprint(request: ConsumeRequest) -> str:
 
 
 async def _replay(frame: Frame, key: str, print_: str) -> str | None:
-    statement = select(consumptions.c.id, consumptions.c.fingerprint).where(
-        consumptions.c.customer_id == frame.books.customer_id, consumptions.c.key == key
-    )
-    row = (await frame.connection.execute(statement)).first()
-    if row is None:
-        return None
-    if row.fingerprint != print_:
-        raise KeyConflict(key)
-    return str(row.id)
+    row = await keyed_row(frame, consumptions, key, print_)
+    return None if row is None else str(row.id)

@@ -42,6 +42,7 @@ from app.services.common import (
     check_key,
     customer_transaction,
     fingerprint,
+    keyed_row,
     known_currency,
     label_set,
     labels_column,
@@ -299,17 +300,8 @@ def _fingerprint(request: GrantRequest, paid: bool) -> str:
 
 async def _replay(frame: Frame, key: str | None, print_: str) -> str | None:
     """The grant made earlier with this key and input, or None; KeyConflict on other input."""
-    if key is None:
-        return None
-    statement = select(grants.c.id, grants.c.fingerprint).where(
-        grants.c.customer_id == frame.books.customer_id, grants.c.key == key
-    )
-    row = (await frame.connection.execute(statement)).first()
-    if row is None:
-        return None
-    if row.fingerprint != print_:
-        raise KeyConflict(key)
-    return str(row.id)
+    row = None if key is None else await keyed_row(frame, grants, key, print_)
+    return None if row is None else str(row.id)
 
 
 async def _check_headroom(frame: Frame, grant: Grant) -> None:

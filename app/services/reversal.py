@@ -9,15 +9,22 @@ from decimal import Decimal
 from sqlalchemy import insert, select, update
 
 from app.domain.balances import Balance
-from app.domain.errors import Issue, Issues, KeyConflict, NotFound, ValidationFailed
+from app.domain.errors import Issue, Issues, ValidationFailed
 from app.domain.grants import GrantStatus
-from app.domain.ids import kind_of, new_id
+from app.domain.ids import new_id
 from app.domain.ledger import Actor, EntryType
 from app.domain.money import amount_problem, to_minor
 from app.domain.validation import check_text
-from app.services.common import Frame, check_id, check_key, customer_transaction, fingerprint
+from app.services.common import (
+    Frame,
+    check_id,
+    check_key,
+    customer_transaction,
+    fingerprint,
+    keyed_row,
+    owner_of,
+)
 from app.services.runtime import Runtime
-from app.storage.engine import read_connection
 from app.storage.tables import consumptions, entries, reversals
 
 AMOUNT = ("input", "amount")
@@ -45,7 +52,9 @@ async def reverse_credit_consumption(
     check_key(issues, ("input", "key"), key)
     check_text(issues, ("input", "reason"), reason, low=0, high=1024)
     issues.raise_any()
-    customer_id = await _owner(runtime, consumption_id)
+    customer_id = await owner_of(
+        runtime, consumptions, "consumption", consumption_id, "Credit consumption"
+    )
     print_ = fingerprint(
         "reversal", {"consumptionId": consumption_id, "amount": amount, "reason": reason}
     )
@@ -144,29 +153,12 @@ async def _restore(frame: Frame, consumption_id: str, amount: int, reason: str |
 
 
 async def _replay(frame: Frame, key: str, print_: str) -> list[str] | None:
-    statement = select(reversals.c.fingerprint, reversals.c.transaction_id).where(
-        reversals.c.customer_id == frame.books.customer_id, reversals.c.key == key
-    )
-    row = (await frame.connection.execute(statement)).first()
+    row = await keyed_row(frame, reversals, key, print_)
     if row is None:
         return None
-    if row.fingerprint != print_:
-        raise KeyConflict(key)
     ids = (
         select(entries.c.id)
         .where(entries.c.transaction_id == row.transaction_id)
         .order_by(entries.c.sequence)
     )
     return list((await frame.connection.execute(ids)).scalars())
-
-
-async def _owner(runtime: Runtime, consumption_id: str) -> str:
-    if kind_of(consumption_id) == "consumption":
-        async with read_connection(runtime.engine) as connection:
-            statement = select(consumptions.c.customer_id).where(
-                consumptions.c.id == consumption_id
-            )
-            owner = (await connection.execute(statement)).scalar()
-            if owner is not None:
-                return str(owner)
-    raise NotFound("Credit consumption", consumption_id)

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
-
 from app.domain.errors import InvalidState, Issue, Issues, NotFound, ValidationFailed
 from app.domain.grants import NO_PAYMENT, PAYMENT_FAILED, Grant, GrantStatus, SettlementStatus
-from app.domain.ids import kind_of, new_id
+from app.domain.ids import new_id
 from app.domain.ledger import Actor, EntryType
 from app.domain.validation import check_aware, check_text
-from app.services.common import Frame, check_id, customer_transaction
+from app.services.common import Frame, check_id, customer_transaction, owner_of
 from app.services.grants import GrantOutcome
 from app.services.runtime import Runtime
-from app.storage.engine import read_connection
 from app.storage.tables import grants
 
 
@@ -90,14 +87,7 @@ async def _void_unless_finished(frame: Frame, grant: Grant, reason: str) -> None
 
 
 async def grant_owner(runtime: Runtime, grant_id: str) -> str:
-    """The customer a grant belongs to; NotFound for an unknown id or another kind's id."""
-    if kind_of(grant_id) == "grant":
-        async with read_connection(runtime.engine) as connection:
-            statement = select(grants.c.customer_id).where(grants.c.id == grant_id)
-            owner = (await connection.execute(statement)).scalar()
-            if owner is not None:
-                return str(owner)
-    raise NotFound("Credit grant", grant_id)
+    return await owner_of(runtime, grants, "grant", grant_id, "Credit grant")
 
 
 async def _grant(frame: Frame, grant_id: str) -> Grant:

@@ -123,3 +123,17 @@ def empty_balance(
     customer_id: str, currency: str, at: datetime, feature_key: str | None
 ) -> Balance:
     return Balance(customer_id, currency, at, feature_key)
+
+
+async def read_balance(
+    connection: AsyncConnection,
+    customer_id: str,
+    currency: str,
+    at: datetime,
+    through_sequence: int | None = None,
+) -> Balance:
+    """One customer's balance in one currency (all zeros if it never had any)."""
+    found = await read_balances(
+        connection, [customer_id], at, None, currency, through_sequence=through_sequence
+    )
+    return found.get((customer_id, currency)) or empty_balance(customer_id, currency, at, None)

@@ -27,11 +27,11 @@ from app.api.context import Context
 from app.api.errors import bad_input
 from app.api.grants import CreditGrant
 from app.api.ledger import CreditLedgerEntry, CreditLedgerEntryType
+from app.domain.events import Committed
 from app.domain.ids import kind_of
 from app.domain.ledger import Entry
 from app.live.broker import Broker, Overflowed
 from app.live.broker import Subscription as Feed
-from app.services.books import Committed
 from app.storage.engine import read_connection
 from app.storage.mapping import entry_values
 from app.storage.tables import accounts, customers, entries

@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from app.services.books import Committed
+    from app.domain.events import Committed
 
 DEFAULT_CAPACITY = 1000
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 from app.live.broker import MemoryBroker
 
 if TYPE_CHECKING:
-    from app.services.books import Committed
+    from app.domain.events import Committed
 
 
 class Publisher(Protocol):

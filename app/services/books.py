@@ -7,15 +7,13 @@ books the time-driven events that are due, and writes every change back in `flus
 from __future__ import annotations
 
 import heapq
-from collections.abc import Hashable
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
 
+from app.domain.events import Committed
 from app.domain.grants import Grant
 from app.domain.ids import new_id
 from app.domain.ledger import SYSTEM, Account, Booking, Entry, EntryType
@@ -28,20 +26,6 @@ from app.storage.mapping import (
     grant_state,
 )
 from app.storage.tables import accounts, entries, grant_features, grants
-
-
-@dataclass
-class Committed:
-    """What a transaction changed, handed to the publisher after commit."""
-
-    customer_id: str
-    entries: list[Entry] = field(default_factory=list)
-    grant_ids: set[str] = field(default_factory=set)
-    currencies: set[str] = field(default_factory=set)
-    at: datetime | None = None  # the instant of the change
-    sequences: dict[str, int] = field(default_factory=dict)  # last sequence per changed ledger
-    # Computations subscribers share (one balance read per change, not one per subscriber).
-    shared: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 class Books:

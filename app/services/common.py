@@ -16,12 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain.balances import Balance
 from app.domain.errors import Issues, KeyConflict, NotFound, Path
+from app.domain.events import Committed
 from app.domain.ids import kind_of
 from app.domain.ledger import Actor, Booking
 from app.domain.money import Currency, normalized
 from app.domain.time import format_duration, format_instant
 from app.domain.validation import check_text
-from app.services.books import Books, Committed
+from app.services.books import Books
 from app.services.runtime import Runtime
 from app.storage.balances import read_balance
 from app.storage.engine import lock_customer, read_connection, write_transaction

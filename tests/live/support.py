@@ -21,12 +21,12 @@ from gql.transport.websockets import WebsocketsTransport
 from sqlalchemy import event
 from starlette.applications import Starlette
 
+from app.domain.events import Committed
 from app.domain.grants import AvailabilityPolicy, FundingMethod, SettlementStatus
 from app.domain.ledger import OPEN
 from app.domain.time import FrozenClock
 from app.live.broker import DEFAULT_CAPACITY, MemoryBroker, Subscription
 from app.main import create_app
-from app.services.books import Committed
 from app.services.consumption import ConsumeRequest, consume_credits
 from app.services.customers import create_customer
 from app.services.grants import (

@@ -1,28 +1,27 @@
 """Bring a database schema up to date with Alembic, from Python.
 
-The revisions live in `alembic/` at the repository root, beside the `app` package
-(the project is installed with `pip install -e .`).
+The revisions live in this package (`versions/`, with Alembic's `env.py` beside it), so
+an installed wheel can migrate. `alembic.ini` at the repository root points here too,
+for developers who run `alembic revision --autogenerate`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-import app
-from alembic import command
-
-ROOT = Path(app.__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
 
 
 def alembic_config(database_url: str) -> Config:
-    """The project's alembic.ini, pointed at `database_url`, leaving logging alone."""
-    config = Config(ROOT / "alembic.ini")
-    config.set_main_option("script_location", str(ROOT / "alembic"))
+    """Alembic's configuration for `database_url`, with no ini file and logging left alone."""
+    config = Config()
+    config.set_main_option("script_location", str(HERE))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     config.attributes["configure_logging"] = False
     return config
@@ -34,7 +33,7 @@ def upgrade(database_url: str) -> None:
 
 
 def head_revision() -> str | None:
-    return ScriptDirectory(str(ROOT / "alembic")).get_current_head()
+    return ScriptDirectory(str(HERE)).get_current_head()
 
 
 async def current_revision(connection: AsyncConnection) -> str | None:

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import asyncio
 from logging.config import fileConfig
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
+from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 from sqlmodel.sql.sqltypes import AutoString
 
-from alembic import context
 from app.settings import Settings
 from app.storage.engine import create_engine, is_sqlite
 from app.storage.tables import metadata
@@ -34,7 +34,7 @@ def database_url() -> str:
     return config.get_main_option("sqlalchemy.url") or Settings.from_env().database_url
 
 
-def render_item(kind: str, item: Any, autogen_context: AutogenContext) -> str | bool:
+def render_item(kind: str, item: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Write the database-level type into revisions, never an application class."""
     if kind != "type":
         return False

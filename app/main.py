@@ -32,10 +32,9 @@ from app.api.limits import Limits
 from app.api.schema import get_schema
 from app.domain.time import Clock, SystemClock
 from app.live.broker import MemoryBroker
-from app.live.publisher import Publisher
 from app.live.scheduler import run_scheduler
 from app.services.currencies import CurrencyCatalog
-from app.services.runtime import Runtime
+from app.services.runtime import Publisher, Runtime
 from app.settings import Settings
 from app.storage.engine import create_engine, read_connection
 

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 if TYPE_CHECKING:
     from app.domain.events import Committed
 
@@ -64,6 +66,8 @@ class Subscription:
 
 @runtime_checkable
 class Broker(Protocol):
+    async def stage(self, connection: AsyncConnection, committed: Committed) -> None: ...
+
     async def publish(self, committed: Committed) -> None: ...
 
     def subscribe(self, customer_id: str) -> Subscription: ...
@@ -72,9 +76,14 @@ class Broker(Protocol):
 
 
 class MemoryBroker:
+    """One process: `publish` after commit offers the change to local subscribers."""
+
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self.capacity = capacity
         self.subscribers: dict[str, set[Subscription]] = defaultdict(set)
+
+    async def stage(self, connection: AsyncConnection, committed: Committed) -> None:
+        return None
 
     async def publish(self, committed: Committed) -> None:
         for subscription in list(self.subscribers.get(committed.customer_id, ())):

@@ -1,12 +1,14 @@
-"""The hand-off of committed changes to live subscribers.
+"""Publishers that are not brokers: nowhere (the command line) and recording (tests).
 
-Every write path calls `publish` after its transaction commits. The in-memory broker
-and the PostgreSQL LISTEN/NOTIFY broker implement this interface.
+The interface every write path calls is `app.services.runtime.Publisher`; the in-memory
+broker and the PostgreSQL LISTEN/NOTIFY broker implement it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.live.broker import MemoryBroker
 
@@ -14,12 +16,11 @@ if TYPE_CHECKING:
     from app.domain.events import Committed
 
 
-class Publisher(Protocol):
-    async def publish(self, committed: Committed) -> None: ...
-
-
 class NullPublisher:
     """Publishes nowhere: for the command line and until a broker is configured."""
+
+    async def stage(self, connection: AsyncConnection, committed: Committed) -> None:
+        return None
 
     async def publish(self, committed: Committed) -> None:
         return None

@@ -141,6 +141,8 @@ async def customer_transaction(
             yield frame
             await frame.flush()
             await frame.mark_sequences()
+            if frame.committed.entries or frame.committed.grant_ids:
+                await runtime.publisher.stage(connection, frame.committed)
         if frame.committed.entries or frame.committed.grant_ids:
             await runtime.publisher.publish(frame.committed)
 

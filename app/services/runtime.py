@@ -6,15 +6,28 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.domain.events import Committed
 from app.domain.time import Clock
-from app.live.publisher import Publisher
 
 if TYPE_CHECKING:
     from app.services.currencies import CurrencyCatalog
+
+
+class Publisher(Protocol):
+    """Hands committed changes to live subscribers (implemented in `app.live`).
+
+    `stage` runs inside the write transaction, just before it commits (PostgreSQL's
+    NOTIFY is delivered only if and when the transaction commits); `publish` runs after
+    the commit, in commit order for one customer within this process.
+    """
+
+    async def stage(self, connection: AsyncConnection, committed: Committed) -> None: ...
+
+    async def publish(self, committed: Committed) -> None: ...
 
 
 class CustomerLocks:

@@ -241,5 +241,9 @@ class Grant:
 
 
 def stamp(instant: datetime) -> str:
-    """Fixed-width UTC digits: their order is the order of the instants."""
-    return instant.astimezone(UTC).strftime("%Y%m%d%H%M%S%f")
+    """Fixed-width UTC digits: their order is the order of the instants.
+
+    strftime's %Y does not pad (year 999 is "999"), so the year is padded here.
+    """
+    utc = instant.astimezone(UTC)
+    return f"{utc.year:04d}{utc:%m%d%H%M%S%f}"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.domain.grants import Grant
+from app.domain.grants import Grant, stamp
 from app.domain.ledger import allocate
 from tests.domain.factories import DAY, HOUR, T0, funded, grant, purchase
 
@@ -236,3 +236,34 @@ def test_burn_order_compares_instants_not_wall_clock_text():
     assert sooner.expires_at is not None and later.expires_at is not None
     assert sooner.expires_at < later.expires_at
     assert burn_order(sooner, later) == ["grt_z", "grt_a"]
+
+
+def test_stamps_are_twenty_digits_in_every_year_of_the_calendar():
+    for year in (1, 999, 1000, 9999):
+        assert stamp(datetime(year, 1, 1, tzinfo=UTC)) == f"{year:04d}0101000000000000"
+    assert stamp(datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)) == "9" * 4 + (
+        "1231235959999999"
+    )
+
+
+def test_burn_order_follows_the_calendar_from_year_one_to_9999():
+    years = [9999, 2025, 1000, 999, 1]
+    wallet = [
+        grant(f"grt_{n}", effective_at=datetime(year, 6, 1, tzinfo=UTC))
+        for n, year in zip("abcde", years, strict=True)
+    ]
+    assert [g.id for g in sorted(wallet, key=Grant.burn_key)] == [
+        "grt_e",
+        "grt_d",
+        "grt_c",
+        "grt_b",
+        "grt_a",
+    ]
+
+
+def test_an_expiry_in_year_999_burns_before_one_in_2025_and_9999_before_never():
+    at_999 = grant("grt_z", expires_at=datetime(999, 12, 31, tzinfo=UTC))
+    at_2025 = grant("grt_y", expires_at=datetime(2025, 1, 1, tzinfo=UTC))
+    at_9999 = grant("grt_x", expires_at=datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC))
+    never = grant("grt_a")
+    assert burn_order(never, at_9999, at_2025, at_999) == ["grt_z", "grt_y", "grt_x", "grt_a"]

@@ -88,7 +88,7 @@ def parser() -> argparse.ArgumentParser:
     exporting.add_argument("--output", type=Path, help="write it to this file instead")
     add("verify", verify, "recompute every balance from the ledger and report differences")
     add("sweep", sweep, "book due scheduled events (funding, expiry) once")
-    add_keys_parser(add("keys", keys, "create, list and revoke API keys"))
+    add_keys_parser(add("keys", keys, "API keys, and the key portal tokens are signed with"))
     return root
 
 
@@ -119,6 +119,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         port=settings.port,
         log_level=settings.log_level,
         ws_max_size=settings.max_ws_message_bytes,
+        timeout_keep_alive=settings.keep_alive,
     )
     server = AnnouncingServer(config, settings)
     server.run()
@@ -168,7 +169,7 @@ def sweep(args: argparse.Namespace, settings: Settings) -> int:
 def keys(args: argparse.Namespace, settings: Settings) -> int:
     if is_sqlite(settings.database_url):
         migrations.upgrade(settings.database_url)
-    return with_engine(settings, keys_action(args))
+    return with_engine(settings, keys_action(args, signing_key_set=bool(settings.signing_key)))
 
 
 # ---- serving
@@ -204,6 +205,7 @@ def serve_workers(settings: Settings) -> int:
         workers=settings.workers,
         log_level=settings.log_level,
         ws_max_size=settings.max_ws_message_bytes,
+        timeout_keep_alive=settings.keep_alive,
     )
     return 0
 

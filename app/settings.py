@@ -35,6 +35,9 @@ class Settings:
     max_page_size: int = 500
     max_body_bytes: int = 1024 * 1024
     execution_timeout: float = 10.0  # seconds
+    # Idle HTTP connections stay open this long: longer than clients and load balancers
+    # keep theirs (aiohttp 15 s, load balancers 60 s), or a request races the close.
+    keep_alive: int = 75  # seconds
     max_subscriptions_per_socket: int = 100
     log_level: str = "info"
 

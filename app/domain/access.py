@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from app.domain.ledger import OPEN, Actor, ActorType
@@ -30,6 +31,7 @@ class Viewer:
     role: Role | None = None
     key_id: str | None = None
     customer_id: str | None = None  # the one customer a portal token may read
+    expires_at: datetime | None = None  # a portal token's expiry: its WebSockets close then
 
     @property
     def actor(self) -> Actor:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import pytest
 from graphql import build_schema
 from graphql.utilities import find_breaking_changes
 
@@ -19,6 +21,12 @@ def test_the_committed_schema_is_the_one_the_code_exports() -> None:
 
 
 def test_the_schema_is_a_compatible_superset_of_the_contract() -> None:
+    if not CONTRACT.exists():
+        # CI checks out the contract beside the repository: there, its absence is a failure.
+        assert os.environ.get("CI") != "true", f"CI=true but the contract is missing: {CONTRACT}"
+        pytest.skip(
+            f"no contract to compare with at {CONTRACT} (../shared is not beside this checkout)"
+        )
     contract = build_schema(CONTRACT.read_text())
     exported = build_schema(export_schema())
     assert [change.description for change in find_breaking_changes(contract, exported)] == []

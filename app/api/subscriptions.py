@@ -208,10 +208,13 @@ async def open_feed(info: Info[Context, None], customer_id: str) -> Feed:
 
 
 async def shared(committed: Committed, key: Hashable, make: Callable[[], Awaitable[T]]) -> T:
-    """One computation per change and key, however many subscribers ask for it."""
+    """One computation per change and key, however many subscribers ask for it.
+
+    Shielded: a subscriber leaving mid-read cancels only its own wait, never the read the
+    others share."""
     if key not in committed.shared:
         committed.shared[key] = asyncio.ensure_future(make())
-    value: T = await committed.shared[key]
+    value: T = await asyncio.shield(committed.shared[key])
     return value
 
 

@@ -1,4 +1,4 @@
-"""`credits keys`: create, list and revoke API keys (DESIGN §10)."""
+"""`credits keys`: create, list and revoke API keys; rotate the signing key (DESIGN §10)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.domain.access import Role
 from app.services.keys import create_key, list_keys, revoke_key
+from app.services.signing import KEPT_AFTER_RETIREMENT, LONGEST_TOKEN, rotate
 
 Runner = Callable[[argparse.Namespace, Callable[[AsyncEngine], Any]], int]
 
@@ -34,9 +35,19 @@ def add_keys_parser(keys: argparse.ArgumentParser) -> None:
     )
     revoke.add_argument("id")
     revoke.set_defaults(action="revoke")
+    rotating = actions.add_parser(
+        "rotate-signing",
+        parents=[common],
+        help="a new portal-token signing key; the old one verifies until its tokens expire",
+    )
+    rotating.set_defaults(action="rotate-signing")
 
 
-def keys_action(args: argparse.Namespace) -> Callable[[AsyncEngine], Any]:
+def keys_action(
+    args: argparse.Namespace, *, signing_key_set: bool = False
+) -> Callable[[AsyncEngine], Any]:
+    if args.action == "rotate-signing":
+        return _rotate_signing(signing_key_set)
     return {"create": _create, "list": _list, "revoke": _revoke}[args.action](args)
 
 
@@ -75,3 +86,31 @@ def _revoke(args: argparse.Namespace) -> Callable[[AsyncEngine], Any]:
         return 1
 
     return run
+
+
+def _rotate_signing(signing_key_set: bool) -> Callable[[AsyncEngine], Any]:
+    async def run(engine: AsyncEngine) -> int:
+        now = datetime.now(UTC)
+        rotation = await rotate(engine, now)
+        print(f"signing key {rotation.new_id} signs every new portal token from now on")
+        for key_id, until in rotation.retired:
+            print(
+                f"signing key {key_id} still verifies the tokens it signed until they expire "
+                f"({LONGEST_TOKEN.days} days at most): keep it until {_instant(until)}; "
+                f"the first rotate-signing after {_instant(now + KEPT_AFTER_RETIREMENT)} removes it"
+            )
+        if rotation.removed:
+            removed = ", ".join(str(key_id) for key_id in rotation.removed)
+            print(f"removed signing keys {removed}: every token they signed has expired")
+        if signing_key_set:
+            print(
+                "note: CREDITS_SIGNING_KEY is set here; a server that has it signs and "
+                "verifies with that key alone and ignores these"
+            )
+        return 0
+
+    return run
+
+
+def _instant(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%dT%H:%M:%SZ}"

@@ -92,7 +92,7 @@ async def portal_token(info: Info[Context, None], input: CreatePortalTokenInput)
     try:
         token, expires_at = await create_portal_token(
             context.runtime,
-            signing_key=context.request.app.state.authenticator.signing_key,
+            signing_keys=context.request.app.state.authenticator.signing_keys,
             customer_id=input.customer_id,
             expires_in=timedelta(hours=1) if input.expires_in is None else input.expires_in,
         )

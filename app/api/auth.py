@@ -10,7 +10,6 @@ server already running.
 from __future__ import annotations
 
 import json
-import secrets
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,6 +20,7 @@ from app.domain.access import OPEN_VIEWER, Viewer
 from app.domain.time import Clock
 from app.services.keys import any_key, authenticate
 from app.services.portal import TOKEN_PREFIX, read_token
+from app.services.signing import SigningKeys
 from app.settings import is_loopback
 
 
@@ -29,7 +29,7 @@ class Authenticator:
         self.engine = engine
         self.clock = clock
         self.loopback = is_loopback(host)
-        self.signing_key = signing_key or secrets.token_urlsafe(32)
+        self.signing_keys = SigningKeys(engine, override=signing_key)
         self.keys_exist = False
 
     async def open_mode(self) -> bool:
@@ -46,7 +46,7 @@ class Authenticator:
         if scheme.lower() != "bearer" or not token:
             return None
         if token.startswith(TOKEN_PREFIX):
-            return read_token(token, self.signing_key, self.clock.now())
+            return await read_token(token, self.signing_keys, self.clock.now())
         return await authenticate(self.engine, token)
 
 

@@ -1,8 +1,8 @@
 """Portal tokens: signed, expiring, read-only bearer tokens for one customer's credits.
 
-A token is `pt_<payload>.<signature>`: the payload names the customer and the expiry,
-the signature is HMAC-SHA256 under the signing key from settings (checked in constant
-time), so changing the key invalidates every token.
+A token is `pt_<payload>.<signature>`: the payload names the customer, the expiry and
+the id of the signing key (app.services.signing); the signature is HMAC-SHA256 of the
+payload under that key, checked in constant time.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
@@ -20,11 +20,11 @@ from app.domain.ids import kind_of
 from app.domain.time import Duration, add_duration, is_positive
 from app.services.common import check_id
 from app.services.runtime import Runtime
+from app.services.signing import LONGEST_TOKEN, SigningKey, SigningKeys
 from app.storage.engine import read_connection
 from app.storage.tables import customers
 
 TOKEN_PREFIX = "pt_"
-LONGEST = timedelta(days=30)
 
 
 def _encode(raw: bytes) -> str:
@@ -35,34 +35,35 @@ def _decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _sign(payload: str, key: str) -> str:
-    return _encode(hmac.new(key.encode(), payload.encode(), hashlib.sha256).digest())
+def _sign(payload: str, secret: str) -> str:
+    return _encode(hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest())
 
 
-def sign_token(customer_id: str, expires_at: datetime, key: str) -> str:
-    payload = _encode(f"{customer_id}|{int(expires_at.timestamp())}".encode())
-    return f"{TOKEN_PREFIX}{payload}.{_sign(payload, key)}"
+def sign_token(customer_id: str, expires_at: datetime, key: SigningKey) -> str:
+    payload = _encode(f"{customer_id}|{int(expires_at.timestamp())}|{key.id}".encode())
+    return f"{TOKEN_PREFIX}{payload}.{_sign(payload, key.secret)}"
 
 
-def read_token(token: str, key: str, now: datetime) -> Viewer | None:
+async def read_token(token: str, keys: SigningKeys, now: datetime) -> Viewer | None:
     """The portal viewer a valid, unexpired token stands for, or None."""
     payload, _, signature = token.removeprefix(TOKEN_PREFIX).partition(".")
-    if not token.startswith(TOKEN_PREFIX) or not hmac.compare_digest(
-        signature, _sign(payload, key)
-    ):
+    if not token.startswith(TOKEN_PREFIX):
         return None
     try:
-        customer_id, _, expiry = _decode(payload).decode().partition("|")
+        customer_id, expiry, key_id = _decode(payload).decode().split("|")
         expires_at = datetime.fromtimestamp(int(expiry), UTC)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, OverflowError, OSError):
+        return None
+    secret = await keys.secret(key_id)
+    if secret is None or not hmac.compare_digest(signature, _sign(payload, secret)):
         return None
     if expires_at <= now or kind_of(customer_id) != "customer":
         return None
-    return Viewer(ViewerKind.PORTAL_TOKEN, "portal", customer_id=customer_id)
+    return Viewer(ViewerKind.PORTAL_TOKEN, "portal", customer_id=customer_id, expires_at=expires_at)
 
 
 async def create_portal_token(
-    runtime: Runtime, *, signing_key: str, customer_id: str, expires_in: Duration
+    runtime: Runtime, *, signing_keys: SigningKeys, customer_id: str, expires_in: Duration
 ) -> tuple[str, datetime]:
     """A read-only token for one customer, valid for `expires_in` (at most 30 days)."""
     now = runtime.clock.now()
@@ -70,7 +71,7 @@ async def create_portal_token(
     check_id(issues, ("input", "customerId"), customer_id)
     if not is_positive(expires_in):
         issues.add(("input", "expiresIn"), "must be a positive duration")
-    elif add_duration(now, expires_in) > now + LONGEST:
+    elif add_duration(now, expires_in) > now + LONGEST_TOKEN:
         issues.add(("input", "expiresIn"), "must be at most P30D")
     issues.raise_any()
     async with read_connection(runtime.engine) as connection:
@@ -80,4 +81,5 @@ async def create_portal_token(
         if found.first() is None:
             raise NotFound("Customer", customer_id)
     expires_at = add_duration(now, expires_in).replace(microsecond=0)
-    return sign_token(customer_id, expires_at, signing_key), expires_at
+    key = await signing_keys.current(now)
+    return sign_token(customer_id, expires_at, key), expires_at

@@ -61,6 +61,19 @@ class ApiKey(SQLModel, table=True):
     revoked_at: datetime | None = instant(nullable=True)
 
 
+class SigningKey(SQLModel, table=True):
+    """A key portal tokens are signed with: the newest signs, every one kept verifies.
+
+    Ids count up from 1, so processes creating the first key at once agree on one.
+    """
+
+    __tablename__ = "signing_key"
+    id: int = Field(sa_column=Column(Integer(), primary_key=True, autoincrement=False))
+    secret: str
+    created_at: datetime = instant()
+    retired_at: datetime | None = instant(nullable=True)  # when a newer key took over
+
+
 class Currency(SQLModel, table=True):
     """Custom credit units; ISO 4217 currencies come from the iso4217 package."""
 
@@ -221,6 +234,7 @@ customers = table_of(Customer)
 customer_labels = table_of(CustomerLabel)
 currencies = table_of(Currency)
 api_keys = table_of(ApiKey)
+signing_keys = table_of(SigningKey)
 accounts = table_of(Account)
 grants = table_of(CreditGrant)
 grant_features = table_of(GrantFeature)

@@ -123,7 +123,7 @@ async def build_world(app: Starlette) -> World:
             runtime.engine, name=name, role=ROLES[caller], now=now
         )
     assert await revoke_key(runtime.engine, key_ids["revoked"], now)
-    signing_key = app.state.authenticator.signing_key
+    signing_key = await app.state.authenticator.signing_keys.current(now)
     token = sign_token(a.customer, now + timedelta(hours=1), signing_key)
     return World(a, b, secrets, key_ids, token)
 

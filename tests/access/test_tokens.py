@@ -18,6 +18,8 @@ from app.domain.access import Role
 from app.domain.time import FrozenClock
 from app.services.customers import create_customer
 from app.services.keys import create_key, revoke_key
+from app.services.portal import sign_token
+from app.services.signing import SigningKey, read_secret, rotate
 from tests.access.support import assert_unauthenticated, data_of, post
 from tests.api.conftest import Api, running_api
 
@@ -82,6 +84,11 @@ def split(authorization: str) -> tuple[str, str]:
     return payload, signature
 
 
+def key_of(authorization: str) -> str:
+    """The signing key id a token carries."""
+    return decode(split(authorization)[0]).split("|")[2]
+
+
 def encode(text: str) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
@@ -111,9 +118,9 @@ async def test_a_token_whose_payload_names_another_customer_is_refused(
     async with setup(tmp_path, clock) as s:
         token = await s.token(s.a)
         payload, signature = split(token)
-        customer, _, expiry = decode(payload).partition("|")
-        assert customer == s.a
-        forged = f"Bearer pt_{encode(f'{s.b}|{expiry}')}.{signature}"
+        customer, expiry, key_id = decode(payload).split("|")
+        assert (customer, key_id) == (s.a, "1")
+        forged = f"Bearer pt_{encode(f'{s.b}|{expiry}|{key_id}')}.{signature}"
         assert_unauthenticated(await post(s.api.client, forged, VIEWER))
 
 
@@ -123,9 +130,9 @@ async def test_a_token_whose_payload_lives_longer_is_refused(
     async with setup(tmp_path, clock) as s:
         token = await s.token(s.a)
         payload, signature = split(token)
-        customer, _, expiry = decode(payload).partition("|")
-        longer = f"Bearer pt_{encode(f'{customer}|{int(expiry) + 86_400 * 365}')}.{signature}"
-        assert_unauthenticated(await post(s.api.client, longer, VIEWER))
+        customer, expiry, key_id = decode(payload).split("|")
+        longer = encode(f"{customer}|{int(expiry) + 86_400 * 365}|{key_id}")
+        assert_unauthenticated(await post(s.api.client, f"Bearer pt_{longer}.{signature}", VIEWER))
 
 
 async def test_a_token_with_a_tampered_or_missing_signature_is_refused(
@@ -164,14 +171,80 @@ async def test_a_token_signed_with_another_key_is_refused(
         assert await s.status(token) == 200
 
 
-async def test_without_a_signing_key_tokens_die_with_the_process(
+async def test_without_a_signing_key_tokens_survive_a_restart(
     tmp_path: Path, clock: FrozenClock
 ) -> None:
     async with setup(tmp_path, clock) as s:
         token = await s.token(s.a)
         assert await s.status(token) == 200
+    async with setup(tmp_path, clock) as s:  # the key is the database's, not the process's
+        assert await s.status(token) == 200
+
+
+async def test_two_servers_on_one_database_accept_each_others_tokens(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    async with setup(tmp_path, clock) as one, setup(tmp_path, clock) as two:
+        assert one.api.app is not two.api.app
+        for maker, checker in ((one, two), (two, one)):
+            token = await maker.token(maker.a)
+            assert await checker.status(token) == 200
+            assert await maker.status(token) == 200
+
+
+async def test_after_a_rotation_old_tokens_verify_and_new_ones_carry_the_new_key(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    async with setup(tmp_path, clock) as one, setup(tmp_path, clock) as two:
+        old = await one.token(one.a, "P30D")
+        assert await two.status(old) == 200  # key 1 is now in both processes' caches
+        rotation = await rotate(one.api.app.state.runtime.engine, clock.now())
+        assert (rotation.new_id, rotation.retired, rotation.removed) == (
+            2,
+            [(1, clock.now() + timedelta(days=30))],
+            [],
+        )
+        for server in (one, two):  # both sign with key 2 at once, and both verify it
+            new = await server.token(server.a)
+            assert key_of(new) == "2"
+            assert (await one.status(new), await two.status(new)) == (200, 200)
+        clock.advance(timedelta(days=30) - timedelta(seconds=1))
+        assert (await one.status(old), await two.status(old)) == (200, 200)
+        clock.advance(timedelta(seconds=1))
+        assert_unauthenticated(await post(two.api.client, old, VIEWER))
+
+
+async def test_a_token_naming_an_unknown_or_malformed_key_is_refused(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
     async with setup(tmp_path, clock) as s:
-        assert_unauthenticated(await post(s.api.client, token, VIEWER))
+        engine = s.api.app.state.runtime.engine
+        assert key_of(await s.token(s.a)) == "1"  # made on first need: no migration here
+        secret = await read_secret(engine, 1)
+        assert secret is not None
+        expires_at = clock.now() + timedelta(hours=1)
+        for key_id in ("2", "0", "01", "-1", "1 ", "\u0661", "9999999999", "env", ""):
+            forged = sign_token(s.a, expires_at, SigningKey(key_id, secret))
+            assert_unauthenticated(await post(s.api.client, f"Bearer {forged}", VIEWER))
+        # key 2 was asked for before it existed: once made elsewhere, it works here
+        await rotate(engine, clock.now())
+        assert key_of(await s.token(s.a)) == "2"
+        assert await s.status(await s.token(s.a)) == 200
+
+
+async def test_with_the_signing_key_set_the_database_keys_neither_sign_nor_verify(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    async with (
+        setup(tmp_path, clock) as database,
+        setup(tmp_path, clock, signing_key="configured") as configured,
+    ):
+        from_configured = await configured.token(configured.a)
+        from_database = await database.token(database.a)
+        assert (key_of(from_configured), key_of(from_database)) == ("env", "1")
+        assert await configured.status(from_configured) == 200
+        assert_unauthenticated(await post(configured.api.client, from_database, VIEWER))
+        assert_unauthenticated(await post(database.api.client, from_configured, VIEWER))
 
 
 async def test_a_token_works_until_just_before_it_expires(

@@ -32,11 +32,12 @@ from app.api.limits import Limits
 from app.api.schema import get_schema
 from app.domain.time import Clock, SystemClock
 from app.live.broker import MemoryBroker
+from app.live.postgres import PostgresBroker
 from app.live.scheduler import run_scheduler
 from app.services.currencies import CurrencyCatalog
 from app.services.runtime import Publisher, Runtime
 from app.settings import Settings
-from app.storage.engine import create_engine, read_connection
+from app.storage.engine import create_engine, is_sqlite, read_connection
 
 log = logging.getLogger("credits")
 
@@ -96,9 +97,11 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
-        runtime = Runtime(
-            engine, clock or SystemClock(), CurrencyCatalog(engine), publisher or MemoryBroker()
-        )
+        time = clock or SystemClock()
+        broker = publisher or broker_for(settings.database_url, time)
+        runtime = Runtime(engine, time, CurrencyCatalog(engine), broker)
+        if isinstance(broker, PostgresBroker):
+            await broker.start()
         app.state.runtime = runtime
         app.state.settings = settings
         app.state.authenticator = Authenticator(
@@ -114,6 +117,8 @@ def create_app(
                 scheduler.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await scheduler
+            if isinstance(broker, PostgresBroker):
+                await broker.stop()
             await engine.dispose()
 
     limits = Limits(
@@ -144,6 +149,12 @@ def create_app(
         RequestGuard, max_body_bytes=settings.max_body_bytes, timeout=settings.execution_timeout
     )
     return Starlette(routes=routes, lifespan=lifespan, middleware=[guard, Middleware(AuthGuard)])
+
+
+def broker_for(database_url: str, clock: Clock) -> Publisher:
+    """One process fans out in memory (SQLite); on PostgreSQL every process hears every
+    change through LISTEN/NOTIFY."""
+    return MemoryBroker() if is_sqlite(database_url) else PostgresBroker(database_url, clock)
 
 
 async def healthz(request: Request) -> Response:

@@ -11,15 +11,26 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-if TYPE_CHECKING:
-    from app.domain.events import Committed
+from app.domain.events import Committed
 
 DEFAULT_CAPACITY = 1000
+
+
+@dataclass
+class Resync(Committed):
+    """What changed did not travel with the event: subscribers re-read it from the database.
+
+    The PostgreSQL broker sends one to every subscription after its listening connection
+    came back (`sequences` empty: any ledger may have moved; grants changed at or after
+    `at` are sent again), and one instead of a change that named too many grants to notify
+    (`sequences` and `at` are then the change's own).
+    """
 
 
 class Overflowed(Exception):
@@ -86,6 +97,9 @@ class MemoryBroker:
         return None
 
     async def publish(self, committed: Committed) -> None:
+        self.deliver(committed)
+
+    def deliver(self, committed: Committed) -> None:
         for subscription in list(self.subscribers.get(committed.customer_id, ())):
             subscription.offer(committed)
 

@@ -1,0 +1,165 @@
+"""The PostgreSQL broker: changes reach the subscribers of every process through LISTEN/NOTIFY.
+
+`stage` runs `pg_notify` inside the write transaction, so a notification goes out only if
+and when that transaction commits, and PostgreSQL hands it to every listening process
+(this one included) in commit order. Local subscribers hear only what comes through the
+listener: a process sees its own changes and everyone else's in one order, the database's.
+A payload carries ids and sequences, never documents (PostgreSQL's limit is 8,000 bytes);
+subscribers read the rest from the database by sequence.
+
+One dedicated connection listens (asyncpg, application_name `credits-listener`) and is
+checked every few seconds. When it is lost the broker reconnects with backoff, then sends
+every open subscription a `Resync`: what changed meanwhile is re-read, never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.domain.events import Committed
+from app.domain.time import Clock, format_instant
+from app.live.broker import DEFAULT_CAPACITY, MemoryBroker, Resync, Subscription
+
+CHANNEL = "credits_changes"
+APPLICATION_NAME = "credits-listener"
+MAX_PAYLOAD = 7000  # bytes, below PostgreSQL's 8,000
+HEARTBEAT = 5.0  # seconds between checks that the listening connection still answers
+BACKOFF = (0.1, 5.0)  # seconds: first and longest wait between reconnection attempts
+RESYNC_MARGIN = timedelta(seconds=60)  # other hosts' clocks may lag ours
+
+log = logging.getLogger("credits.live")
+
+
+def encode(committed: Committed) -> str:
+    """The customer, the last sequence of each changed ledger, the grant ids and the instant;
+    grant ids become null ("re-read them") and then sequences too rather than exceed the limit."""
+    body: dict[str, Any] = {
+        "c": committed.customer_id,
+        "t": None if committed.at is None else format_instant(committed.at),
+        "s": committed.sequences,
+        "g": sorted(committed.grant_ids),
+    }
+    for dropped in ("g", "s"):
+        text = json.dumps(body, separators=(",", ":"))
+        if len(text.encode()) <= MAX_PAYLOAD:
+            return text
+        body[dropped] = None
+    return json.dumps(body, separators=(",", ":"))
+
+
+def decode(payload: str) -> Committed:
+    body = json.loads(payload)
+    customer_id = str(body["c"])
+    at = None if body["t"] is None else datetime.fromisoformat(body["t"])
+    if body["s"] is None:
+        return Resync(customer_id, at=at)
+    sequences = {str(code): int(sequence) for code, sequence in body["s"].items()}
+    if body["g"] is None:
+        return Resync(customer_id, currencies=set(sequences), at=at, sequences=sequences)
+    grant_ids = {str(grant_id) for grant_id in body["g"]}
+    return Committed(
+        customer_id, grant_ids=grant_ids, currencies=set(sequences), at=at, sequences=sequences
+    )
+
+
+def asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class PostgresBroker:
+    """Notifies inside write transactions; one listener per process feeds local subscribers."""
+
+    def __init__(self, url: str, clock: Clock, capacity: int = DEFAULT_CAPACITY) -> None:
+        self.dsn = asyncpg_dsn(url)
+        self.clock = clock
+        self.local = MemoryBroker(capacity)
+        self.listening = asyncio.Event()
+        self.healthy_at = clock.now()  # when the listener was last known to hear everything
+        self.task: asyncio.Task[None] | None = None
+
+    async def stage(self, connection: AsyncConnection, committed: Committed) -> None:
+        await connection.execute(select(func.pg_notify(CHANNEL, encode(committed))))
+
+    async def publish(self, committed: Committed) -> None:
+        return None  # PostgreSQL delivers it to the listener after the commit
+
+    def subscribe(self, customer_id: str) -> Subscription:
+        return self.local.subscribe(customer_id)
+
+    def subscriber_count(self) -> int:
+        return self.local.subscriber_count()
+
+    async def start(self, wait: float = 10.0) -> None:
+        """Starts listening; waits a while for the first connection, then serves regardless
+        (the listener keeps trying, and subscriptions made meanwhile get a Resync)."""
+        if self.task is None:
+            self.task = asyncio.create_task(self.listen())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.listening.wait(), wait)
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+            self.task = None
+
+    async def listen(self) -> None:
+        delay = BACKOFF[0]
+        while True:
+            try:
+                connection = await asyncpg.connect(
+                    self.dsn, server_settings={"application_name": APPLICATION_NAME}
+                )
+            except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+                log.warning("listening connection refused (%s); retrying in %.1f s", error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BACKOFF[1])
+                continue
+            delay = BACKOFF[0]
+            try:
+                await self.hold(connection)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
+                log.warning("listening connection lost (%s); reconnecting", error)
+            finally:
+                self.listening.clear()
+                connection.terminate()
+
+    async def hold(self, connection: Any) -> None:
+        """Listens, refills every subscription, then checks the connection until it is lost."""
+        lost = asyncio.Event()
+        connection.add_termination_listener(lambda _: lost.set())
+        await connection.add_listener(CHANNEL, self.deliver)
+        self.listening.set()
+        self.resync_all()
+        while not lost.is_set():
+            self.healthy_at = self.clock.now()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(lost.wait(), HEARTBEAT)
+            if not lost.is_set():
+                await asyncio.wait_for(connection.fetchval("SELECT 1"), HEARTBEAT)
+        log.warning("listening connection closed; reconnecting")
+
+    def deliver(self, *notification: Any) -> None:
+        """asyncpg calls this in arrival order (connection, pid, channel, payload)."""
+        try:
+            committed = decode(notification[-1])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            log.exception("ignored a malformed notification on %s", CHANNEL)
+            return
+        self.local.deliver(committed)
+
+    def resync_all(self) -> None:
+        since = self.healthy_at - RESYNC_MARGIN
+        for customer_id in list(self.local.subscribers):
+            self.local.deliver(Resync(customer_id, at=since))

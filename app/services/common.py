@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, Table, select
+from sqlalchemy import Row, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain.balances import Balance
@@ -127,12 +127,16 @@ class Frame:
 async def customer_transaction(
     runtime: Runtime, customer_id: str, actor: Actor, transaction_id: str
 ) -> AsyncIterator[Frame]:
-    """Lock the customer, book what is due, run the use case, flush; publish after commit."""
+    """Lock the customer, book what is due, run the use case, flush; publish after commit.
+
+    The instant of the write is taken once, after the lock, and used for the entries, the
+    result balance and the published change.
+    """
     async with runtime.customer_locks.hold(customer_id):
-        now = runtime.clock.now()
         async with write_transaction(runtime.engine) as connection:
             if not await lock_customer(connection, customer_id):
                 raise NotFound("Customer", customer_id)
+            now = await ledger_instant(connection, customer_id, runtime.clock.now())
             books = Books(connection, customer_id, now)
             await books.catch_up()
             booking = Booking(transaction_id, actor, now, now)
@@ -145,6 +149,16 @@ async def customer_transaction(
                 await runtime.publisher.stage(connection, frame.committed)
         if frame.committed.entries or frame.committed.grant_ids:
             await runtime.publisher.publish(frame.committed)
+
+
+async def ledger_instant(connection: AsyncConnection, customer_id: str, now: datetime) -> datetime:
+    """`now`, or the customer's last bookedAt if the clock stepped back behind it: the
+    ledger is never backdated, so a write never describes an instant before its entries."""
+    statement = select(func.max(accounts.c.last_booked_at)).where(
+        accounts.c.customer_id == customer_id
+    )
+    last: datetime | None = (await connection.execute(statement)).scalar()
+    return now if last is None or last <= now else last
 
 
 async def known_currency(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Hashable
+from functools import partial
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
@@ -30,11 +31,11 @@ from app.api.ledger import CreditLedgerEntry, CreditLedgerEntryType
 from app.domain.events import Committed
 from app.domain.ids import kind_of
 from app.domain.ledger import Entry
-from app.live.broker import Broker, Overflowed
+from app.live.broker import Broker, Overflowed, Resync
 from app.live.broker import Subscription as Feed
 from app.storage.engine import read_connection
 from app.storage.mapping import entry_values
-from app.storage.tables import accounts, customers, entries
+from app.storage.tables import accounts, customers, entries, grants
 
 REFILL_PAGE = 500
 T = TypeVar("T")
@@ -97,13 +98,15 @@ async def balances(
         last = figures(balance)  # its last element is the sequence
         while True:
             committed = await next_change(feed, None)
-            if currency not in committed.currencies:
+            if isinstance(committed, Resync) and not committed.sequences:
+                read = current_balance(info, customer_id, currency)  # anything may have moved
+            elif currency not in committed.currencies:
                 continue
-            if committed.sequences.get(currency, last[-1]) < last[-1]:
+            elif committed.sequences.get(currency, last[-1]) < last[-1]:
                 continue  # published out of order: a later change already showed it
-            balance = await shared(
-                committed, ("balance", currency), balance_after(info, committed, currency)
-            )
+            else:
+                read = balance_after(info, committed, currency)
+            balance = await shared(committed, ("balance", currency), read)
             if figures(balance) != last:
                 last = figures(balance)
                 yield balance
@@ -120,7 +123,7 @@ async def ledger(
                 yield entry
         while True:
             committed = await next_change(feed, seen)
-            for code in sorted({e.currency for e in committed.entries}):
+            for code in sorted(await ledgers_moved(info, committed)):
                 if currency is None or code == currency:
                     async for entry in follow(info, committed, code, seen):
                         yield entry
@@ -130,7 +133,8 @@ async def changed_grants(info: Info[Context, None], customer_id: str) -> AsyncIt
     async with await open_feed(info, customer_id) as feed:
         while True:
             committed = await next_change(feed, None)
-            for grant_id in sorted(committed.grant_ids):
+            changed = await shared(committed, "grant ids", partial(grants_changed, info, committed))
+            for grant_id in changed:
                 yield await shared(committed, ("grant", grant_id), load_grant(info, grant_id))
 
 
@@ -231,6 +235,12 @@ def balance_after(
     return read
 
 
+def current_balance(
+    info: Info[Context, None], customer_id: str, currency: str
+) -> Callable[[], Awaitable[CreditBalance]]:
+    return lambda: info.context.fresh_loaders().balance(customer_id, currency, None, None)
+
+
 def load_grant(info: Info[Context, None], grant_id: str) -> Callable[[], Awaitable[CreditGrant]]:
     return lambda: info.context.fresh_loaders().grant(grant_id)
 
@@ -277,6 +287,32 @@ async def sequences(info: Info[Context, None], customer_id: str) -> dict[str, in
         return {row.currency: row.sequence for row in await connection.execute(statement)}
 
 
+async def ledgers_moved(info: Info[Context, None], committed: Committed) -> set[str]:
+    """The currencies whose ledgers the change may have extended. A change from another
+    process carries no entries, only each ledger's last sequence; after a Resync without
+    sequences, any of the customer's ledgers may have moved."""
+    moved = {e.currency for e in committed.entries} | set(committed.sequences)
+    if isinstance(committed, Resync) and not committed.sequences:
+        moved |= set(await sequences(info, committed.customer_id))
+    return moved
+
+
+async def grants_changed(info: Info[Context, None], committed: Committed) -> list[str]:
+    """The grants a change names; after a Resync, those changed at or after its instant
+    (sent again even if a change of theirs was already sent: at least once, never missed)."""
+    if not isinstance(committed, Resync):
+        return sorted(committed.grant_ids)
+    statement = (
+        select(grants.c.id)
+        .where(grants.c.customer_id == committed.customer_id)
+        .order_by(grants.c.updated_at, grants.c.id)
+    )
+    if committed.at is not None:
+        statement = statement.where(grants.c.updated_at >= committed.at)
+    async with read_connection(info.context.runtime.engine) as connection:
+        return [str(grant_id) for grant_id in (await connection.execute(statement)).scalars()]
+
+
 async def follow(
     info: Info[Context, None], committed: Committed, currency: str, seen: dict[str, int]
 ) -> AsyncIterator[CreditLedgerEntry]:
@@ -292,6 +328,8 @@ async def follow(
             seen[currency] = entry.sequence
             yield CreditLedgerEntry.from_row(row_of(entry), scales)
         return
+    if not fresh and committed.sequences.get(currency, last + 1) <= last:
+        return  # nothing after what was sent (a change without sequences is re-read)
     async for filled in refill(info, committed.customer_id, currency, seen):
         yield filled
 

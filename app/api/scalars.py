@@ -2,24 +2,25 @@
 
 A DateTime without an offset parses here (it becomes a validation issue naming its
 field in the use case); a value that is no DateTime, Decimal or Duration at all fails
-as a GraphQL input error.
+as a GraphQL input error. A Decimal is plain ASCII text, "-12.50": no exponent, spaces,
+"_" or other scripts' digits, which Python's Decimal() would all accept.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, NewType
 
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
+from app.domain.money import parse_decimal_text
 from app.domain.time import Duration as DurationValue
 from app.domain.time import format_duration, format_instant, parse_duration
 
 Duration = NewType("Duration", object)
-MAX_DECIMAL_TEXT = 64
-MAX_EXPONENT = 100  # far beyond any amount (below 10^18) or price; keeps arithmetic cheap
+MAX_DECIMAL_TEXT = 64  # far beyond any amount (below 10^18) or price; keeps arithmetic cheap
 
 
 def serialize_decimal(value: Decimal) -> str:
@@ -29,17 +30,10 @@ def serialize_decimal(value: Decimal) -> str:
 def parse_decimal(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise ValueError('a Decimal is a string such as "100.50"')
-    if len(str(value)) > MAX_DECIMAL_TEXT:
+    text = str(value)
+    if len(text) > MAX_DECIMAL_TEXT:
         raise ValueError(f"a Decimal has at most {MAX_DECIMAL_TEXT} characters")
-    try:
-        parsed = Decimal(str(value).strip())
-    except InvalidOperation as error:
-        raise ValueError(f"{value!r} is not a decimal number") from error
-    if not parsed.is_finite():
-        raise ValueError(f"{value!r} is not a finite decimal number")
-    if parsed and not -MAX_EXPONENT <= parsed.adjusted() <= MAX_EXPONENT:
-        raise ValueError(f"{value!r} is out of range for a Decimal")
-    return parsed
+    return parse_decimal_text(text)
 
 
 def parse_datetime(value: Any) -> datetime:

@@ -8,6 +8,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 
 AMOUNT_LIMIT = 10**18  # every stored integer and sum stays below this (fits in 64 bits)
 CUSTOM_CODE = re.compile(r"^[A-Z0-9_]{4,24}\Z")
+DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 MAX_COST_BASIS_PLACES = 12
 WIDE = 200  # decimal precision wide enough that no valid input is ever rounded
 MAX_EMAX = 999_999_999_999_999_999  # the largest exponent range the decimal module allows
@@ -19,6 +20,13 @@ class Currency:
     name: str
     scale: int
     custom: bool
+
+
+def parse_decimal_text(text: str) -> Decimal:
+    """A decimal from its plain ASCII text ("-12.50"): no exponent, spaces, "_" or other digits."""
+    if not DECIMAL_TEXT.fullmatch(text):
+        raise ValueError(f'{text!r} is not a decimal number such as "100.50"')
+    return Decimal(text)
 
 
 def decimal_places(value: Decimal) -> int:

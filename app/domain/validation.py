@@ -12,15 +12,34 @@ from app.domain.time import utc_instant
 FEATURE = re.compile(r"^[a-z0-9]+(_[a-z0-9]+)*\Z")
 LABEL_KEY = re.compile(r"^[a-zA-Z0-9._-]{1,63}\Z")
 MAX_LABELS = 50
+# Control characters (Unicode category Cc) and unpaired surrogates: no database stores a NUL
+# or a lone surrogate as text, and a key or a name holds no line breaks either.
+UNSAFE_IN_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+UNSAFE_IN_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
-def check_text(issues: Issues, path: Path, value: str | None, *, low: int, high: int) -> None:
+def text_problem(value: str, *, lines: bool = False) -> str | None:
+    """Why `value` cannot be kept as text; tab and line breaks only where `lines` allows them."""
+    found = (UNSAFE_IN_LINES if lines else UNSAFE_IN_LINE).search(value)
+    if found is None:
+        return None
+    char = found.group()
+    what = "unpaired surrogates" if char >= "\ud800" else "control characters"
+    return f"must not contain {what} (found U+{ord(char):04X})"
+
+
+def check_text(
+    issues: Issues, path: Path, value: str | None, *, low: int, high: int, lines: bool = False
+) -> None:
+    """A text field: its length, and no control characters (tab and newlines with `lines`)."""
     if value is None:
         return
     if len(value) < low:
         issues.add(path, "must not be empty" if low == 1 else f"must be at least {low} characters")
     elif len(value) > high:
         issues.add(path, f"must be at most {high} characters")
+    elif problem := text_problem(value, lines=lines):
+        issues.add(path, problem)
 
 
 def check_labels(issues: Issues, path: Path, labels: Sequence[tuple[str, str]] | None) -> None:
@@ -36,8 +55,7 @@ def check_labels(issues: Issues, path: Path, labels: Sequence[tuple[str, str]] |
         elif key in seen:
             issues.add((*where, "key"), f"repeats the label key {key!r}")
         seen.add(key)
-        if len(value) > 256:
-            issues.add((*where, "value"), "must be at most 256 characters")
+        check_text(issues, (*where, "value"), value, low=0, high=256)
 
 
 def check_features(issues: Issues, path: Path, features: Sequence[str] | None) -> None:

@@ -67,7 +67,7 @@ async def consume_credits(
     if problem:
         issues.add(("input", "amount"), problem)
     check_feature_key(issues, ("input", "featureKey"), request.feature_key)
-    check_text(issues, ("input", "description"), request.description, low=0, high=1024)
+    check_text(issues, ("input", "description"), request.description, low=0, high=1024, lines=True)
     check_labels(issues, ("input", "labels"), request.labels)
     issues.raise_any()
     assert currency is not None

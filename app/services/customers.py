@@ -29,7 +29,7 @@ async def create_customer(
     issues = Issues()
     check_text(issues, ("input", "key"), key, low=1, high=256)
     check_text(issues, ("input", "name"), name, low=1, high=256)
-    check_text(issues, ("input", "description"), description, low=0, high=1024)
+    check_text(issues, ("input", "description"), description, low=0, high=1024, lines=True)
     check_labels(issues, ("input", "labels"), labels)
     issues.raise_any()
     print_ = fingerprint(
@@ -87,7 +87,7 @@ async def update_customer(
     issues = Issues()
     check_id(issues, ("input", "customerId"), customer_id)
     check_text(issues, ("input", "name"), name, low=1, high=256)
-    check_text(issues, ("input", "description"), description, low=0, high=1024)
+    check_text(issues, ("input", "description"), description, low=0, high=1024, lines=True)
     check_labels(issues, ("input", "labels"), labels)
     issues.raise_any()
     changes: dict[str, object] = {"updated_at": runtime.clock.now()}

@@ -138,7 +138,7 @@ async def _validate(runtime: Runtime, request: GrantRequest, *, paid: bool, now:
     check_id(issues, ("input", "customerId"), request.customer_id)
     check_key(issues, ("input", "key"), request.key)
     check_text(issues, ("input", "name"), request.name, low=1, high=256)
-    check_text(issues, ("input", "description"), request.description, low=0, high=1024)
+    check_text(issues, ("input", "description"), request.description, low=0, high=1024, lines=True)
     check_labels(issues, ("input", "labels"), request.labels)
     check_priority(issues, ("input", "priority"), request.priority)
     check_features(issues, ("input", "features"), request.features)

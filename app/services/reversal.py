@@ -50,7 +50,7 @@ async def reverse_credit_consumption(
     issues = Issues()
     check_id(issues, ("input", "consumptionId"), consumption_id)
     check_key(issues, ("input", "key"), key)
-    check_text(issues, ("input", "reason"), reason, low=0, high=1024)
+    check_text(issues, ("input", "reason"), reason, low=0, high=1024, lines=True)
     issues.raise_any()
     customer_id = await owner_of(
         runtime, consumptions, "consumption", consumption_id, "Credit consumption"

@@ -62,7 +62,7 @@ async def void_credit_grant(
 ) -> GrantOutcome:
     issues = Issues()
     check_id(issues, ("input", "grantId"), grant_id)
-    check_text(issues, ("input", "reason"), reason, low=0, high=1024)
+    check_text(issues, ("input", "reason"), reason, low=0, high=1024, lines=True)
     issues.raise_any()
     customer_id = await grant_owner(runtime, grant_id)
     async with customer_transaction(runtime, customer_id, actor, new_id("transaction")) as frame:

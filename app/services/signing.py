@@ -110,12 +110,12 @@ def new_key(key_id: int, now: datetime) -> dict[str, object]:
 
 async def rotate(engine: AsyncEngine, now: datetime) -> Rotation:
     """Adds a key that signs from now on; removes keys whose tokens have all expired."""
-    for _ in range(5):  # a concurrent rotation took the same id: count again
+    for _ in range(10):  # a concurrent rotation took the same id: count again
         try:
             return await _rotate_once(engine, now)
         except IntegrityError:
             continue
-    raise RuntimeError("signing keys: five concurrent rotations took every id tried")
+    raise RuntimeError("signing keys: concurrent rotations took every id tried ten times")
 
 
 async def _rotate_once(engine: AsyncEngine, now: datetime) -> Rotation:

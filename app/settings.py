@@ -21,8 +21,8 @@ class Settings:
     scheduler_enabled: bool = True
     graphiql: bool = True
     introspection: bool = True
-    # Signs portal tokens; changing it invalidates every token. Unset: a random key per
-    # process (tokens die with the process; set it whenever more than one process serves).
+    # Signs and verifies portal tokens instead of the database's keys (app.services.signing);
+    # setting or changing it invalidates every token. Unset: the keys in the database.
     signing_key: str = ""
     allowed_origins: str = ""  # comma-separated origins allowed to open a WebSocket
     max_ws_message_bytes: int = 64 * 1024

@@ -30,6 +30,7 @@ from app.api.graphiql import graphiql_html, graphiql_mount
 from app.api.guard import RequestGuard
 from app.api.limits import Limits
 from app.api.schema import get_schema
+from app.api.sessions import ForgetClosed, Sessions
 from app.domain.time import Clock, SystemClock
 from app.live.broker import MemoryBroker
 from app.live.postgres import PostgresBroker
@@ -64,6 +65,7 @@ class CreditsGraphQL(GraphQL[Context, None]):
         if viewer is None:
             raise ConnectionRejectionError({"message": "Invalid or missing credentials"})
         context.see(viewer)
+        context.request.app.state.sessions.watch(context.request, viewer)
         return cast(UnsetType, UNSET)
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
@@ -107,12 +109,17 @@ def create_app(
         app.state.authenticator = Authenticator(
             engine, runtime.clock, settings.host, settings.signing_key
         )
+        app.state.sessions = Sessions(engine, runtime.clock)
+        watcher = asyncio.create_task(app.state.sessions.run())  # WebSocket credentials
         scheduler = None
         if settings.scheduler_enabled:
             scheduler = asyncio.create_task(run_scheduler(runtime, settings.scheduler_interval))
         try:
             yield
         finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
             if scheduler is not None:
                 scheduler.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -140,7 +147,7 @@ def create_app(
     )
     routes = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
-        WebSocketRoute("/graphql", graphql),
+        WebSocketRoute("/graphql", ForgetClosed(graphql)),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         graphiql_mount(),

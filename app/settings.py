@@ -39,6 +39,7 @@ class Settings:
     # keep theirs (aiohttp 15 s, load balancers 60 s), or a request races the close.
     keep_alive: int = 75  # seconds
     max_subscriptions_per_socket: int = 100
+    max_subscriptions: int = 10_000  # per process, all sockets together
     log_level: str = "info"
 
     @classmethod

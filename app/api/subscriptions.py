@@ -28,6 +28,7 @@ from app.api.context import Context
 from app.api.errors import bad_input
 from app.api.grants import CreditGrant
 from app.api.ledger import CreditLedgerEntry, CreditLedgerEntryType
+from app.api.sessions import check_viewer, sessions_of
 from app.domain.events import Committed
 from app.domain.ids import kind_of
 from app.domain.ledger import Entry
@@ -144,9 +145,10 @@ async def changed_grants(info: Info[Context, None], customer_id: str) -> AsyncIt
 async def masked(info: Info[Context, None], stream: AsyncIterator[T]) -> AsyncIterator[T]:
     """Expected errors pass; anything else ends the subscription as `Internal server error`
     with a request id, and the trace goes to the log. Each event gets fresh loaders for
-    the fields nested in it."""
+    the fields nested in it, and goes out only while the socket's credentials hold."""
     try:
         async for item in stream:
+            await check_viewer(info.context)
             info.context.refresh()
             yield item
     except GraphQLError:
@@ -188,18 +190,17 @@ async def open_feed(info: Info[Context, None], customer_id: str) -> Feed:
     if kind_of(customer_id) is None:
         raise bad_input(f"{customer_id!r} is not a valid ID")
     context = info.context
+    await check_viewer(context)
     viewer = context.viewer
     if viewer is None or viewer.customer_id not in (None, customer_id):
         raise not_found(customer_id)  # a portal token sees no other customer
-    limit = context.settings.max_subscriptions_per_socket
-    if context.subscriptions >= limit:
-        raise GraphQLError(
-            f"More than {limit} subscriptions on one WebSocket (the subscription limit)",
-            extensions={"code": "LIMIT_EXCEEDED"},
-        )
+    check_limits(context)
     feed = broker_of(info).subscribe(customer_id)
     context.subscriptions += 1
     feed.on_release.append(lambda: setattr(context, "subscriptions", context.subscriptions - 1))
+    sessions = sessions_of(context)
+    sessions.subscriptions += 1
+    feed.on_release.append(lambda: setattr(sessions, "subscriptions", sessions.subscriptions - 1))
     try:
         async with read_connection(context.runtime.engine) as connection:
             statement = select(customers.c.id).where(customers.c.id == customer_id)
@@ -209,6 +210,22 @@ async def open_feed(info: Info[Context, None], customer_id: str) -> Feed:
         await feed.__aexit__(None, None, None)  # cancelled or refused: release it now
         raise
     return feed
+
+
+def check_limits(context: Context) -> None:
+    """At most so many subscriptions on one WebSocket, and on this server process."""
+    per_socket = context.settings.max_subscriptions_per_socket
+    if context.subscriptions >= per_socket:
+        raise limit_exceeded(f"More than {per_socket} subscriptions on one WebSocket")
+    per_server = context.settings.max_subscriptions
+    if sessions_of(context).subscriptions >= per_server:
+        raise limit_exceeded(f"More than {per_server} subscriptions on this server")
+
+
+def limit_exceeded(message: str) -> GraphQLError:
+    return GraphQLError(
+        f"{message} (the subscription limit)", extensions={"code": "LIMIT_EXCEEDED"}
+    )
 
 
 async def shared(committed: Committed, key: Hashable, make: Callable[[], Awaitable[T]]) -> T:

@@ -1,132 +1,180 @@
-"""`credits verify`: recompute every cached figure from the ledger and report differences."""
+"""`credits verify`: recompute every cached figure from the ledger and report differences.
+
+Everything is read in one snapshot (REPEATABLE READ on PostgreSQL; on SQLite one read
+transaction already is one), so writers may run meanwhile without false differences.
+Memory does not grow with the ledger: the entries are streamed once in sequence order to
+check each ledger's chain, and the figures of accounts, grants and consumptions are summed
+by the database and streamed beside their cached rows.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import BigInteger, ColumnElement, Select, and_, case, cast, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.storage.engine import read_connection
 from app.storage.tables import accounts, consumptions, entries, grants
 
-SIGN = {
-    "FUNDED": "funded",
-    "CONSUMED": "consumed",
-    "RESTORED": "consumed",
-    "EXPIRED": "expired",
-    "VOIDED": "voided",
-}
+BATCH = 1000  # rows fetched at a time from each stream
 
 
 async def verify(engine: AsyncEngine) -> list[str]:
     """Every difference between the caches and the ledger, as readable lines; [] if none."""
-    async with read_connection(engine) as connection:
-        ledger = await connection.execute(
-            select(entries).order_by(entries.c.customer_id, entries.c.currency, entries.c.sequence)
-        )
-        problems, by_account, by_grant, by_consumption = _walk(ledger)
-        for row in await connection.execute(select(accounts)):
-            _compare(
-                problems,
-                f"account {row.customer_id}/{row.currency}",
-                row,
-                by_account.pop((row.customer_id, row.currency), {}),
-                ACCOUNT_FIGURES,
-            )
-        for key in by_account:
-            problems.append(f"account {key[0]}/{key[1]}: entries without an account row")
-        for row in await connection.execute(select(grants)):
-            _check_grant(problems, row, by_grant.get(row.id, {}))
-        for row in await connection.execute(select(consumptions)):
-            _compare(
-                problems,
-                f"consumption {row.id}",
-                row,
-                by_consumption.get(row.id, {}),
-                ("consumed", "reversed"),
-            )
+    problems: list[str] = []
+    async with snapshot(engine) as connection:
+        await _walk_ledgers(connection, problems)
+        await _check_accounts(connection, problems)
+        await _check_grants(connection, problems)
+        await _check_consumptions(connection, problems)
     return problems
 
 
-ACCOUNT_FIGURES = (
-    "sequence",
-    "available",
-    "available_promotional",
-    "funded",
-    "consumed",
-    "expired",
-    "voided",
-    "last_booked_at",
-)
-Figures = dict[str, Any]
+@asynccontextmanager
+async def snapshot(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One read-only transaction that sees the database as of its first statement."""
+    async with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            await connection.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+        async with connection.begin():
+            yield connection
 
 
-def _walk(
-    ledger: Any,
-) -> tuple[list[str], dict[tuple[str, str], Figures], dict[str, Figures], dict[str, Figures]]:
-    problems: list[str] = []
-    by_account: dict[tuple[str, str], Figures] = {}
-    by_grant: dict[str, Figures] = defaultdict(lambda: defaultdict(int))
-    by_consumption: dict[str, Figures] = defaultdict(lambda: defaultdict(int))
-    for entry in ledger:
-        key = (entry.customer_id, entry.currency)
-        account = by_account.setdefault(key, defaultdict(int) | {"last_booked_at": None})
-        where = f"entry {entry.id} ({key[0]}/{key[1]} #{entry.sequence})"
-        if entry.sequence != account["sequence"] + 1:
-            problems.append(f"{where}: sequence follows {account['sequence']}")
-        if entry.balance_before != account["available"]:
+async def _stream(connection: AsyncConnection, statement: Select[Any]) -> AsyncIterator[Any]:
+    result = await connection.stream(statement.execution_options(yield_per=BATCH))
+    async for row in result:
+        yield row
+
+
+# ---- each ledger's chain, entry by entry
+
+
+LEDGER = select(
+    entries.c.id,
+    entries.c.customer_id,
+    entries.c.currency,
+    entries.c.sequence,
+    entries.c.amount,
+    entries.c.balance_before,
+    entries.c.balance_after,
+    entries.c.booked_at,
+).order_by(entries.c.customer_id, entries.c.currency, entries.c.sequence)
+
+
+async def _walk_ledgers(connection: AsyncConnection, problems: list[str]) -> None:
+    """Sequence without gaps, before/after that chain, never backdated, never negative."""
+    ledger, sequence, available, last = None, 0, 0, None
+    async for entry in _stream(connection, LEDGER):
+        if (entry.customer_id, entry.currency) != ledger:
+            ledger, sequence, available, last = (entry.customer_id, entry.currency), 0, 0, None
+        where = f"entry {entry.id} ({entry.customer_id}/{entry.currency} #{entry.sequence})"
+        if entry.sequence != sequence + 1:
+            problems.append(f"{where}: sequence follows {sequence}")
+        if entry.balance_before != available:
             problems.append(
-                f"{where}: available before is {entry.balance_before}, "
-                f"the ledger says {account['available']}"
+                f"{where}: available before is {entry.balance_before}, the ledger says {available}"
             )
         if entry.balance_after != entry.balance_before + entry.amount:
             problems.append(f"{where}: available after is not before + amount")
-        if account["last_booked_at"] is not None and entry.booked_at < account["last_booked_at"]:
+        if last is not None and entry.booked_at < last:
             problems.append(f"{where}: booked before the entry it follows")
         if entry.balance_after < 0:
             problems.append(f"{where}: available balance below zero")
-        figure = SIGN[entry.type]
-        signed = entry.amount if figure == "funded" else -entry.amount
-        account["sequence"] = entry.sequence
-        account["available"] += entry.amount
-        account[figure] += signed
-        if entry.funding_method == "NONE":
-            account["available_promotional"] += entry.amount
-        account["last_booked_at"] = entry.booked_at
-        grant = by_grant[entry.grant_id]
-        grant[figure] += signed
-        grant["remaining"] += entry.amount
-        if entry.consumption_id is not None:
-            consumption = by_consumption[entry.consumption_id]
-            if entry.type == "CONSUMED":
-                consumption["consumed"] -= entry.amount
-            elif entry.type == "RESTORED":
-                consumption["reversed"] += entry.amount
-    return problems, by_account, by_grant, by_consumption
+        sequence, available, last = entry.sequence, available + entry.amount, entry.booked_at
 
 
-def _check_grant(problems: list[str], row: Any, figures: Figures) -> None:
-    where = f"grant {row.id}"
-    _compare(problems, where, row, figures, ("remaining", "consumed", "expired", "voided"))
-    if row.remaining < 0:
-        problems.append(f"{where}: remaining below zero")
-    funded = figures.get("funded", 0)
-    if funded != (row.amount if row.funded_at is not None else 0):
-        problems.append(
-            f"{where}: funded {funded} by the ledger, "
-            f"amount {row.amount}, funded_at {row.funded_at}"
-        )
+# ---- cached figures against the database's sums of the entries
 
 
-def _compare(
-    problems: list[str], where: str, row: Any, figures: Figures, names: tuple[str, ...]
-) -> None:
+def _sum(amount: ColumnElement[Any], *types: str, negate: bool = False) -> ColumnElement[int]:
+    """The sum of the amounts of entries of these types (all types if none), as an integer."""
+    picked = case((entries.c.type.in_(types), amount), else_=0) if types else amount
+    total = func.sum(picked)
+    return cast(-total if negate else total, BigInteger)
+
+
+GRANT_FIGURES = {
+    "remaining": _sum(entries.c.amount),
+    "funded": _sum(entries.c.amount, "FUNDED"),
+    "consumed": _sum(entries.c.amount, "CONSUMED", "RESTORED", negate=True),
+    "expired": _sum(entries.c.amount, "EXPIRED", negate=True),
+    "voided": _sum(entries.c.amount, "VOIDED", negate=True),
+}
+ACCOUNT_FIGURES = {
+    "sequence": func.max(entries.c.sequence),
+    "available": _sum(entries.c.amount),
+    "available_promotional": _sum(
+        case((entries.c.funding_method == "NONE", entries.c.amount), else_=0)
+    ),
+    "funded": GRANT_FIGURES["funded"],
+    "consumed": GRANT_FIGURES["consumed"],
+    "expired": GRANT_FIGURES["expired"],
+    "voided": GRANT_FIGURES["voided"],
+    "last_booked_at": func.max(entries.c.booked_at),
+}
+CONSUMPTION_FIGURES = {
+    "consumed": _sum(entries.c.amount, "CONSUMED", negate=True),
+    "reversed": _sum(entries.c.amount, "RESTORED"),
+}
+
+
+def _sums(figures: dict[str, ColumnElement[Any]], *by: ColumnElement[Any]) -> Any:
+    labelled = [figure.label(f"ledger_{name}") for name, figure in figures.items()]
+    return select(*by, *labelled).group_by(*by).subquery()
+
+
+def _figures(sums: Any) -> list[Any]:
+    return [column for column in sums.c if column.name.startswith("ledger_")]
+
+
+async def _check_accounts(connection: AsyncConnection, problems: list[str]) -> None:
+    sums = _sums(ACCOUNT_FIGURES, entries.c.customer_id, entries.c.currency)
+    same = and_(
+        sums.c.customer_id == accounts.c.customer_id, sums.c.currency == accounts.c.currency
+    )
+    async for row in _stream(connection, select(accounts, *_figures(sums)).outerjoin(sums, same)):
+        where = f"account {row.customer_id}/{row.currency}"
+        _compare(problems, where, row, tuple(ACCOUNT_FIGURES))
+    orphans = select(sums.c.customer_id, sums.c.currency).outerjoin(accounts, same)
+    orphans = orphans.where(accounts.c.customer_id.is_(None))
+    async for row in _stream(connection, orphans):
+        problems.append(f"account {row.customer_id}/{row.currency}: entries without an account row")
+
+
+async def _check_grants(connection: AsyncConnection, problems: list[str]) -> None:
+    sums = _sums(GRANT_FIGURES, entries.c.grant_id)
+    same = sums.c.grant_id == grants.c.id
+    statement = select(grants, *_figures(sums)).outerjoin(sums, same)
+    async for row in _stream(connection, statement):
+        where = f"grant {row.id}"
+        _compare(problems, where, row, ("remaining", "consumed", "expired", "voided"))
+        if row.remaining < 0:
+            problems.append(f"{where}: remaining below zero")
+        funded = row.ledger_funded or 0
+        if funded != (row.amount if row.funded_at is not None else 0):
+            problems.append(
+                f"{where}: funded {funded} by the ledger, "
+                f"amount {row.amount}, funded_at {row.funded_at}"
+            )
+
+
+async def _check_consumptions(connection: AsyncConnection, problems: list[str]) -> None:
+    sums = _sums(CONSUMPTION_FIGURES, entries.c.consumption_id)
+    same = sums.c.consumption_id == consumptions.c.id
+    statement = select(consumptions, *_figures(sums)).outerjoin(sums, same)
+    async for row in _stream(connection, statement):
+        _compare(problems, f"consumption {row.id}", row, tuple(CONSUMPTION_FIGURES))
+
+
+def _compare(problems: list[str], where: str, row: Any, names: tuple[str, ...]) -> None:
+    """Each cached figure against the ledger's (a row with no entries sums to zero)."""
     for name in names:
-        cached, derived = (
-            getattr(row, name),
-            figures.get(name, 0 if name != "last_booked_at" else None),
-        )
+        cached, derived = getattr(row, name), getattr(row, f"ledger_{name}")
+        if derived is None and name != "last_booked_at":
+            derived = 0
         if cached != derived:
             problems.append(f"{where}: {name} is {cached} in the cache, {derived} by the ledger")

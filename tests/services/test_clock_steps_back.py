@@ -11,7 +11,6 @@ from datetime import timedelta
 from itertools import pairwise
 from typing import Any
 
-import pytest
 from sqlalchemy import Row
 
 from app.domain.time import FrozenClock, parse_duration
@@ -20,19 +19,8 @@ from app.services.runtime import Runtime
 from app.services.scheduling import book_due_events
 from app.services.verify import verify
 from tests.services.support import balance, consume, ledger, promo, purchase
-from tests.storage.test_postgres import pg_runtime
-
-__all__ = ["pg_runtime"]  # the PostgreSQL fixture, used through `both`
 
 HOUR = timedelta(hours=1)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def both(request: pytest.FixtureRequest) -> Runtime:
-    """The same test on SQLite and on PostgreSQL."""
-    name = "runtime" if request.param == "sqlite" else "pg_runtime"
-    runtime: Runtime = request.getfixturevalue(name)
-    return runtime
 
 
 async def customer(runtime: Runtime) -> str:

@@ -1,0 +1,134 @@
+"""`credits verify`: every cached figure against the ledger, in one snapshot, while writers run."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, update
+
+from app.services import verify as verifying
+from app.services.customers import create_customer
+from app.services.runtime import Runtime
+from app.services.verify import verify
+from app.storage.engine import write_transaction
+from app.storage.tables import accounts, consumptions, entries, grants
+from tests.services.support import consume, ledger, promo
+
+
+async def customers_with_history(runtime: Runtime, count: int) -> list[str]:
+    made = []
+    for n in range(count):
+        customer_id, _ = await create_customer(runtime, key=f"c{n}", name=f"Customer {n}")
+        await promo(runtime, customer_id, "1000")
+        await promo(runtime, customer_id, "5", currency="EUR")
+        for draw in range(3):
+            await consume(runtime, customer_id, "1", key=f"seed-{draw}")
+        made.append(customer_id)
+    return made
+
+
+async def change(runtime: Runtime, statement: Any) -> None:
+    async with write_transaction(runtime.engine) as connection:
+        await connection.execute(statement)
+
+
+async def test_a_consistent_database_has_nothing_to_report(both: Runtime) -> None:
+    await customers_with_history(both, 2)
+    assert await verify(both.engine) == []
+
+
+async def test_cached_figures_that_differ_from_the_ledger_are_each_reported(
+    both: Runtime,
+) -> None:
+    runtime = both
+    [customer_id] = await customers_with_history(runtime, 1)
+    drawn = await consume(runtime, customer_id, "2", key="drawn")
+    [grant_id] = {row.grant_id for row in await ledger(runtime.engine, customer_id, "EUR")}
+    usd = (accounts.c.customer_id == customer_id) & (accounts.c.currency == "USD")
+    await change(runtime, update(accounts).where(usd).values(available=1))
+    await change(runtime, update(grants).where(grants.c.id == grant_id).values(remaining=7))
+    await change(
+        runtime, update(consumptions).where(consumptions.c.id == drawn.consumption_id).values(
+            reversed=5)
+    )  # fmt: skip
+
+    assert await verify(runtime.engine) == [
+        f"account {customer_id}/USD: available is 1 in the cache, 99500 by the ledger",
+        f"grant {grant_id}: remaining is 7 in the cache, 500 by the ledger",
+        f"consumption {drawn.consumption_id}: reversed is 5 in the cache, 0 by the ledger",
+    ]
+
+
+async def test_a_broken_chain_and_entries_without_an_account_are_reported(
+    both: Runtime,
+) -> None:
+    runtime = both
+    [customer_id] = await customers_with_history(runtime, 1)
+    last = (await ledger(runtime.engine, customer_id))[-1]
+    await change(runtime, update(entries).where(entries.c.id == last.id).values(sequence=9))
+    eur = (accounts.c.customer_id == customer_id) & (accounts.c.currency == "EUR")
+    await change(runtime, delete(accounts).where(eur))
+
+    assert await verify(runtime.engine) == [
+        f"entry {last.id} ({customer_id}/USD #9): sequence follows 3",
+        f"account {customer_id}/USD: sequence is 4 in the cache, 9 by the ledger",
+        f"account {customer_id}/EUR: entries without an account row",
+    ]
+
+
+@pytest.fixture
+def slow_phases(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Each phase of verify yields to other tasks first: writers commit while its snapshot
+    is open. Returns where the writers' count stood at each phase."""
+    seen: list[int] = []
+    for name in ("_walk_ledgers", "_check_accounts", "_check_grants", "_check_consumptions"):
+        phase = getattr(verifying, name)
+        monkeypatch.setattr(verifying, name, _after_a_pause(phase, seen))
+    return seen
+
+
+WRITES = [0]
+
+
+def _after_a_pause(
+    phase: Callable[..., Awaitable[None]], seen: list[int]
+) -> Callable[..., Awaitable[None]]:
+    async def paused(*args: Any) -> None:
+        await asyncio.sleep(0.05)
+        seen.append(WRITES[0])
+        await phase(*args)
+
+    return paused
+
+
+async def test_verify_is_clean_while_consumptions_are_committed_during_its_snapshot(
+    both: Runtime, slow_phases: list[int]
+) -> None:
+    runtime = both
+    customer_ids = await customers_with_history(runtime, 4)
+    stop = asyncio.Event()
+    WRITES[0] = 0
+
+    async def keep_consuming(customer_id: str) -> None:
+        n = 0
+        while not stop.is_set():
+            await consume(runtime, customer_id, "0.01", key=f"live-{n}")
+            await promo(runtime, customer_id, "0.01", currency="EUR")
+            n += 1
+            WRITES[0] += 1
+
+    writers = [asyncio.create_task(keep_consuming(c)) for c in customer_ids]
+    try:
+        reports = [await verify(runtime.engine) for _ in range(5)]
+    finally:
+        stop.set()
+        await asyncio.gather(*writers)
+
+    assert reports == [[]] * 5
+    assert len(slow_phases) == 20
+    during = [slow_phases[i + 3] - slow_phases[i] for i in range(0, 20, 4)]
+    assert all(count > 0 for count in during), during  # writes committed in every snapshot
+    assert await verify(runtime.engine) == []

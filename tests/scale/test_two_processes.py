@@ -1,0 +1,198 @@
+"""Two server processes on one PostgreSQL database keep DESIGN §8 and §9: live updates
+cross processes through LISTEN/NOTIFY, the customer row lock serializes writers of both,
+keys stop duplicates across them, and each scheduled event is booked once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from app.domain.time import format_instant
+from tests.live.support import BALANCE, ENTRIES, Stream
+from tests.scale.support import (
+    BALANCE as BALANCE_QUERY,
+)
+from tests.scale.support import (
+    CREATE_CUSTOMER,
+    PROMOTE,
+    PURCHASE,
+    Server,
+    connect,
+    consume,
+    customer_with_credits,
+    eventually,
+    fresh_client,
+    listener_pids,
+    sql,
+    until_listeners,
+)
+
+
+async def burst(server: Server, customer_id: str, keys: range, *, at_once: int = 5) -> None:
+    """Consumptions of 0.01 committed through `server`, a few at a time."""
+    async with fresh_client(server) as client:
+        for start in range(keys.start, keys.stop, at_once):
+            batch = range(start, min(start + at_once, keys.stop))
+            results = await asyncio.gather(
+                *(consume(client, customer_id, f"use-{n}", "0.01") for n in batch)
+            )
+            assert set(results) == {"ConsumeCreditsSuccess"}
+
+
+async def test_a_subscriber_on_one_process_receives_every_entry_committed_through_the_other(
+    servers: tuple[Server, Server], database_url: str
+) -> None:
+    first, second = servers
+    customer_id = await customer_with_credits(second, "acme", "100")
+    async with connect(first) as session:
+        entries = Stream(session, ENTRIES, customerId=customer_id, currency="USD", afterSequence=0)
+        assert (await entries.next())["sequence"] == 1  # the grant, replayed: it is listening
+
+        await burst(second, customer_id, range(60))
+
+        received = await entries.take(60)
+        assert [entry["sequence"] for entry in received] == list(range(2, 62))
+        assert {entry["type"] for entry in received} == {"CONSUMED"}
+        await entries.quiet(1.0)
+        await entries.close()
+
+
+async def test_a_hundred_concurrent_consumptions_of_one_against_twenty_across_both_draw_twenty(
+    servers: tuple[Server, Server], database_url: str
+) -> None:
+    first, second = servers
+    customer_id = await customer_with_credits(first, "acme", "20")
+    async with fresh_client(first) as one, fresh_client(second) as two:
+        results = await asyncio.gather(
+            *(consume((one, two)[n % 2], customer_id, f"draw-{n}", "1") for n in range(100))
+        )
+        data = await one.post(
+            "/graphql", json={"query": BALANCE_QUERY, "variables": {"id": customer_id}}
+        )
+
+    assert results.count("ConsumeCreditsSuccess") == 20
+    assert results.count("InsufficientCreditsError") == 80
+    assert data.json()["data"]["customer"]["creditBalance"] == {"available": "0.00", "sequence": 21}
+    rows = await sql(
+        database_url,
+        "SELECT sequence FROM ledger_entry WHERE customer_id = :id ORDER BY sequence",
+        id=customer_id,
+    )
+    assert [row.sequence for row in rows] == list(range(1, 22))
+
+
+async def test_twenty_identical_keyed_purchases_across_both_make_one_grant(
+    servers: tuple[Server, Server], database_url: str
+) -> None:
+    first, second = servers
+    data = await first.post(CREATE_CUSTOMER, key="acme")
+    customer_id = data["createCustomer"]["customer"]["id"]
+    purchase = {
+        "customerId": customer_id,
+        "key": "order-1",
+        "name": "pack",
+        "currency": "USD",
+        "amount": "50",
+        "fundingMethod": "INVOICE",
+    }
+    async with fresh_client(first) as one, fresh_client(second) as two:
+        responses = await asyncio.gather(
+            *(
+                (one, two)[n % 2].post(
+                    "/graphql", json={"query": PURCHASE, "variables": {"input": purchase}}
+                )
+                for n in range(20)
+            )
+        )
+    results = [response.json()["data"]["purchaseCredits"] for response in responses]
+
+    assert {result["__typename"] for result in results} == {"CreditGrantSuccess"}
+    assert len({result["grant"]["id"] for result in results}) == 1
+    assert sorted(result["replayed"] for result in results) == [False] + [True] * 19
+    rows = await sql(
+        database_url,
+        "SELECT count(*) AS n FROM credit_grant WHERE customer_id = :id",
+        id=customer_id,
+    )
+    assert rows[0].n == 1
+
+
+async def test_scheduled_expiries_are_booked_once_with_both_schedulers_running(
+    servers: tuple[Server, Server], database_url: str
+) -> None:
+    """Twenty grants expire at one instant; both processes' schedulers race to book them
+    and nothing else touches these customers (reading straight from the database books
+    nothing)."""
+    first, second = servers
+    expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=8)
+
+    async def expiring_customer(n: int) -> str:
+        server = (first, second)[n % 2]
+        data = await server.post(CREATE_CUSTOMER, key=f"customer-{n}")
+        customer_id: str = data["createCustomer"]["customer"]["id"]
+        grant = {
+            "customerId": customer_id,
+            "name": "trial",
+            "currency": "USD",
+            "amount": "5",
+            "expiresAt": format_instant(expires_at),
+        }
+        data = await server.post(PROMOTE, input=grant)
+        assert data["grantPromotionalCredits"]["__typename"] == "CreditGrantSuccess"
+        return customer_id
+
+    customer_ids = await asyncio.gather(*(expiring_customer(n) for n in range(20)))
+    assert datetime.now(UTC) < expires_at, "the grants were made too slowly for this test"
+    count_expired = (
+        "SELECT customer_id, count(*) AS n FROM ledger_entry WHERE type = 'EXPIRED'"
+        " GROUP BY customer_id"
+    )
+
+    await eventually(
+        lambda: sql(database_url, count_expired), lambda rows: len(rows) == 20, "expiries"
+    )
+    await asyncio.sleep(2)  # both schedulers tick several more times
+
+    rows = await sql(database_url, count_expired)
+    assert sorted(row.customer_id for row in rows) == sorted(customer_ids)
+    assert {row.n for row in rows} == {1}
+    booked = await sql(
+        database_url, "SELECT DISTINCT booked_at FROM ledger_entry WHERE type = 'EXPIRED'"
+    )
+    assert [row.booked_at for row in booked] == [expires_at]
+
+
+async def test_losing_the_listening_connections_during_a_burst_loses_no_entry(
+    servers: tuple[Server, Server], database_url: str
+) -> None:
+    """Both processes' listening connections are terminated mid-burst: they reconnect and
+    refill every open subscription from the database by sequence."""
+    first, second = servers
+    customer_id = await customer_with_credits(second, "acme", "100")
+    async with connect(first) as session:
+        entries = Stream(session, ENTRIES, customerId=customer_id, currency="USD", afterSequence=0)
+        balances = Stream(session, BALANCE, customerId=customer_id, currency="USD")
+        assert (await entries.next())["sequence"] == 1
+        assert (await balances.next())["sequence"] == 1
+        before = await listener_pids(database_url)
+
+        writing = asyncio.create_task(burst(second, customer_id, range(80), at_once=2))
+        await asyncio.sleep(0.3)
+        terminated = await sql(
+            database_url,
+            "SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity"
+            " WHERE application_name = 'credits-listener' AND datname = current_database()",
+        )
+        assert [row.done for row in terminated] == [True, True]
+        assert not writing.done(), "the burst ended before the listeners were lost"
+        await writing
+
+        received = await entries.take(80, within=30)
+        assert [entry["sequence"] for entry in received] == list(range(2, 82))
+        await entries.quiet(1.0)
+        last = (await balances.drain(1.0))[-1]
+        assert (last["available"], last["sequence"]) == ("99.20", 81)
+        after = await until_listeners(database_url, 2)
+        assert set(after).isdisjoint(before)  # both reconnected
+        await entries.close()
+        await balances.close()

@@ -19,7 +19,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketState
-from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.websocket_origin import normalize_allowed_origins
 from strawberry.types.unset import UNSET, UnsetType
@@ -31,6 +30,7 @@ from app.api.guard import RequestGuard
 from app.api.limits import Limits
 from app.api.schema import get_schema
 from app.api.sessions import ForgetClosed, Sessions
+from app.api.view import GraphQLView
 from app.domain.time import Clock, SystemClock
 from app.live.broker import MemoryBroker
 from app.live.postgres import PostgresBroker
@@ -43,7 +43,7 @@ from app.storage.engine import create_engine, is_sqlite, read_connection
 log = logging.getLogger("credits")
 
 
-class CreditsGraphQL(GraphQL[Context, None]):
+class CreditsGraphQL(GraphQLView):
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
         state = request.app.state
         scope_state = request.scope.get("state", {})

@@ -1,25 +1,30 @@
 """An ASGI guard around HTTP requests: a request id, the body size limit, the time limit.
 
 An oversized body answers 413 and a request over its time answers 504, each with a
-GraphQL error body whose extensions.code is LIMIT_EXCEEDED (DESIGN §11).
+GraphQL error body whose extensions.code is LIMIT_EXCEEDED (DESIGN §11). An exception
+that escapes the application answers a masked JSON 500, INTERNAL_SERVER_ERROR, with the
+request id; the log has the trace under the same id.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ulid import ULID
+
+log = logging.getLogger("credits.api")
 
 
 class TooLarge(Exception):
     pass
 
 
-def error_body(message: str, request_id: str) -> bytes:
-    error = {"message": message, "extensions": {"code": "LIMIT_EXCEEDED", "requestId": request_id}}
+def error_body(message: str, request_id: str, *, code: str = "LIMIT_EXCEEDED") -> bytes:
+    error = {"message": message, "extensions": {"code": code, "requestId": request_id}}
     return json.dumps({"data": None, "errors": [error]}).encode()
 
 
@@ -75,6 +80,13 @@ class RequestGuard:
                     f"Execution exceeded the time limit of {self.timeout:g} seconds",
                     request_id,
                 )
+        except Exception:
+            log.exception("request %s failed", request_id)
+            if started:
+                raise
+            await self.refuse(
+                send_with_id, 500, "Internal server error", request_id, "INTERNAL_SERVER_ERROR"
+            )
 
     def counting(self, receive: Receive) -> Receive:
         received = 0
@@ -91,8 +103,10 @@ class RequestGuard:
         return wrapped
 
     @staticmethod
-    async def refuse(send: Any, status: int, message: str, request_id: str) -> None:
-        body = error_body(message, request_id)
+    async def refuse(
+        send: Any, status: int, message: str, request_id: str, code: str = "LIMIT_EXCEEDED"
+    ) -> None:
+        body = error_body(message, request_id, code=code)
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),

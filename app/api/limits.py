@@ -196,8 +196,18 @@ class _CostWalker:
         if named.name.endswith("Connection"):
             nodes = around * self.page_size(node)
             return nodes + self.walk(node.selection_set, named, nodes, seen)
-        own = 0 if node.name.value in FREE_FIELDS and _in_connection(parent) else around
-        return own + self.walk(node.selection_set, named, around, seen)
+        if node.name.value in FREE_FIELDS and _in_connection(parent):
+            return self.walk(node.selection_set, named, around, seen)
+        objects = around * self.ids_count(node)
+        return objects + self.walk(node.selection_set, named, objects, seen)
+
+    def ids_count(self, node: FieldNode) -> int:
+        """`nodes(ids:)` returns one object per id; any other field one."""
+        for argument in node.arguments or ():
+            if argument.name.value == "ids":
+                value = value_from_ast_untyped(argument.value, self.variables)
+                return len(value) if isinstance(value, list) else 1
+        return 1
 
     def page_size(self, node: FieldNode) -> int:
         for argument in node.arguments or ():

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from functools import cache
+import asyncio
+from collections.abc import Callable
+from functools import cache, partial
 from typing import Any
 
 import strawberry
 from graphql import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from graphql.execution.executor import Executor
 from graphql.pyutils.ref_map import RefMap
-from strawberry.extensions import AddValidationRules, ValidationCache
+from strawberry.extensions import AddValidationRules, SchemaExtension, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import Info
 
 from app.api.access import Viewer, viewer_of
+from app.api.arguments import TextArguments
 from app.api.common import Node
 from app.api.context import Context
 from app.api.currencies import Currency
@@ -27,11 +30,13 @@ from app.api.ledger import (
     CreditLedgerEntryConnection,
     CreditLedgerFilter,
 )
-from app.api.limits import Limits, OperationLimits, alias_rule, depth_rule
+from app.api.limits import Limits, OperationLimits, alias_rule, depth_rule, limit_error
 from app.api.masking import CodedParserCache, MaskInternalErrors
 from app.api.mutations import Mutation
 from app.api.scalars import SCALARS
 from app.api.subscriptions import Subscription
+from app.api.suggestions import ValidationCacheWithoutSuggestions, without_suggestions
+from app.api.view import OneOperation
 from app.domain.ids import kind_of
 
 
@@ -59,7 +64,10 @@ class Query:
 
     @strawberry.field
     async def nodes(self, info: Info[Context, None], ids: list[strawberry.ID]) -> list[Node | None]:
-        return [await find_node(info, id) for id in ids]
+        maximum = info.context.settings.max_page_size
+        if len(ids) > maximum:
+            raise limit_error(f"nodes got {len(ids)} ids, over the page limit of {maximum}")
+        return list(await asyncio.gather(*(find_node(info, id) for id in ids)))
 
     @strawberry.field(description="Exactly one of id and key.")
     async def customer(
@@ -145,15 +153,19 @@ def get_schema(limits: Limits = Limits()) -> strawberry.Schema:
         depth_rule(limits.max_depth),
         alias_rule(limits.max_aliases),
     ]
+    executor: type[Executor[Any]] = EventExecutor
+    validation: Callable[[], SchemaExtension] = partial(ValidationCache, maxsize=1000)
     if not limits.introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
+        executor = without_suggestions(EventExecutor)
+        validation = ValidationCacheWithoutSuggestions
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         types=[Customer, CreditGrant, CreditConsumption, CreditLedgerEntry],
         config=StrawberryConfig(scalar_map=SCALARS),  # sort_schema breaks enum defaults
-        execution_context_class=EventExecutor,
+        execution_context_class=executor,
         extensions=[
             MaskInternalErrors,
             lambda: OperationLimits(
@@ -161,8 +173,10 @@ def get_schema(limits: Limits = Limits()) -> strawberry.Schema:
                 max_cost=limits.max_cost,
                 default_page_size=limits.default_page_size,
             ),
+            TextArguments,
             lambda: CodedParserCache(maxsize=1000),
-            lambda: ValidationCache(maxsize=1000),
+            OneOperation,
+            validation,
             lambda: AddValidationRules(rules),
         ],
     )

@@ -106,10 +106,12 @@ async def _create(
     now = runtime.clock.now()
     try:
         plan = await _validate(runtime, request, paid=paid, now=now)
-    except ValidationFailed:
+    except ValidationFailed as failure:
         # An identical retry replays even when its times have passed since (an expiresAt
-        # now in the past): the first request was valid when it was made.
-        replayed = await _replay_refused(runtime, actor, request, paid)
+        # now in the past): the first request was valid when it was made. A key that is
+        # itself invalid (a NUL in it) was never stored, and never goes to the database.
+        key_ok = all(issue.field != ("input", "key") for issue in failure.issues)
+        replayed = await _replay_refused(runtime, actor, request, paid) if key_ok else None
         if replayed is None:
             raise
         return replayed

@@ -131,7 +131,8 @@ async def test_node_with_a_malformed_id_is_a_bad_user_input_error(api: Api) -> N
         body = await api.raw("query($id: ID!) { node(id: $id) { id } }", id=malformed)
 
         assert error_codes(body) == ["BAD_USER_INPUT"], malformed
-        assert body["data"] == {"node": None}
+        before_execution = "\n" in malformed  # a control character: refused before any resolver
+        assert body["data"] == (None if before_execution else {"node": None})
 
 
 async def test_nodes_with_one_malformed_id_is_a_bad_user_input_error(api: Api) -> None:

@@ -1,4 +1,10 @@
-"""Shared fixtures: a frozen clock, a real SQLite file with the tables, and a service runtime."""
+"""Shared fixtures: a frozen clock, a real SQLite file with the tables, and a service runtime.
+
+Hypothesis runs under a profile chosen by HYPOTHESIS_PROFILE: `ci` (the default) is a
+fixed, derandomized budget, the same examples on every run; `deep` draws new examples
+each run, 20 times as many. A test with a budget of its own states it with `examples()`,
+which scales with the profile.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.domain.time import FrozenClock
@@ -19,6 +26,23 @@ from app.storage.engine import create_engine
 from app.storage.tables import metadata
 
 START = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+
+CI_EXAMPLES = 100
+DEEP_FACTOR = 20
+# No deadline in either: timing on a shared CI machine is not a property of the code.
+settings.register_profile(
+    "ci", max_examples=CI_EXAMPLES, derandomize=True, database=None, deadline=None
+)
+settings.register_profile(
+    "deep", max_examples=CI_EXAMPLES * DEEP_FACTOR, derandomize=False, deadline=None
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def examples(ci: int) -> int:
+    """A test's own example budget: `ci` under the ci profile, scaled like the loaded one."""
+    return ci * settings().max_examples // CI_EXAMPLES
+
 
 MakeCustomer = Callable[..., Awaitable[str]]
 

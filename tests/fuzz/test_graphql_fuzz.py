@@ -52,6 +52,7 @@ from app.services.verify import verify
 from app.storage.engine import read_connection
 from app.storage.tables import entries, metadata
 from tests.api.conftest import Api, running_api
+from tests.conftest import examples
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema.graphql"
 EXAMPLES_PER_ROOT_FIELD = 8  # valid operations for each of the 19 root fields: 152
@@ -518,14 +519,11 @@ def check_answer(status: int, text: str, request: str, tally: Tally | None = Non
 def fuzz(
     post: Callable[[str], tuple[int, str]],
     strategy: st.SearchStrategy[tuple[str, str]],
-    examples: int,
+    count: int,
     tally: Tally,
 ) -> None:
     @settings(
-        max_examples=examples,
-        derandomize=True,
-        database=None,
-        deadline=None,
+        max_examples=examples(count),
         print_blob=False,
         # No shrinking: the server keeps state between examples, and a failure should
         # report at once, within the time budget; each example is one root field already.

@@ -37,8 +37,9 @@ from app.domain.money import (
     to_minor,
 )
 from app.domain.time import add_duration, format_instant, parse_duration, utc_instant
+from tests.conftest import examples
 
-PROPERTY = settings(max_examples=200, derandomize=True, database=None, deadline=None)
+PROPERTY = settings(max_examples=examples(200))  # the rest from the profile (tests/conftest.py)
 SCALES = st.integers(min_value=0, max_value=9)
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 

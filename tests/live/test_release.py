@@ -3,13 +3,14 @@ held for it: the broker's subscriber count returns to zero."""
 
 from __future__ import annotations
 
-import time
+import asyncio
 from typing import Any
 
 import pytest
 from gql.client import AsyncClientSession
 from gql.transport.exceptions import TransportConnectionFailed
 from sqlalchemy import event
+from sqlalchemy.util import await_
 
 from tests.live.support import (
     BALANCE,
@@ -23,6 +24,7 @@ from tests.live.support import (
     connect,
     subscribed,
     tcp_of,
+    until,
 )
 
 
@@ -109,17 +111,25 @@ async def test_a_subscription_ended_by_an_error_holds_nothing(live: Live) -> Non
         await subscribed(live, 0)
 
 
-def slow_customer_check(live: Live, seconds: float) -> list[str]:
-    """The statement a subscription runs to check its customer takes `seconds` longer."""
+class HeldCheck:
+    """Holds the statement a subscription runs to check its customer for `seconds`, without
+    blocking the event loop (it waits in SQLAlchemy's greenlet, as the driver's awaits do);
+    records that it began and whether the wait was cancelled."""
 
-    @event.listens_for(live.runtime.engine.sync_engine, "before_cursor_execute")
-    def delay(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+    def __init__(self, live: Live, seconds: float) -> None:
+        self.seconds = seconds
+        self.began = 0
+        self.cancelled = 0
+        event.listen(live.runtime.engine.sync_engine, "before_cursor_execute", self.hold)
+
+    def hold(self, connection: Any, cursor: Any, statement: str, *args: Any) -> None:
         if statement.startswith("SELECT customer.id \nFROM customer \nWHERE customer.id ="):
-            delayed.append(statement)
-            time.sleep(seconds)  # in aiosqlite's thread: the event loop runs on
-
-    delayed: list[str] = []
-    return delayed
+            self.began += 1
+            try:
+                await_(asyncio.sleep(self.seconds))
+            except asyncio.CancelledError:
+                self.cancelled += 1
+                raise
 
 
 @pytest.mark.parametrize("end", ["complete", "disconnect"])
@@ -127,14 +137,17 @@ async def test_a_subscription_ended_while_it_is_starting_holds_nothing(
     live: Live, end: str
 ) -> None:
     customer_id = await live.customer("acme")
-    delayed = slow_customer_check(live, 0.3)
+    check = HeldCheck(live, 5.0)
     async with connect(live, TRANSPORT_WS) as session:
         stream = Stream(session, GRANTS, customerId=customer_id)
-        await subscribed(live, 1)  # subscribed to the broker; checking the customer
+        # Subscribed to the broker, then checking the customer (not as soon as subscribed:
+        # the check begins a few awaits later).
+        await until(lambda: check.began == 1, "the customer check to begin")
+        assert live.subscribers() == 1
         if end == "complete":
             await stream.close()
         else:
             tcp_of(session).abort()
             await stream.item()
-        assert len(delayed) == 1
         await subscribed(live, 0, within=1.5)
+        assert (check.began, check.cancelled) == (1, 1)

@@ -62,7 +62,7 @@ from app.storage.balances import read_balances
 from app.storage.engine import read_connection
 from app.storage.mapping import grant_from_row
 from app.storage.tables import accounts, consumptions, entries, grants
-from tests.conftest import START, create_sqlite_engine
+from tests.conftest import START, create_sqlite_engine, examples
 
 T = TypeVar("T")
 
@@ -478,10 +478,8 @@ def test_the_ledger_invariants_hold_under_random_operations() -> None:
     run_state_machine_as_test(
         LedgerMachine,
         settings=settings(
-            max_examples=25,
+            max_examples=examples(25),
             stateful_step_count=30,
-            deadline=None,
-            database=None,
             suppress_health_check=[HealthCheck.too_slow],
         ),
     )

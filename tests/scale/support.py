@@ -9,6 +9,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -218,3 +219,29 @@ async def consume(client: httpx.AsyncClient, customer_id: str, key: str, amount:
     data = await post(client, CONSUME, input=variables)
     kind: str = data["consumeCredits"]["__typename"]
     return kind
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def worker_serving(server: Server, client_port: int) -> int:
+    """The worker process that holds the server side of a loopback TCP connection."""
+    server_port = int(server.http_url.rsplit(":", 1)[1])
+    wanted = f"0100007F:{server_port:04X} 0100007F:{client_port:04X}"
+    inodes = {
+        line.split()[9]
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+        if " ".join(line.split()[1:3]) == wanted
+    }
+    assert len(inodes) == 1, f"no single server side for client port {client_port}"
+    link = f"socket:[{inodes.pop()}]"
+    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
+    for pid in children.read_text().split():
+        with contextlib.suppress(OSError):
+            if any(os.readlink(fd) == link for fd in Path(f"/proc/{pid}/fd").iterdir()):
+                return int(pid)
+    raise AssertionError(f"no worker of {server.process.pid} holds {link}")

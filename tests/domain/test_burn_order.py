@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from app.domain.grants import Grant, stamp
 from app.domain.ledger import allocate
+from tests.conftest import examples
 from tests.domain.factories import DAY, HOUR, T0, funded, grant, purchase
 
 
@@ -208,7 +209,7 @@ def test_allocation_only_plans_and_changes_no_grant():
     assert [g.remaining for g in grants] == [300, 500]
 
 
-@settings(max_examples=300, database=None, deadline=None)
+@settings(max_examples=examples(300))
 @given(
     remaining=st.lists(st.integers(0, 1000), max_size=12),
     amount=st.integers(0, 15000),

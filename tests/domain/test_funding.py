@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.domain.grants import AvailabilityPolicy, GrantStatus, SettlementStatus
+from tests.conftest import examples
 from tests.domain.factories import DAY, HOUR, T0, funded, grant, purchase
 
 # ---- the availability policy
@@ -301,7 +302,7 @@ MOVES = st.lists(
 )
 
 
-@settings(max_examples=200, database=None, deadline=None)
+@settings(max_examples=examples(200))
 @given(moves=MOVES, end=st.sampled_from(["expire", "void", "none"]))
 def test_a_grant_always_accounts_for_its_whole_amount(moves, end):
     active = funded(grant(amount=1000, expires_at=T0 + DAY))

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from app.domain.grants import FundingMethod, Grant
 from app.domain.ledger import OPEN, SYSTEM, Account, Booking, Entry, EntryType
+from tests.conftest import examples
 from tests.domain.factories import HOUR, SECOND, T0, booking, grant, purchase
 
 
@@ -174,7 +175,7 @@ SIGN = {
 }
 
 
-@settings(max_examples=200, database=None, deadline=None)
+@settings(max_examples=examples(200))
 @given(movements=MOVEMENTS)
 def test_the_ledger_chain_holds_whatever_is_booked(movements):
     ledger = account()

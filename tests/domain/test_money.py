@@ -21,9 +21,10 @@ from app.domain.money import (
     sortable_decimal,
     to_minor,
 )
+from tests.conftest import examples
 from tests.domain.factories import BHD, JPY, TOKENS, USD
 
-FAST = settings(max_examples=300, database=None, deadline=None)
+FAST = settings(max_examples=examples(300))
 
 # ---- converting to and from the smallest unit
 

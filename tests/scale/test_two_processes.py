@@ -6,9 +6,16 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
-from app.domain.time import format_instant
-from tests.live.support import BALANCE, ENTRIES, Stream
+from app.domain.ledger import OPEN
+from app.domain.time import SystemClock, format_instant
+from app.live.postgres import PostgresBroker
+from app.services.currencies import CurrencyCatalog
+from app.services.grants import GrantRequest, grant_promotional_credits
+from app.services.runtime import Runtime
+from app.storage.engine import create_engine
+from tests.live.support import BALANCE, ENTRIES, GRANTS, Stream
 from tests.scale.support import (
     BALANCE as BALANCE_QUERY,
 )
@@ -172,6 +179,7 @@ async def test_losing_the_listening_connections_during_a_burst_loses_no_entry(
     async with connect(first) as session:
         entries = Stream(session, ENTRIES, customerId=customer_id, currency="USD", afterSequence=0)
         balances = Stream(session, BALANCE, customerId=customer_id, currency="USD")
+        grants = Stream(session, GRANTS, customerId=customer_id)
         assert (await entries.next())["sequence"] == 1
         assert (await balances.next())["sequence"] == 1
         before = await listener_pids(database_url)
@@ -192,7 +200,51 @@ async def test_losing_the_listening_connections_during_a_burst_loses_no_entry(
         await entries.quiet(1.0)
         last = (await balances.drain(1.0))[-1]
         assert (last["available"], last["sequence"]) == ("99.20", 81)
+        grant = (await grants.drain(1.0))[-1]  # a Resync may send a grant again
+        assert (grant["remaining"], grant["consumed"]) == ("99.20", "0.80")
         after = await until_listeners(database_url, 2)
         assert set(after).isdisjoint(before)  # both reconnected
+        for server in servers:
+            assert any("listening connection" in line for line in server.output), server.output
         await entries.close()
         await balances.close()
+        await grants.close()
+
+
+async def test_a_change_naming_too_many_grants_for_one_notice_still_reaches_every_stream(
+    servers: tuple[Server, Server], database_url: str
+) -> None:
+    """One consumption drains 250 grants: their ids do not fit in a notice, which then says
+    "re-read"; subscribers on the other process still get every entry and every grant."""
+    first, second = servers
+    data = await first.post(CREATE_CUSTOMER, key="acme")
+    customer_id = data["createCustomer"]["customer"]["id"]
+    engine = create_engine(database_url)
+    clock = SystemClock()
+    writer = Runtime(engine, clock, CurrencyCatalog(engine), PostgresBroker(database_url, clock))
+    for n in range(250):
+        request = GrantRequest(
+            customer_id=customer_id, name=f"cent {n}", currency="USD", amount=Decimal("0.01")
+        )
+        await grant_promotional_credits(writer, actor=OPEN, request=request)
+    await engine.dispose()
+    async with connect(first) as session:
+        entries = Stream(session, ENTRIES, customerId=customer_id, currency="USD", afterSequence=0)
+        grants = Stream(session, GRANTS, customerId=customer_id)
+        assert len(await entries.take(250)) == 250  # replayed: it is listening
+        cent = {"customerId": customer_id, "name": "cent", "currency": "USD", "amount": "0.01"}
+        await second.post(PROMOTE, input=cent)
+        assert (await grants.next())["name"] == "cent"  # it is listening too
+        assert (await entries.next())["sequence"] == 251
+
+        async with fresh_client(second) as client:
+            assert await consume(client, customer_id, "all", "2.51") == "ConsumeCreditsSuccess"
+
+        received = await entries.take(251)
+        assert [entry["sequence"] for entry in received] == list(range(252, 503))
+        changed = await grants.take(251)
+        assert len({grant["id"] for grant in changed}) == 251
+        assert {(grant["remaining"], grant["consumed"]) for grant in changed} == {("0.00", "0.01")}
+        await grants.quiet(1.0)
+        await entries.close()
+        await grants.close()

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from app.domain.access import Viewer
 from app.domain.ledger import Actor
 from app.services.runtime import Runtime
-from app.services.scheduling import book_due_events
 from app.settings import Settings
 
 if TYPE_CHECKING:
@@ -63,8 +62,9 @@ async def make_context(
     request: Any = None,
     response: Any = None,
 ) -> Context:
-    """Book what is due first, so every answer is exact at the instant it describes."""
-    await book_due_events(runtime)
+    """The request's context. Nothing is booked here: the loaders book the due events of
+    the customers a request reads (`app.api.catch_up`), mutations those of the customer
+    they write, and the scheduler the rest (DESIGN §5)."""
     context = Context(runtime, settings, viewer, None, request, response)  # type: ignore[arg-type]
     context.refresh()
     return context

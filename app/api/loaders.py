@@ -17,6 +17,7 @@ from sqlalchemy import Select, func, select
 
 from app.api.balances import CreditBalance, CreditExpiration
 from app.api.batching import BatchLoader
+from app.api.catch_up import CatchUp, books_time_driven
 from app.api.common import PageInfo, label_pairs
 from app.api.customers import Customer, CustomerConnection, CustomerEdge, CustomerFilter
 from app.api.errors import bad_input, checked_instant
@@ -71,6 +72,7 @@ GRANT_ORDERS = {
 
 
 LEDGER_PARENTS = {"grant": entries.c.grant_id, "customer": entries.c.customer_id}
+LEDGER_KINDS = ("grant", "customer", "all")
 
 
 def grant_ordering(query: GrantQuery) -> Ordering:
@@ -109,6 +111,7 @@ class Loaders:
         self.settings = settings
         self.now = now
         self.scope = scope  # a portal token's customer: every read answers as if only it existed
+        self.catch_up = CatchUp(runtime, now, scope)
         self._customers = _loader(self._load_customers)
         self._grants = _loader(self._load_grants)
         self._consumptions = _loader(self._load_consumptions)
@@ -316,6 +319,7 @@ class Loaders:
         return [found.get(i) for i in ids]
 
     async def _load_grants(self, ids: list[str]) -> list[CreditGrant | None]:
+        await self._caught_up_grants(ids)
         rows = await self._rows(
             select(grants).where(grants.c.id.in_(ids), *self.scoped(grants.c.customer_id))
         )
@@ -366,6 +370,7 @@ class Loaders:
     async def _load_balances(
         self, keys: list[tuple[str, datetime, str | None]]
     ) -> list[list[CreditBalance]]:
+        await self.catch_up.customers(k[0] for k in keys)
         found: list[Balance] = []
         for (at, feature_key), group in _group(keys, lambda k: (k[1], k[2])).items():
             async with read_connection(self.runtime.engine) as connection:
@@ -381,6 +386,7 @@ class Loaders:
     async def _load_grant_pages(
         self, keys: list[tuple[str, GrantQuery, Page]]
     ) -> list[CreditGrantConnection]:
+        await self.catch_up.customers(k[0] for k in keys)
         results: dict[tuple[str, GrantQuery, Page], CreditGrantConnection] = {}
         for (query, page), group in _group(keys, lambda k: (k[1], k[2])).items():
             ordering = grant_ordering(query)
@@ -408,6 +414,7 @@ class Loaders:
     async def _load_ledger_pages(
         self, keys: list[tuple[str, str | None, LedgerQuery, Page]]
     ) -> list[CreditLedgerEntryConnection]:
+        await self._caught_up_ledgers([(kind, parent, query) for kind, parent, query, _ in keys])
         results: dict[Any, CreditLedgerEntryConnection] = {}
         for (kind, query, page), group in _group(keys, lambda k: (k[0], k[2], k[3])).items():
             parent_ids = [k[1] for k in group]
@@ -441,6 +448,7 @@ class Loaders:
     async def _load_expirations(
         self, keys: list[tuple[str, datetime, str | None]]
     ) -> list[list[CreditExpiration]]:
+        await self.catch_up.customers(k[0] for k in keys)
         results: dict[tuple[str, datetime, str | None], list[CreditExpiration]] = defaultdict(list)
         for (until, currency), group in _group(keys, lambda k: (k[1], k[2])).items():
             statement = (
@@ -473,6 +481,9 @@ class Loaders:
         return [results[key] for key in keys]
 
     async def _load_counts(self, keys: list[CountKey]) -> list[int]:
+        await self.catch_up.customers(str(k.parent) for k in keys if k.kind == "grants")
+        ledgers = [(k.kind.removeprefix("ledger:"), k.parent, k.query) for k in keys]
+        await self._caught_up_ledgers([key for key in ledgers if key[0] in LEDGER_KINDS])
         results: dict[CountKey, int] = {}
         for (kind, query), group in _group(keys, lambda k: (k.kind, k.query)).items():
             parents = [k.parent for k in group]
@@ -486,6 +497,23 @@ class Loaders:
             counts = {row[1]: int(row[0]) for row in rows}
             results |= {k: counts.get(k.parent, 0) for k in group}
         return [results[key] for key in keys]
+
+    # ---- catch-up: the due events of the customers a batch reads are booked first
+
+    async def _caught_up_grants(self, grant_ids: list[str]) -> None:
+        known = self.known_grants
+        owners = {g: known[g].customer_id for g in grant_ids if g in known}
+        await self.catch_up.grants(grant_ids, owners)
+
+    async def _caught_up_ledgers(self, ledgers: list[tuple[str, str | None, Any]]) -> None:
+        """(kind, parent, query) of ledger reads: a customer's, a grant's, or everyone's."""
+        wanted = [(kind, parent, q) for kind, parent, q in ledgers if books_time_driven(q.types)]
+        grant_ids = [str(p) for kind, p, _ in wanted if kind == "grant"]
+        grant_ids += [q.grant_id for kind, _, q in wanted if kind == "all" and q.grant_id]
+        await self.catch_up.customers(str(p) for kind, p, _ in wanted if kind == "customer")
+        await self._caught_up_grants(grant_ids)
+        if any(kind == "all" and q.grant_id is None for kind, _, q in wanted):
+            await self.catch_up.everyone()
 
     def _count_statement(self, kind: str, query: Any) -> tuple[Select[Any], Any]:
         count = func.count()

@@ -72,6 +72,11 @@ def decode(payload: str) -> Committed:
     )
 
 
+async def notify(connection: AsyncConnection, committed: Committed) -> None:
+    """Inside the write transaction: delivered only if and when it commits."""
+    await connection.execute(select(func.pg_notify(CHANNEL, encode(committed))))
+
+
 def asyncpg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
@@ -88,7 +93,7 @@ class PostgresBroker:
         self.task: asyncio.Task[None] | None = None
 
     async def stage(self, connection: AsyncConnection, committed: Committed) -> None:
-        await connection.execute(select(func.pg_notify(CHANNEL, encode(committed))))
+        await notify(connection, committed)
 
     async def publish(self, committed: Committed) -> None:
         return None  # PostgreSQL delivers it to the listener after the commit

@@ -19,6 +19,7 @@ from app.domain.ledger import OPEN
 from app.domain.time import FrozenClock
 from app.live.broker import Resync
 from app.live.postgres import MAX_PAYLOAD, PostgresBroker, decode, encode
+from app.live.publisher import publisher_for
 from app.services.consumption import ConsumeRequest, consume_credits
 from app.services.currencies import CurrencyCatalog
 from app.services.customers import create_customer
@@ -137,6 +138,27 @@ async def test_a_change_through_one_runtime_reaches_a_subscriber_of_the_other_on
         {"USD": 2},
     )
     assert len(change.grant_ids) == 1 and change.at == one.clock.now()
+
+
+async def test_a_command_line_change_reaches_a_server_subscriber(
+    runtimes: tuple[Runtime, Runtime], database_url: str, clock: FrozenClock
+) -> None:
+    """The command line does not listen, but on PostgreSQL it notifies: `credits sweep`
+    booking an expiry is heard by a running server's subscribers."""
+    one, two = runtimes
+    assert isinstance(two.publisher, PostgresBroker)
+    customer_id = await promoted_customer(one, "acme", "5", expires_after=timedelta(hours=1))
+    engine = create_engine(database_url)
+    command_line = Runtime(engine, clock, CurrencyCatalog(engine), publisher_for(database_url))
+    async with two.publisher.subscribe(customer_id) as feed:
+        clock.advance(timedelta(hours=2))
+        assert await book_due_events(command_line) == 1
+        changes = [await asyncio.wait_for(feed.next(), 5)]
+        if changes[0].sequences == {"USD": 1}:  # the grant's own notice came late
+            changes = [await asyncio.wait_for(feed.next(), 5)]
+    await engine.dispose()
+
+    assert changes[0].sequences == {"USD": 2}
 
 
 def test_a_change_naming_too_many_grants_is_notified_as_a_resync_with_its_sequences() -> None:

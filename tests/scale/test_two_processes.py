@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from app.domain.ledger import OPEN
 from app.domain.time import SystemClock, format_instant
-from app.live.postgres import PostgresBroker
+from app.live.publisher import publisher_for
 from app.services.currencies import CurrencyCatalog
 from app.services.grants import GrantRequest, grant_promotional_credits
 from app.services.runtime import Runtime
@@ -215,13 +215,14 @@ async def test_a_change_naming_too_many_grants_for_one_notice_still_reaches_ever
     servers: tuple[Server, Server], database_url: str
 ) -> None:
     """One consumption drains 250 grants: their ids do not fit in a notice, which then says
-    "re-read"; subscribers on the other process still get every entry and every grant."""
+    "re-read"; subscribers on the other process still get every entry and every grant. (The
+    grants are made in this test process, as the command line would, with the notifier.)"""
     first, second = servers
     data = await first.post(CREATE_CUSTOMER, key="acme")
     customer_id = data["createCustomer"]["customer"]["id"]
     engine = create_engine(database_url)
     clock = SystemClock()
-    writer = Runtime(engine, clock, CurrencyCatalog(engine), PostgresBroker(database_url, clock))
+    writer = Runtime(engine, clock, CurrencyCatalog(engine), publisher_for(database_url))
     for n in range(250):
         request = GrantRequest(
             customer_id=customer_id, name=f"cent {n}", currency="USD", amount=Decimal("0.01")

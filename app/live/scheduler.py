@@ -1,4 +1,11 @@
-"""The scheduler inside `serve`: books due funding and expiry about once a second."""
+"""The scheduler inside `serve`: books due funding and expiry about once a second.
+
+Every process runs one. Each customer's due events are booked inside that customer's
+write transaction, after its row is locked (`SELECT … FOR UPDATE` on PostgreSQL, an
+IMMEDIATE transaction on SQLite), and read again under the lock: whichever scheduler (or
+request) comes second finds nothing due, so each event is booked exactly once
+(tests/scale: two runtimes, and two server processes, racing on one database).
+"""
 
 from __future__ import annotations
 

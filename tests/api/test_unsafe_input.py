@@ -29,6 +29,7 @@ from tests.api.conftest import Api, create_schema
 from tests.api.test_mutations_support import (
     CONSUME,
     CREATE_CUSTOMER,
+    FAILURE,
     PROMOTE,
     PURCHASE,
     REVERSE,
@@ -41,6 +42,20 @@ from tests.api.test_mutations_support import (
 )
 
 CONTROL = "must not contain control characters (found U+0000)"
+UPDATE_CUSTOMER = (
+    """
+mutation ($input: UpdateCustomerInput!) {
+  result: updateCustomer(input: $input) { __typename ...Failure }
+}"""
+    + FAILURE
+)
+CREATE_CURRENCY = (
+    """
+mutation ($input: CreateCustomCurrencyInput!) {
+  result: createCustomCurrency(input: $input) { __typename ...Failure }
+}"""
+    + FAILURE
+)
 
 
 @asynccontextmanager
@@ -130,6 +145,7 @@ async def test_nul_control_characters_and_lone_surrogates_in_inputs_name_the_fie
         "fundingMethod": "INVOICE",
     }
     promote = {"customerId": customer, "name": "Bonus", "currency": "USD", "amount": "1"}
+    draw = {"customerId": customer, "key": "k", "currency": "USD", "amount": "1"}
     cases: list[tuple[str, dict[str, Any], list[str], str]] = [
         (CREATE_CUSTOMER, {"key": "a\x00", "name": "A"}, ["input", "key"], CONTROL),
         (CREATE_CUSTOMER, {"key": "a", "name": "A\x00"}, ["input", "name"], CONTROL),
@@ -189,6 +205,37 @@ async def test_nul_control_characters_and_lone_surrogates_in_inputs_name_the_fie
             CONTROL,
         ),
         (VOID, {"grantId": pack["id"], "reason": "\x00"}, ["input", "reason"], CONTROL),
+        (
+            CONSUME,
+            {"customerId": customer, "key": "k", "currency": "US\x00D", "amount": "1"},
+            ["input", "currency"],
+            "'US\\x00D' is not a known currency",
+        ),
+        (
+            CONSUME,
+            {**draw, "featureKey": "api\x00"},
+            ["input", "featureKey"],
+            "lowercase words",
+        ),
+        (UPDATE_CUSTOMER, {"customerId": customer, "name": "\x00"}, ["input", "name"], CONTROL),
+        (
+            UPDATE_CUSTOMER,
+            {"customerId": customer, "labels": [{"key": "a", "value": "\x7f"}]},
+            ["input", "labels", "0", "value"],
+            "U+007F",
+        ),
+        (
+            CREATE_CURRENCY,
+            {"code": "GEMS", "name": "G\x00", "scale": 0},
+            ["input", "name"],
+            CONTROL,
+        ),
+        (
+            PROMOTE,
+            {**promote, "labels": [{"key": "a", "value": "b\x00"}]},
+            ["input", "labels", "0", "value"],
+            CONTROL,
+        ),
     ]
 
     found = [issues(await result_of(api, document, **input)) for document, input, _, _ in cases]

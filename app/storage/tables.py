@@ -106,6 +106,8 @@ class CreditGrant(SQLModel, table=True):
         UniqueConstraint("customer_id", "key"),
         Index("ix_credit_grant_customer_burn", "customer_id", "burn_key"),
         Index("ix_credit_grant_customer_created", "customer_id", "created_at", "id"),
+        # which of a request's customers have an event due: a seek, however many grants
+        Index("ix_credit_grant_customer_next_event", "customer_id", "next_event_at"),
     )
     id: str = Field(primary_key=True)
     customer_id: str = Field(foreign_key="customer.id")

@@ -153,7 +153,7 @@ class PostgresBroker:
                 await asyncio.wait_for(lost.wait(), HEARTBEAT)
             if not lost.is_set():
                 await asyncio.wait_for(connection.fetchval("SELECT 1"), HEARTBEAT)
-        log.warning("listening connection closed; reconnecting")
+        log.warning("listening connection lost (closed); reconnecting")
 
     def deliver(self, *notification: Any) -> None:
         """asyncpg calls this in arrival order (connection, pid, channel, payload)."""

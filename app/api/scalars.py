@@ -40,6 +40,8 @@ def parse_datetime(value: Any) -> datetime:
     if not isinstance(value, str):
         raise ValueError('a DateTime is an RFC 3339 string such as "2026-11-24T12:00:00Z"')
     try:
+        if not (value.isascii() and value.isprintable()):  # fromisoformat skips a trailing NUL
+            raise ValueError(value)
         return datetime.fromisoformat(value)
     except ValueError as error:
         raise ValueError(f"{value!r} is not an RFC 3339 date-time") from error

@@ -232,6 +232,14 @@ def test_only_the_plain_decimal_form_parses(text: str) -> None:
     assert value == Decimal(text)
 
 
+@pytest.mark.parametrize(
+    "text", ["2026-01-01T00:00:00Z\x00", "2026-01-01T00:00:00Z\n", "٢٠٢٦-01-01T00:00:00Z"]
+)
+def test_a_datetime_is_printable_ascii(text: str) -> None:
+    with pytest.raises(ValueError, match="is not an RFC 3339 date-time"):
+        parse_datetime(text)
+
+
 def test_a_decimal_at_the_edge_of_the_range_has_a_canonical_text() -> None:
     assert normalized(Decimal("1e100")) == "1" + "0" * 100
 

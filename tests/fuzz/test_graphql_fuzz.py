@@ -57,7 +57,6 @@ from tests.conftest import examples
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema.graphql"
 EXAMPLES_PER_ROOT_FIELD = 8  # valid operations for each of the 19 root fields: 152
 NEGATIVE_EXAMPLES = 48  # operations with one schema violation each
-BUDGET_SECONDS = 60
 
 # Every code an error may carry on the wire (DESIGN §10, §11); INTERNAL_SERVER_ERROR is not one.
 READABLE_CODES = {
@@ -603,8 +602,9 @@ def test_generated_operations_get_readable_answers_and_keep_the_books(
     grown = {name: after[name] - before[name] for name in after if after[name] != before[name]}
     print(f"\nfuzz: {tally.report()}; rows added {grown}; {elapsed:.1f} s")
     print(tally.common_errors())
+    # Bounded by the number of examples, not by time: a loaded machine or the deep
+    # profile (tests/conftest.py) takes longer and is no failure.
     assert tally.operations["mutation"] > 0 and tally.operations["query"] > 0
-    assert elapsed < BUDGET_SECONDS
 
 
 def error_body(message: str, code: str) -> str:

@@ -120,25 +120,25 @@ class PostgresBroker:
             self.task = None
 
     async def listen(self) -> None:
+        """Runs until cancelled: nothing but cancellation stops a process from listening."""
         delay = BACKOFF[0]
         while True:
             try:
                 connection = await asyncpg.connect(
                     self.dsn, server_settings={"application_name": APPLICATION_NAME}
                 )
-            except (OSError, asyncpg.PostgresError, TimeoutError) as error:
-                log.warning("listening connection refused (%s); retrying in %.1f s", error, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, BACKOFF[1])
-                continue
-            delay = BACKOFF[0]
-            try:
-                await self.hold(connection)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
-                log.warning("listening connection lost (%s); reconnecting", error)
-            finally:
+                try:
+                    await self.hold(connection)
+                finally:
+                    connection.terminate()
+            except Exception as error:  # refused, dropped, timed out: all mean try again
+                log.warning("listening connection lost or refused (%r)", error)
+            if self.listening.is_set():  # it was listening: try again soon
                 self.listening.clear()
-                connection.terminate()
+                delay = BACKOFF[0]
+            log.warning("reconnecting the listening connection in %.1f s", delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, BACKOFF[1])
 
     async def hold(self, connection: Any) -> None:
         """Listens, refills every subscription, then checks the connection until it is lost."""
@@ -153,7 +153,7 @@ class PostgresBroker:
                 await asyncio.wait_for(lost.wait(), HEARTBEAT)
             if not lost.is_set():
                 await asyncio.wait_for(connection.fetchval("SELECT 1"), HEARTBEAT)
-        log.warning("listening connection lost (closed); reconnecting")
+        log.warning("listening connection lost (closed by the server)")
 
     def deliver(self, *notification: Any) -> None:
         """asyncpg calls this in arrival order (connection, pid, channel, payload)."""

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import tracemalloc
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, update
+from sqlalchemy import delete, insert, update
 
+from app.domain.grants import FundingMethod, Grant
+from app.domain.ledger import Account
 from app.services import verify as verifying
 from app.services.customers import create_customer
 from app.services.runtime import Runtime
 from app.services.verify import verify
 from app.storage.engine import write_transaction
+from app.storage.mapping import account_values, grant_creation
 from app.storage.tables import accounts, consumptions, entries, grants
 from tests.services.support import consume, ledger, promo
 
@@ -132,3 +137,75 @@ async def test_verify_is_clean_while_consumptions_are_committed_during_its_snaps
     during = [slow_phases[i + 3] - slow_phases[i] for i in range(0, 20, 4)]
     assert all(count > 0 for count in during), during  # writes committed in every snapshot
     assert await verify(runtime.engine) == []
+
+
+async def long_ledger(runtime: Runtime, key: str, draws: int) -> None:
+    """A customer whose one grant of `draws` units was drawn one unit at a time: a
+    consistent ledger of draws + 1 entries, written in bulk."""
+    at = runtime.clock.now()
+    customer_id, _ = await create_customer(runtime, key=key, name=key)
+    grant_id = f"grt_{key}"
+    grant = grant_creation(
+        Grant(grant_id, customer_id, "USD", draws, FundingMethod.NONE, 10, (), at, None, at)
+    )
+    grant |= {"name": key, "fingerprint": "-", "labels": [], "funded_at": at, "consumed": draws}
+    rows = [
+        entry_row(key, customer_id, grant_id, n, -1 if n > 1 else draws, draws, at)
+        for n in range(1, draws + 2)
+    ]
+    account = account_values(
+        Account(customer_id, "USD", draws + 1, funded=draws, consumed=draws, last_booked_at=at)
+    )
+    async with write_transaction(runtime.engine) as connection:
+        await connection.execute(insert(grants).values(grant))
+        await connection.execute(insert(accounts).values(account))
+        for start in range(0, len(rows), 5000):
+            await connection.execute(insert(entries), rows[start : start + 5000])
+
+
+def entry_row(
+    key: str, customer_id: str, grant_id: str, n: int, amount: int, total: int, at: datetime
+) -> dict[str, Any]:
+    before = 0 if n == 1 else total - (n - 2)
+    return {
+        "id": f"ent_{key}_{n}",
+        "customer_id": customer_id,
+        "currency": "USD",
+        "sequence": n,
+        "grant_id": grant_id,
+        "type": "FUNDED" if n == 1 else "CONSUMED",
+        "amount": amount,
+        "balance_before": before,
+        "balance_after": before + amount,
+        "booked_at": at,
+        "created_at": at,
+        "transaction_id": f"txn_{key}_{n}",
+        "actor_type": "SYSTEM",
+        "actor_name": "system",
+        "funding_method": "NONE",
+        "labels": [],
+    }
+
+
+async def peak_memory_of_verify(runtime: Runtime) -> int:
+    tracemalloc.start()
+    try:
+        assert await verify(runtime.engine) == []
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+async def test_verify_streams_the_ledger_in_memory_that_does_not_grow_with_it(
+    both: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = both
+    monkeypatch.setattr(verifying, "BATCH", 100)
+    await long_ledger(runtime, "small", 500)
+    await verify(runtime.engine)  # compiled statements and pools exist before measuring
+    small = await peak_memory_of_verify(runtime)
+    await long_ledger(runtime, "large", 5_000)
+
+    large = await peak_memory_of_verify(runtime)
+
+    assert large < 2 * small, (small, large)  # eleven times the entries

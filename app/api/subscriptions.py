@@ -347,8 +347,16 @@ async def follow(
         return
     if not fresh and committed.sequences.get(currency, last + 1) <= last:
         return  # nothing after what was sent (a change without sequences is re-read)
-    async for filled in refill(info, committed.customer_id, currency, seen):
+    # Subscribers at the same point share one read (a change from another process names
+    # sequences only, so each of them would otherwise read the same entries).
+    read = partial(entry_page, info, committed.customer_id, currency, last)
+    rows = await shared(committed, ("entries", currency, last), read)
+    for filled in await info.context.fresh_loaders().entry_objects(rows):
+        seen[currency] = filled.sequence
         yield filled
+    if len(rows) == REFILL_PAGE:
+        async for filled in refill(info, committed.customer_id, currency, seen):
+            yield filled
 
 
 async def refill(
@@ -357,23 +365,30 @@ async def refill(
     """Every entry after the last one sent, from the database in sequence order."""
     loaders = info.context.fresh_loaders()
     while True:
-        statement = (
-            select(entries)
-            .where(
-                entries.c.customer_id == customer_id,
-                entries.c.currency == currency,
-                entries.c.sequence > seen.get(currency, 0),
-            )
-            .order_by(entries.c.sequence)
-            .limit(REFILL_PAGE)
-        )
-        async with read_connection(info.context.runtime.engine) as connection:
-            rows = list(await connection.execute(statement))
+        rows = await entry_page(info, customer_id, currency, seen.get(currency, 0))
         for entry in await loaders.entry_objects(rows):
             seen[currency] = entry.sequence
             yield entry
         if len(rows) < REFILL_PAGE:
             return
+
+
+async def entry_page(
+    info: Info[Context, None], customer_id: str, currency: str, after: int
+) -> list[Any]:
+    """A page of one ledger's entries after a sequence, in sequence order."""
+    statement = (
+        select(entries)
+        .where(
+            entries.c.customer_id == customer_id,
+            entries.c.currency == currency,
+            entries.c.sequence > after,
+        )
+        .order_by(entries.c.sequence)
+        .limit(REFILL_PAGE)
+    )
+    async with read_connection(info.context.runtime.engine) as connection:
+        return list(await connection.execute(statement))
 
 
 def row_of(entry: Entry) -> SimpleNamespace:

@@ -51,17 +51,22 @@ async def test_a_subscriber_on_one_process_receives_every_entry_committed_throug
 ) -> None:
     first, second = servers
     customer_id = await customer_with_credits(second, "acme", "100")
-    async with connect(first) as session:
-        entries = Stream(session, ENTRIES, customerId=customer_id, currency="USD", afterSequence=0)
-        assert (await entries.next())["sequence"] == 1  # the grant, replayed: it is listening
+    async with connect(first) as session, connect(first) as other:
+        streams = [
+            Stream(socket, ENTRIES, customerId=customer_id, currency="USD", afterSequence=0)
+            for socket in (session, other)
+        ]
+        for stream in streams:
+            assert (await stream.next())["sequence"] == 1  # the grant, replayed: it listens
 
         await burst(second, customer_id, range(60))
 
-        received = await entries.take(60)
-        assert [entry["sequence"] for entry in received] == list(range(2, 62))
-        assert {entry["type"] for entry in received} == {"CONSUMED"}
-        await entries.quiet(1.0)
-        await entries.close()
+        for stream in streams:  # two subscribers share each read: both get it all
+            received = await stream.take(60)
+            assert [entry["sequence"] for entry in received] == list(range(2, 62))
+            assert {entry["type"] for entry in received} == {"CONSUMED"}
+            await stream.quiet(1.0)
+            await stream.close()
 
 
 async def test_a_hundred_concurrent_consumptions_of_one_against_twenty_across_both_draw_twenty(

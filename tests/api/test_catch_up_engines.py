@@ -7,8 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import strawberry
 from sqlalchemy import event
 
+from app.api.ledger import CreditLedgerFilter
 from app.api.loaders import Loaders
 from app.domain.time import FrozenClock, parse_duration
 from app.services.customers import create_customer
@@ -77,3 +79,50 @@ async def test_a_read_of_a_books_a_only_and_a_read_with_nothing_due_writes_nothi
 
     assert await book_due_events(runtime) == 1  # the scheduler books the rest: B
     assert [r.type for r in await ledger(runtime.engine, ids["b"])] == ["FUNDED", "EXPIRED"]
+
+
+async def due_pair(runtime: Runtime, clock: FrozenClock) -> dict[str, str]:
+    """A and B each with a grant whose expiry is due."""
+    ids = {}
+    for name in ("a", "b"):
+        ids[name], _ = await create_customer(runtime, key=name, name=name)
+        await promo(runtime, ids[name], "10", expires_after=parse_duration("PT1H"))
+    clock.advance(timedelta(hours=2))
+    return ids
+
+
+async def types_of(runtime: Runtime, customer_id: str) -> list[str]:
+    return [row.type for row in await ledger(runtime.engine, customer_id)]
+
+
+async def test_the_root_ledger_for_a_portal_token_books_its_customer_only(
+    both: Runtime, clock: FrozenClock
+) -> None:
+    runtime = both
+    ids = await due_pair(runtime, clock)
+    scoped = Loaders(runtime, Settings(), runtime.clock.now(), ids["a"])
+
+    page = await scoped.customer_ledger(None, 10, None, None, None, None)
+
+    assert [edge.node.type.value for edge in page.edges] == ["EXPIRED", "FUNDED"]
+    assert (await types_of(runtime, ids["a"]), await types_of(runtime, ids["b"])) == (
+        ["FUNDED", "EXPIRED"],
+        ["FUNDED"],
+    )
+
+
+async def test_the_root_ledger_of_one_grant_books_its_owner_only(
+    both: Runtime, clock: FrozenClock
+) -> None:
+    runtime = both
+    ids = await due_pair(runtime, clock)
+    [funded] = await ledger(runtime.engine, ids["b"])
+    query = CreditLedgerFilter(grant_id=strawberry.ID(funded.grant_id))
+
+    page = await loaders(runtime).customer_ledger(None, 10, None, None, None, query)
+
+    assert [edge.node.type.value for edge in page.edges] == ["EXPIRED", "FUNDED"]
+    assert (await types_of(runtime, ids["a"]), await types_of(runtime, ids["b"])) == (
+        ["FUNDED"],
+        ["FUNDED", "EXPIRED"],
+    )

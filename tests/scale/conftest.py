@@ -1,13 +1,17 @@
-"""Scale-out on PostgreSQL: a scratch database migrated like a deployment (`app.storage.
-migrations.upgrade`), and two real server processes on it. Every test here needs
-PostgreSQL and is skipped without CREDITS_TEST_POSTGRES_URL (see tests/conftest.py)."""
+"""Scale-out on PostgreSQL: scratch databases migrated like a deployment (`app.storage.
+migrations.upgrade`), and two real server processes on one, shared by a module's tests
+(starting them is most of a test's time). Every test here needs PostgreSQL and is skipped
+without CREDITS_TEST_POSTGRES_URL."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 from collections.abc import AsyncIterator
 
 import pytest
+import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from ulid import ULID
@@ -16,10 +20,12 @@ from app.storage import migrations
 from app.storage.engine import create_engine
 from tests.scale.support import Server, start_server, stop_server, until_listeners
 
+SKIPPED = "CREDITS_TEST_POSTGRES_URL is not set: scale-out needs PostgreSQL (tests run in CI)"
 
-@pytest.fixture
-async def database_url(postgres_url: str) -> AsyncIterator[str]:
-    """A scratch database brought to the head revision, dropped afterwards."""
+
+@contextlib.asynccontextmanager
+async def scratch_database(postgres_url: str) -> AsyncIterator[str]:
+    """A database of its own brought to the head revision, dropped afterwards."""
     name = f"credits_scale_{str(ULID()).lower()}"
     admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
     async with admin.connect() as connection:
@@ -35,13 +41,29 @@ async def database_url(postgres_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def servers(database_url: str) -> AsyncIterator[tuple[Server, Server]]:
+async def database_url(postgres_url: str) -> AsyncIterator[str]:
+    async with scratch_database(postgres_url) as url:
+        yield url
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def cluster_database() -> AsyncIterator[str]:
+    """One scratch database for a module's servers (each test uses customers of its own)."""
+    postgres_url = os.environ.get("CREDITS_TEST_POSTGRES_URL")
+    if not postgres_url:
+        pytest.skip(SKIPPED)
+    async with scratch_database(postgres_url) as url:
+        yield url
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def servers(cluster_database: str) -> AsyncIterator[tuple[Server, Server]]:
     """Two `credits serve` processes on the same database, each listening."""
     started: list[Server] = []
     try:
         for _ in range(2):
-            started.append(await start_server(database_url))
-        await until_listeners(database_url, 2)
+            started.append(await start_server(cluster_database))
+        await until_listeners(cluster_database, 2)
         yield started[0], started[1]
     finally:
         await asyncio.gather(*(stop_server(server) for server in started))

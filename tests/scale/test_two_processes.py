@@ -8,6 +8,8 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
+
 from app.domain.ledger import OPEN
 from app.domain.time import SystemClock, format_instant
 from app.live.publisher import publisher_for
@@ -34,6 +36,8 @@ from tests.scale.support import (
     until_listeners,
 )
 
+pytestmark = pytest.mark.asyncio(loop_scope="module")  # the servers are the module's
+
 
 async def burst(server: Server, customer_id: str, keys: range, *, at_once: int = 5) -> None:
     """Consumptions of 0.01 committed through `server`, a few at a time."""
@@ -47,10 +51,10 @@ async def burst(server: Server, customer_id: str, keys: range, *, at_once: int =
 
 
 async def test_a_subscriber_on_one_process_receives_every_entry_committed_through_the_other(
-    servers: tuple[Server, Server], database_url: str
+    servers: tuple[Server, Server], cluster_database: str
 ) -> None:
     first, second = servers
-    customer_id = await customer_with_credits(second, "acme", "100")
+    customer_id = await customer_with_credits(second, "streamed", "100")
     async with connect(first) as session, connect(first) as other:
         streams = [
             Stream(socket, ENTRIES, customerId=customer_id, currency="USD", afterSequence=0)
@@ -70,10 +74,10 @@ async def test_a_subscriber_on_one_process_receives_every_entry_committed_throug
 
 
 async def test_a_hundred_concurrent_consumptions_of_one_against_twenty_across_both_draw_twenty(
-    servers: tuple[Server, Server], database_url: str
+    servers: tuple[Server, Server], cluster_database: str
 ) -> None:
     first, second = servers
-    customer_id = await customer_with_credits(first, "acme", "20")
+    customer_id = await customer_with_credits(first, "drawn", "20")
     async with fresh_client(first) as one, fresh_client(second) as two:
         results = await asyncio.gather(
             *(consume((one, two)[n % 2], customer_id, f"draw-{n}", "1") for n in range(100))
@@ -86,7 +90,7 @@ async def test_a_hundred_concurrent_consumptions_of_one_against_twenty_across_bo
     assert results.count("InsufficientCreditsError") == 80
     assert data.json()["data"]["customer"]["creditBalance"] == {"available": "0.00", "sequence": 21}
     rows = await sql(
-        database_url,
+        cluster_database,
         "SELECT sequence FROM ledger_entry WHERE customer_id = :id ORDER BY sequence",
         id=customer_id,
     )
@@ -94,10 +98,10 @@ async def test_a_hundred_concurrent_consumptions_of_one_against_twenty_across_bo
 
 
 async def test_twenty_identical_keyed_purchases_across_both_make_one_grant(
-    servers: tuple[Server, Server], database_url: str
+    servers: tuple[Server, Server], cluster_database: str
 ) -> None:
     first, second = servers
-    data = await first.post(CREATE_CUSTOMER, key="acme")
+    data = await first.post(CREATE_CUSTOMER, key="purchaser")
     customer_id = data["createCustomer"]["customer"]["id"]
     purchase = {
         "customerId": customer_id,
@@ -122,7 +126,7 @@ async def test_twenty_identical_keyed_purchases_across_both_make_one_grant(
     assert len({result["grant"]["id"] for result in results}) == 1
     assert sorted(result["replayed"] for result in results) == [False] + [True] * 19
     rows = await sql(
-        database_url,
+        cluster_database,
         "SELECT count(*) AS n FROM credit_grant WHERE customer_id = :id",
         id=customer_id,
     )
@@ -130,30 +134,30 @@ async def test_twenty_identical_keyed_purchases_across_both_make_one_grant(
 
 
 async def test_scheduled_expiries_are_booked_once_with_both_schedulers_running(
-    servers: tuple[Server, Server], database_url: str
+    servers: tuple[Server, Server], cluster_database: str
 ) -> None:
     """Twenty grants expire at one instant; both processes' schedulers race to book them
     and nothing else touches these customers (reading straight from the database books
-    nothing)."""
+    nothing). No other test of this module makes a grant that expires."""
     first, second = servers
-    expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=8)
+    made = [
+        await (first, second)[n % 2].post(CREATE_CUSTOMER, key=f"expiring-{n}") for n in range(20)
+    ]
+    customer_ids = [data["createCustomer"]["customer"]["id"] for data in made]
+    expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=4)
 
-    async def expiring_customer(n: int) -> str:
-        server = (first, second)[n % 2]
-        data = await server.post(CREATE_CUSTOMER, key=f"customer-{n}")
-        customer_id: str = data["createCustomer"]["customer"]["id"]
+    async def expiring_grant(n: int) -> None:
         grant = {
-            "customerId": customer_id,
+            "customerId": customer_ids[n],
             "name": "trial",
             "currency": "USD",
             "amount": "5",
             "expiresAt": format_instant(expires_at),
         }
-        data = await server.post(PROMOTE, input=grant)
+        data = await (first, second)[n % 2].post(PROMOTE, input=grant)
         assert data["grantPromotionalCredits"]["__typename"] == "CreditGrantSuccess"
-        return customer_id
 
-    customer_ids = await asyncio.gather(*(expiring_customer(n) for n in range(20)))
+    await asyncio.gather(*(expiring_grant(n) for n in range(20)))
     assert datetime.now(UTC) < expires_at, "the grants were made too slowly for this test"
     count_expired = (
         "SELECT customer_id, count(*) AS n FROM ledger_entry WHERE type = 'EXPIRED'"
@@ -161,38 +165,38 @@ async def test_scheduled_expiries_are_booked_once_with_both_schedulers_running(
     )
 
     await eventually(
-        lambda: sql(database_url, count_expired), lambda rows: len(rows) == 20, "expiries"
+        lambda: sql(cluster_database, count_expired), lambda rows: len(rows) == 20, "expiries"
     )
     await asyncio.sleep(2)  # both schedulers tick several more times
 
-    rows = await sql(database_url, count_expired)
+    rows = await sql(cluster_database, count_expired)
     assert sorted(row.customer_id for row in rows) == sorted(customer_ids)
     assert {row.n for row in rows} == {1}
     booked = await sql(
-        database_url, "SELECT DISTINCT booked_at FROM ledger_entry WHERE type = 'EXPIRED'"
+        cluster_database, "SELECT DISTINCT booked_at FROM ledger_entry WHERE type = 'EXPIRED'"
     )
     assert [row.booked_at for row in booked] == [expires_at]
 
 
 async def test_losing_the_listening_connections_during_a_burst_loses_no_entry(
-    servers: tuple[Server, Server], database_url: str
+    servers: tuple[Server, Server], cluster_database: str
 ) -> None:
     """Both processes' listening connections are terminated mid-burst: they reconnect and
     refill every open subscription from the database by sequence."""
     first, second = servers
-    customer_id = await customer_with_credits(second, "acme", "100")
+    customer_id = await customer_with_credits(second, "unheard", "100")
     async with connect(first) as session:
         entries = Stream(session, ENTRIES, customerId=customer_id, currency="USD", afterSequence=0)
         balances = Stream(session, BALANCE, customerId=customer_id, currency="USD")
         grants = Stream(session, GRANTS, customerId=customer_id)
         assert (await entries.next())["sequence"] == 1
         assert (await balances.next())["sequence"] == 1
-        before = await listener_pids(database_url)
+        before = await listener_pids(cluster_database)
 
         writing = asyncio.create_task(burst(second, customer_id, range(80), at_once=2))
         await asyncio.sleep(0.3)
         terminated = await sql(
-            database_url,
+            cluster_database,
             "SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity"
             " WHERE application_name = 'credits-listener' AND datname = current_database()",
         )
@@ -207,7 +211,7 @@ async def test_losing_the_listening_connections_during_a_burst_loses_no_entry(
         assert (last["available"], last["sequence"]) == ("99.20", 81)
         grant = (await grants.drain(1.0))[-1]  # a Resync may send a grant again
         assert (grant["remaining"], grant["consumed"]) == ("99.20", "0.80")
-        after = await until_listeners(database_url, 2)
+        after = await until_listeners(cluster_database, 2)
         assert set(after).isdisjoint(before)  # both reconnected
         for server in servers:
             assert any("listening connection" in line for line in server.output), server.output
@@ -217,17 +221,17 @@ async def test_losing_the_listening_connections_during_a_burst_loses_no_entry(
 
 
 async def test_a_change_naming_too_many_grants_for_one_notice_still_reaches_every_stream(
-    servers: tuple[Server, Server], database_url: str
+    servers: tuple[Server, Server], cluster_database: str
 ) -> None:
     """One consumption drains 250 grants: their ids do not fit in a notice, which then says
     "re-read"; subscribers on the other process still get every entry and every grant. (The
     grants are made in this test process, as the command line would, with the notifier.)"""
     first, second = servers
-    data = await first.post(CREATE_CUSTOMER, key="acme")
+    data = await first.post(CREATE_CUSTOMER, key="many-grants")
     customer_id = data["createCustomer"]["customer"]["id"]
-    engine = create_engine(database_url)
+    engine = create_engine(cluster_database)
     clock = SystemClock()
-    writer = Runtime(engine, clock, CurrencyCatalog(engine), publisher_for(database_url))
+    writer = Runtime(engine, clock, CurrencyCatalog(engine), publisher_for(cluster_database))
     for n in range(250):
         request = GrantRequest(
             customer_id=customer_id, name=f"cent {n}", currency="USD", amount=Decimal("0.01")

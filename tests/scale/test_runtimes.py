@@ -12,6 +12,9 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from ulid import ULID
 
 from app.domain.errors import InsufficientCredits
 from app.domain.events import Committed
@@ -159,6 +162,31 @@ async def test_a_command_line_change_reaches_a_server_subscriber(
     await engine.dispose()
 
     assert changes[0].sequences == {"USD": 2}
+
+
+async def test_a_broker_whose_database_is_not_there_yet_listens_once_it_is(
+    postgres_url: str, clock: FrozenClock
+) -> None:
+    """It keeps trying with backoff; a subscription made meanwhile is then told to re-read
+    what it may have missed."""
+    name = f"credits_scale_{str(ULID()).lower()}"
+    url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    broker = PostgresBroker(url, clock)
+    await broker.start(wait=0.2)
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    try:
+        assert not broker.listening.is_set()
+        async with broker.subscribe("cus_01J90000000000000000000000") as feed:
+            async with admin.connect() as connection:
+                await connection.execute(text(f'CREATE DATABASE "{name}"'))
+            await asyncio.wait_for(broker.listening.wait(), 15)
+            resync = await asyncio.wait_for(feed.next(), 1)
+        assert isinstance(resync, Resync) and resync.sequences == {}
+    finally:
+        await broker.stop()
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
 
 
 def test_a_change_naming_too_many_grants_is_notified_as_a_resync_with_its_sequences() -> None:

@@ -245,3 +245,14 @@ def worker_serving(server: Server, client_port: int) -> int:
             if any(os.readlink(fd) == link for fd in Path(f"/proc/{pid}/fd").iterdir()):
                 return int(pid)
     raise AssertionError(f"no worker of {server.process.pid} holds {link}")
+
+
+async def burst(server: Server, customer_id: str, keys: range, *, at_once: int = 5) -> None:
+    """Consumptions of 0.01 committed through `server`, a few at a time."""
+    async with fresh_client(server) as client:
+        for start in range(keys.start, keys.stop, at_once):
+            batch = range(start, min(start + at_once, keys.stop))
+            results = await asyncio.gather(
+                *(consume(client, customer_id, f"use-{n}", "0.01") for n in batch)
+            )
+            assert set(results) == {"ConsumeCreditsSuccess"}

@@ -26,6 +26,7 @@ from tests.scale.support import (
     PROMOTE,
     PURCHASE,
     Server,
+    burst,
     connect,
     consume,
     customer_with_credits,
@@ -37,17 +38,6 @@ from tests.scale.support import (
 )
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")  # the servers are the module's
-
-
-async def burst(server: Server, customer_id: str, keys: range, *, at_once: int = 5) -> None:
-    """Consumptions of 0.01 committed through `server`, a few at a time."""
-    async with fresh_client(server) as client:
-        for start in range(keys.start, keys.stop, at_once):
-            batch = range(start, min(start + at_once, keys.stop))
-            results = await asyncio.gather(
-                *(consume(client, customer_id, f"use-{n}", "0.01") for n in batch)
-            )
-            assert set(results) == {"ConsumeCreditsSuccess"}
 
 
 async def test_a_subscriber_on_one_process_receives_every_entry_committed_through_the_other(

@@ -11,6 +11,7 @@ import pytest
 from tests.live.support import ENTRIES, Stream, tcp_of
 from tests.scale.support import (
     Server,
+    burst,
     connect,
     customer_with_credits,
     free_port,
@@ -19,7 +20,6 @@ from tests.scale.support import (
     until_listeners,
     worker_serving,
 )
-from tests.scale.test_two_processes import burst
 
 
 @pytest.fixture

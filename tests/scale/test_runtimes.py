@@ -189,6 +189,27 @@ async def test_a_broker_whose_database_is_not_there_yet_listens_once_it_is(
         await admin.dispose()
 
 
+async def test_after_losing_its_connection_a_broker_tells_every_subscription_to_re_read(
+    runtimes: tuple[Runtime, Runtime], database_url: str
+) -> None:
+    one, two = runtimes
+    assert isinstance(two.publisher, PostgresBroker)
+    customer_id = await promoted_customer(one, "acme", "5")
+    async with two.publisher.subscribe(customer_id) as feed:
+        await sql(
+            database_url,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name = 'credits-listener' AND datname = current_database()",
+        )
+        assert await draw(one, customer_id, "in the gap") == "drawn"
+        changes = [await asyncio.wait_for(feed.next(), 10)]
+        while not isinstance(changes[-1], Resync):
+            changes.append(await asyncio.wait_for(feed.next(), 10))
+
+    assert changes[-1].customer_id == customer_id and changes[-1].sequences == {}
+    assert two.publisher.listening.is_set()
+
+
 def test_a_change_naming_too_many_grants_is_notified_as_a_resync_with_its_sequences() -> None:
     grant_ids = {f"grt_01J9{n:022d}" for n in range(500)}
     committed = Committed("cus_01J90000000000000000000000", grant_ids=grant_ids)

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.cli_keys import add_keys_parser, keys_action
 from app.domain.errors import DomainError
 from app.domain.time import SystemClock
-from app.live.publisher import NullPublisher
+from app.live.publisher import publisher_for
 from app.services.currencies import CurrencyCatalog
 from app.services.keys import any_key
 from app.services.runtime import Runtime
@@ -287,7 +287,11 @@ def with_runtime(
     settings: Settings, use: Callable[[Runtime], Awaitable[None]], done: str | None = None
 ) -> int:
     async def run(engine: AsyncEngine) -> int:
-        await use(Runtime(engine, SystemClock(), CurrencyCatalog(engine), NullPublisher()))
+        await use(
+            Runtime(
+                engine, SystemClock(), CurrencyCatalog(engine), publisher_for(settings.database_url)
+            )
+        )
         if done:
             print(done)
         return 0

@@ -30,7 +30,7 @@ from app.api.ledger import (
     CreditLedgerEntryConnection,
     CreditLedgerFilter,
 )
-from app.api.limits import Limits, OperationLimits, alias_rule, depth_rule, limit_error
+from app.api.limits import Limits, OperationLimits, alias_rule, depth_rule
 from app.api.masking import CodedParserCache, MaskInternalErrors
 from app.api.mutations import Mutation
 from app.api.scalars import SCALARS
@@ -65,8 +65,8 @@ class Query:
     @strawberry.field
     async def nodes(self, info: Info[Context, None], ids: list[strawberry.ID]) -> list[Node | None]:
         maximum = info.context.settings.max_page_size
-        if len(ids) > maximum:
-            raise limit_error(f"nodes got {len(ids)} ids, over the page limit of {maximum}")
+        if len(ids) > maximum:  # like a page size over the limit (DESIGN §11): bad input
+            raise bad_input(f"nodes got {len(ids)} ids, over the page limit of {maximum}")
         return list(await asyncio.gather(*(find_node(info, id) for id in ids)))
 
     @strawberry.field(description="Exactly one of id and key.")

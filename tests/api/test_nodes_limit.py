@@ -39,7 +39,7 @@ async def test_more_ids_than_the_page_limit_is_limit_exceeded(api: Api) -> None:
 
     body = await api.raw(NODES, ids=[UNKNOWN] * 501)
 
-    assert error_of(body) == ("LIMIT_EXCEEDED", "nodes got 501 ids, over the page limit of 500")
+    assert error_of(body) == ("BAD_USER_INPUT", "nodes got 501 ids, over the page limit of 500")
     assert body["data"] is None
     assert (await api(NODES, ids=[UNKNOWN] * 500))["nodes"] == [None] * 500
     assert await rows(api) == before

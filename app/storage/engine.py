@@ -7,8 +7,10 @@ writer locks the customer's row with SELECT … FOR UPDATE (see `lock_customer`)
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import event, select
@@ -18,6 +20,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from app.storage.tables import customers
 
 BUSY_TIMEOUT_MS = 30_000
+# Connections per process: POOL_SIZE kept open (opening one under load took up to 0.8 s
+# on SQLite), MAX_OVERFLOW more at peaks. Live subscriptions read through a gate of
+# LIVE_READS of them, so thousands of subscribers setting up or refreshing at once
+# leave requests the rest (4,000 at once took the whole pool before: 504s).
+POOL_SIZE = 10
+MAX_OVERFLOW = 10
+LIVE_READS = 2
+
+# The gate of the current task and of the tasks it starts (None: ungated). A context
+# variable, set once on a WebSocket's task, so every read made for its subscriptions,
+# the loaders' included, passes the gate without each caller passing it along.
+read_gate: ContextVar[asyncio.Semaphore | None] = ContextVar("read_gate", default=None)
 
 
 def async_url(url: str) -> str:
@@ -33,7 +47,14 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def is_memory(url: str) -> bool:
+    """An in-memory SQLite database: one static connection, no pool to size."""
+    return is_sqlite(url) and make_url(url).database in (None, "", ":memory:")
+
+
 def create_engine(url: str, **options: Any) -> AsyncEngine:
+    if "poolclass" not in options and not is_memory(url):
+        options = {"pool_size": POOL_SIZE, "max_overflow": MAX_OVERFLOW} | options
     engine = create_async_engine(async_url(url), **options)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
@@ -69,9 +90,21 @@ async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnectio
 
 @asynccontextmanager
 async def read_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A short read: one consistent snapshot for the statements inside."""
-    async with engine.connect() as connection, connection.begin():
+    """A short read: one consistent snapshot for the statements inside (through the
+    current task's read gate, if it has one)."""
+    gate = read_gate.get()
+    async with gate or nullcontext(), engine.connect() as connection, connection.begin():
         yield connection
+
+
+def gate_reads(gate: asyncio.Semaphore) -> None:
+    """Reads of the current task, and of every task it starts from now on, pass `gate`:
+    at most its size of them hold a connection at once."""
+    read_gate.set(gate)
+
+
+def live_read_gate() -> asyncio.Semaphore:
+    return asyncio.Semaphore(LIVE_READS)
 
 
 async def lock_customer(connection: AsyncConnection, customer_id: str) -> bool:

@@ -1,0 +1,212 @@
+"""Live updates never starve requests (DESIGN §11): 4,000 subscriptions set up at once
+(40 sockets of 100) against a `credits serve` process while `{ viewer { kind } }` over HTTP
+keeps answering within a second, and every subscription gets its balance, then the next."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
+
+from tests.access.support import TRANSPORT_WS, Socket
+
+CREDITS = str(Path(sys.executable).parent / "credits")
+LISTENING = re.compile(r"listening on (http://\S+)/graphql")
+SOCKETS = 40
+PER_SOCKET = 100
+CUSTOMERS = 10
+
+BALANCE = """
+subscription($c: ID!) {
+  creditBalanceChanged(customerId: $c, currency: "USD") { available sequence }
+}"""
+CREATE_CUSTOMER = """
+mutation($key: String!) {
+  createCustomer(input: {key: $key, name: $key}) {
+    ... on CreateCustomerSuccess { customer { id } }
+  }
+}"""
+PROMOTE = """
+mutation($input: GrantPromotionalCreditsInput!) {
+  grantPromotionalCredits(input: $input) { __typename }
+}"""
+
+
+@dataclass
+class Served:
+    http_url: str
+    output: list[str]
+
+    @property
+    def ws_url(self) -> str:
+        return self.http_url.replace("http://", "ws://") + "/graphql"
+
+
+@contextlib.asynccontextmanager
+async def credits_serve(path: Path) -> AsyncIterator[Served]:
+    """`credits serve` on SQLite in OPEN mode, port 0, until the block ends."""
+    environment = os.environ | {
+        "CREDITS_DATABASE_URL": f"sqlite:///{path}/credits.db",
+        "CREDITS_LOG_LEVEL": "warning",
+    }
+    process = await asyncio.create_subprocess_exec(
+        CREDITS,
+        *("serve", "--host", "127.0.0.1", "--port", "0"),
+        env=environment,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output: list[str] = []
+    drain = None
+    try:
+        served = Served(await asyncio.wait_for(announced(process, output), 60), output)
+        drain = asyncio.create_task(keep_reading(process, output))
+        yield served
+    except BaseException:
+        print("".join(output)[-5000:])  # the server's log, for the failure report
+        raise
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            await asyncio.wait_for(process.wait(), 20)
+        if drain is not None:
+            await drain
+
+
+async def announced(process: asyncio.subprocess.Process, output: list[str]) -> str:
+    assert process.stdout is not None
+    while line := (await process.stdout.readline()).decode():
+        output.append(line)
+        if match := LISTENING.search(line):
+            return match.group(1)
+    raise AssertionError("the server stopped before it listened:\n" + "".join(output))
+
+
+async def keep_reading(process: asyncio.subprocess.Process, output: list[str]) -> None:
+    assert process.stdout is not None
+    while line := await process.stdout.readline():
+        output.append(line.decode())
+
+
+async def post(client: httpx.AsyncClient, query: str, **variables: Any) -> dict[str, Any]:
+    response = await client.post("/graphql", json={"query": query, "variables": variables})
+    body: dict[str, Any] = response.json()
+    assert response.status_code == 200 and "errors" not in body, body
+    data: dict[str, Any] = body["data"]
+    return data
+
+
+async def customers(client: httpx.AsyncClient) -> list[str]:
+    """CUSTOMERS customers with 10.00 USD each."""
+    made = []
+    for n in range(CUSTOMERS):
+        data = await post(client, CREATE_CUSTOMER, key=f"customer-{n}")
+        made.append(data["createCustomer"]["customer"]["id"])
+        await promote(client, made[-1], "10")
+    return made
+
+
+async def promote(client: httpx.AsyncClient, customer_id: str, amount: str) -> None:
+    grant = {"customerId": customer_id, "name": "promo", "currency": "USD", "amount": amount}
+    data = await post(client, PROMOTE, input=grant)
+    assert data == {"grantPromotionalCredits": {"__typename": "CreditGrantSuccess"}}
+
+
+class Probe:
+    """`{ viewer { kind } }` over HTTP again and again, from a thread of its own (so the
+    test's own sockets cannot delay it): how long each answer took, and any wrong one."""
+
+    def __init__(self, http_url: str) -> None:
+        self.http_url = http_url
+        self.seconds: list[float] = []
+        self.wrong: list[str] = []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.run)
+        self.thread.start()
+
+    def run(self) -> None:
+        with httpx.Client(base_url=self.http_url, timeout=30) as client:
+            while not self.stopping.wait(0.05):
+                started = time.monotonic()
+                response = client.post("/graphql", json={"query": "{ viewer { kind } }"})
+                self.seconds.append(time.monotonic() - started)
+                if response.json() != {"data": {"viewer": {"kind": "OPEN"}}}:
+                    self.wrong.append(f"{response.status_code} {response.text}")
+
+    async def stop(self) -> None:
+        self.stopping.set()
+        await asyncio.to_thread(self.thread.join)
+
+
+async def next_of_each(socket: Socket, count: int) -> list[dict[str, Any]]:
+    """The next message of each of operations 1..count, in that order. The server starts
+    4,000 subscriptions in turn: a socket may wait long for its first."""
+    by_id: dict[str, dict[str, Any]] = {}
+    while len(by_id) < count:
+        message = json.loads(await asyncio.wait_for(socket.connection.recv(), 120))
+        assert message["id"] not in by_id, message
+        by_id[message["id"]] = message
+    return [by_id[str(n)] for n in range(1, count + 1)]
+
+
+def data_of(message: dict[str, Any]) -> Any:
+    assert message["type"] == "next" and "errors" not in message["payload"], message
+    return message["payload"]["data"]["creditBalanceChanged"]
+
+
+async def test_4000_subscriptions_at_once_leave_requests_their_share(tmp_path: Path) -> None:
+    async with (
+        credits_serve(tmp_path) as served,
+        httpx.AsyncClient(base_url=served.http_url, timeout=30) as client,
+        contextlib.AsyncExitStack() as stack,
+    ):
+        made = await customers(client)
+        sockets = []
+        for _ in range(SOCKETS):
+            connection = await stack.enter_async_context(
+                connect(served.ws_url, subprotocols=[Subprotocol(TRANSPORT_WS)], max_size=None)
+            )
+            sockets.append(Socket(connection))
+        for socket in sockets:
+            assert await socket.init(None) == {"type": "connection_ack"}
+
+        probe = Probe(served.http_url)
+        for s, socket in enumerate(sockets):
+            messages = [
+                {
+                    "id": str(n),
+                    "type": "subscribe",
+                    "payload": {"query": BALANCE, "variables": {"c": made[(s + n) % CUSTOMERS]}},
+                }
+                for n in range(1, PER_SOCKET + 1)
+            ]
+            for message in messages:
+                await socket.connection.send(json.dumps(message))
+        firsts = await asyncio.gather(*(next_of_each(s, PER_SOCKET) for s in sockets))
+        await probe.stop()
+
+        assert [data_of(m) for ms in firsts for m in ms] == [
+            {"available": "10.00", "sequence": 1}
+        ] * (SOCKETS * PER_SOCKET)
+        assert probe.wrong == []
+        assert len(probe.seconds) > 10 and max(probe.seconds) < 1.0, sorted(probe.seconds)[-5:]
+
+        for customer_id in made:
+            await promote(client, customer_id, "1")
+        nexts = await asyncio.gather(*(next_of_each(s, PER_SOCKET) for s in sockets))
+        assert [data_of(m) for ms in nexts for m in ms] == [
+            {"available": "11.00", "sequence": 2}
+        ] * (SOCKETS * PER_SOCKET)

@@ -187,8 +187,9 @@ class Live:
 @contextlib.asynccontextmanager
 async def serve(path: Path, clock: FrozenClock, **settings: Any) -> AsyncIterator[Live]:
     """The app under uvicorn on 127.0.0.1, port 0, with uvicorn's ws_max_size taken from
-    the settings (as `credits serve` does), until the block ends."""
-    url = f"sqlite:///{path}/credits.db"
+    the settings (as `credits serve` does), until the block ends. SQLite in `path` unless
+    the settings name a `database_url`."""
+    url = settings.pop("database_url", None) or f"sqlite:///{path}/credits.db"
     await create_schema(url)
     configured = Settings(database_url=url, scheduler_enabled=False, **settings)
     broker = MemoryBroker()

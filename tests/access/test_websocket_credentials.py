@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from ulid import ULID
 
 from app.domain.access import Role
 from app.domain.time import FrozenClock
@@ -30,9 +33,28 @@ def balance(available: str) -> dict[str, Any]:
     return {"creditBalanceChanged": {"available": available}}
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """SQLite in the test's folder, or a scratch PostgreSQL database dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/credits.db"
+        return
+    postgres_url: str = request.getfixturevalue("postgres_url")
+    name = f"credits_test_{str(ULID()).lower()}"
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
 @pytest.fixture
-async def live(tmp_path: Path) -> AsyncIterator[Live]:
-    async with serve(tmp_path, FrozenClock(START)) as running:
+async def live(tmp_path: Path, database_url: str) -> AsyncIterator[Live]:
+    async with serve(tmp_path, FrozenClock(START), database_url=database_url) as running:
         yield running
 
 
@@ -92,11 +114,11 @@ async def test_a_revoked_key_s_socket_closes_with_4403_within_a_second_and_other
 
 
 async def test_a_key_revoked_through_another_process_closes_the_socket(
-    live: Live, tmp_path: Path
+    live: Live, database_url: str
 ) -> None:
     customer_id = await customer(live, "acme")
     key_id, authorization = await new_key(live, "ops")
-    elsewhere = create_engine(f"sqlite:///{tmp_path}/credits.db")  # as `credits keys revoke`
+    elsewhere = create_engine(database_url)  # an engine of its own, as `credits keys revoke`
     try:
         async with websocket(live) as socket:
             await subscribed(live, socket, authorization, customer_id)

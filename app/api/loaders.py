@@ -307,6 +307,10 @@ class Loaders:
 
     # ---- batches
 
+    @property
+    def dialect(self) -> str:
+        return self.runtime.engine.dialect.name
+
     async def _rows(self, statement: Select[Any]) -> list[Any]:
         async with read_connection(self.runtime.engine) as connection:
             return list(await connection.execute(statement))
@@ -393,7 +397,13 @@ class Loaders:
             parent_ids = [k[0] for k in group]
             conditions = grant_conditions(query, self.now)
             statement = per_parent_select(
-                grants, grants.c.customer_id, parent_ids, conditions, ordering, page
+                grants,
+                grants.c.customer_id,
+                parent_ids,
+                conditions,
+                ordering,
+                page,
+                dialect=self.dialect,
             )
             rows = await self._rows(statement)
             objects = await self._grant_objects(rows)
@@ -427,7 +437,13 @@ class Loaders:
             else:
                 ids = [str(parent) for parent in parent_ids]
                 statement = per_parent_select(
-                    entries, parent_column, ids, conditions, LEDGER_ORDER, page
+                    entries,
+                    parent_column,
+                    ids,
+                    conditions,
+                    LEDGER_ORDER,
+                    page,
+                    dialect=self.dialect,
                 )
                 rows = await self._rows(statement)
                 by_parent = _by_parent(rows)

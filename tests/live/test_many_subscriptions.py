@@ -18,9 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from ulid import ULID
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
+from app.storage import migrations
+from app.storage.engine import create_engine
 from tests.access.support import TRANSPORT_WS, Socket
 
 CREDITS = str(Path(sys.executable).parent / "credits")
@@ -56,10 +62,10 @@ class Served:
 
 
 @contextlib.asynccontextmanager
-async def credits_serve(path: Path) -> AsyncIterator[Served]:
-    """`credits serve` on SQLite in OPEN mode, port 0, until the block ends."""
+async def credits_serve(database_url: str) -> AsyncIterator[Served]:
+    """`credits serve` in OPEN mode on port 0, until the block ends."""
     environment = os.environ | {
-        "CREDITS_DATABASE_URL": f"sqlite:///{path}/credits.db",
+        "CREDITS_DATABASE_URL": database_url,
         "CREDITS_LOG_LEVEL": "warning",
     }
     process = await asyncio.create_subprocess_exec(
@@ -167,9 +173,31 @@ def data_of(message: dict[str, Any]) -> Any:
     return message["payload"]["data"]["creditBalanceChanged"]
 
 
-async def test_4000_subscriptions_at_once_leave_requests_their_share(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """SQLite in the test's folder, or a scratch PostgreSQL database migrated like a
+    deployment and dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/credits.db"
+        return
+    postgres_url: str = request.getfixturevalue("postgres_url")
+    name = f"credits_test_{str(ULID()).lower()}"
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        await asyncio.to_thread(migrations.upgrade, url)
+        yield url
+    finally:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+async def test_4000_subscriptions_at_once_leave_requests_their_share(database_url: str) -> None:
     async with (
-        credits_serve(tmp_path) as served,
+        credits_serve(database_url) as served,
         httpx.AsyncClient(base_url=served.http_url, timeout=30) as client,
         contextlib.AsyncExitStack() as stack,
     ):

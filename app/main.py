@@ -115,7 +115,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, statement_timeout=settings.execution_timeout)
         time = clock or SystemClock()
         broker = publisher or broker_for(settings.database_url, time)
         runtime = Runtime(engine, time, CurrencyCatalog(engine), broker)

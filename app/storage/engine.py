@@ -52,13 +52,29 @@ def is_memory(url: str) -> bool:
     return is_sqlite(url) and make_url(url).database in (None, "", ":memory:")
 
 
-def create_engine(url: str, **options: Any) -> AsyncEngine:
+def create_engine(
+    url: str, *, statement_timeout: float | None = None, **options: Any
+) -> AsyncEngine:
+    """`statement_timeout` (seconds, PostgreSQL): the server cancels longer statements, so
+    a request abandoned at the execution limit stops in the database too. Commands that
+    may run long (verify, migrate) leave it out."""
     if "poolclass" not in options and not is_memory(url):
         options = {"pool_size": POOL_SIZE, "max_overflow": MAX_OVERFLOW} | options
+    if statement_timeout is not None and not is_sqlite(url):
+        options = _with_server_settings(
+            options, statement_timeout=f"{statement_timeout * 1000:.0f}"
+        )
     engine = create_async_engine(async_url(url), **options)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
     return engine
+
+
+def _with_server_settings(options: dict[str, Any], **settings: str) -> dict[str, Any]:
+    """asyncpg sets these on every new connection (`SET` would be lost on a reconnect)."""
+    connect_args = dict(options.get("connect_args", {}))
+    connect_args["server_settings"] = connect_args.get("server_settings", {}) | settings
+    return options | {"connect_args": connect_args}
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -106,6 +106,8 @@ class CreditGrant(SQLModel, table=True):
         UniqueConstraint("customer_id", "key"),
         Index("ix_credit_grant_customer_burn", "customer_id", "burn_key"),
         Index("ix_credit_grant_customer_created", "customer_id", "created_at", "id"),
+        Index("ix_credit_grant_customer_effective", "customer_id", "effective_at", "id"),
+        Index("ix_credit_grant_customer_priority", "customer_id", "priority", "id"),
         # which of a request's customers have an event due: a seek, however many grants
         Index("ix_credit_grant_customer_next_event", "customer_id", "next_event_at"),
     )

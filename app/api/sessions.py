@@ -4,9 +4,9 @@ A socket's viewer is watched from its accepted `connection_init` until it closes
 watcher per process ticks about twice a second: it ends the sockets of portal tokens
 whose expiry instant has passed (a heap, so a tick looks only at what is due), and, with
 ONE statement, those of API keys no longer live in the database, revoked by this
-process or any other. Ending a socket closes it with 4403; from that moment every
-further event and new subscription of it is refused in memory (`admit`), without
-waiting for the close to go out.
+process or any other, and those of OPEN mode once a first key exists. Ending a socket
+closes it with 4403; from that moment every further event and new subscription of it is
+refused in memory (`admit`), without waiting for the close to go out.
 
 The process's subscription count, for the server-wide limit, is kept here too.
 """
@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, true
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 
-from app.domain.access import Viewer
+from app.domain.access import Viewer, ViewerKind
 from app.domain.time import Clock
 from app.storage.engine import read_connection
 from app.storage.tables import api_keys
@@ -55,6 +55,7 @@ class Sessions:
         self.clock = clock
         self.interval = interval
         self.by_key: dict[str, set[Session]] = defaultdict(set)
+        self.open: set[Session] = set()  # OPEN mode's: the first key ends them
         self.expiring: list[tuple[datetime, int, Session]] = []
         self.order = itertools.count()
         self.stale = 0  # ended sessions possibly still in the heap
@@ -66,6 +67,8 @@ class Sessions:
             self.by_key[viewer.key_id].add(session)
         if viewer.expires_at is not None:
             heapq.heappush(self.expiring, (viewer.expires_at, next(self.order), session))
+        if viewer.kind is ViewerKind.OPEN:
+            self.open.add(session)
         socket.scope.setdefault("state", {})["session"] = session
         return session
 
@@ -79,6 +82,7 @@ class Sessions:
                 del self.by_key[key_id]
         if session.viewer.expires_at is not None:
             self.stale += 1  # still in the heap until due: pruned in bulk
+        self.open.discard(session)
 
     async def admit(self, session: Session) -> None:
         """Returns if the socket's credentials still hold; else closes it (4403) and waits
@@ -97,21 +101,26 @@ class Sessions:
             session.closing = asyncio.create_task(close(session.socket))
 
     async def tick(self) -> None:
-        now = self.clock.now()
-        while self.expiring and self.expiring[0][0] <= now:
-            session = heapq.heappop(self.expiring)[2]
-            if not session.ended:
-                self.end(session)
-        if self.by_key:
-            watched = list(self.by_key)
-            live = await live_keys(self.engine, watched)
-            for key_id in set(watched) - live:
-                for session in list(self.by_key.get(key_id, ())):
-                    self.end(session)
+        self.end_expired(self.clock.now())
+        if self.by_key or self.open:
+            await self.end_revoked()
         if self.stale * 2 > len(self.expiring):
             self.expiring = [item for item in self.expiring if not item[2].ended]
             heapq.heapify(self.expiring)
             self.stale = 0
+
+    def end_expired(self, now: datetime) -> None:
+        while self.expiring and self.expiring[0][0] <= now:
+            session = heapq.heappop(self.expiring)[2]
+            if not session.ended:
+                self.end(session)
+
+    async def end_revoked(self) -> None:
+        watched = list(self.by_key)
+        live, any_key = await key_states(self.engine, watched, any_key=bool(self.open))
+        ended = [s for key_id in set(watched) - live for s in self.by_key.get(key_id, ())]
+        for session in ended + (list(self.open) if any_key else []):
+            self.end(session)
 
     async def run(self) -> None:
         """The watcher: ticks until cancelled; a failed tick is logged and retried."""
@@ -123,13 +132,19 @@ class Sessions:
             await asyncio.sleep(self.interval)
 
 
-async def live_keys(engine: AsyncEngine, key_ids: list[str]) -> set[str]:
-    """Which of these API keys are still live (neither revoked nor gone)."""
-    statement = select(api_keys.c.id).where(
-        api_keys.c.id.in_(key_ids), api_keys.c.revoked_at.is_(None)
+async def key_states(
+    engine: AsyncEngine, key_ids: list[str], *, any_key: bool
+) -> tuple[set[str], bool]:
+    """Which of these API keys are live (neither revoked nor gone) and, when asked,
+    whether any key exists at all: one statement. (Asked only while OPEN mode sockets
+    are open, that is while no key existed a tick ago: it then reads a few rows.)"""
+    wanted = api_keys.c.id.in_(key_ids)
+    statement = select(api_keys.c.id, api_keys.c.revoked_at).where(
+        or_(wanted, true()) if any_key else wanted
     )
     async with read_connection(engine) as connection:
-        return {str(key_id) for key_id in (await connection.execute(statement)).scalars()}
+        rows = list(await connection.execute(statement))
+    return {str(row.id) for row in rows if row.revoked_at is None}, bool(rows)
 
 
 async def close(socket: WebSocket) -> None:

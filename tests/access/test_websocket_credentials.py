@@ -72,7 +72,9 @@ async def portal_token(live: Live, customer_id: str, lifetime: timedelta) -> str
     return f"Bearer {token}"
 
 
-async def subscribed(live: Live, socket: Socket, authorization: str, customer_id: str) -> None:
+async def subscribed(
+    live: Live, socket: Socket, authorization: str | None, customer_id: str
+) -> None:
     """Socket initialised with these credentials and subscribed to the USD balance (5.00)."""
     assert await socket.init(authorization) == {"type": "connection_ack"}
     await socket.subscribe("1", BALANCE, c=customer_id)
@@ -164,3 +166,15 @@ async def test_an_expired_portal_token_starts_no_new_subscription(live: Live) ->
         await socket.subscribe("2", BALANCE, c=customer_id)  # before the watcher's tick
         assert (await closed_within(socket, 1.0)).code == 4403
     await until(lambda: live.broker.subscriber_count() == 0, "nothing held")
+
+
+async def test_the_first_key_closes_the_sockets_opened_in_open_mode(live: Live) -> None:
+    customer_id = await customer(live, "acme")
+    async with websocket(live) as socket:
+        await subscribed(live, socket, None, customer_id)  # no credentials: OPEN mode
+        await new_key(live, "first")
+        assert (await closed_within(socket, 1.0)).code == 4403
+    async with websocket(live) as socket:
+        with pytest.raises(Closed) as refused:
+            await socket.init(None)
+        assert refused.value.code == 4403

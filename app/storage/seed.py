@@ -164,7 +164,7 @@ def _grant(shape: Shape, customer: int, index: int, per_grant: int, at: datetime
         currency=shape.currencies[index % len(shape.currencies)],
         amount=DRAW * per_grant,
         funding_method=FundingMethod.NONE,
-        priority=index % 3,
+        priority=index % 3 + 1,
         features=(),
         effective_at=at,
         expires_at=expires,

@@ -183,6 +183,18 @@ def postgres_problems(plan: dict[str, Any]) -> list[str]:
     return problems
 
 
+def sorted_pages(plans: list[tuple[str, Any]], sorts: Any) -> list[str]:
+    """Per-parent pages that sort a parent's rows instead of walking an index in order.
+
+    Not EXPIRES_AT: its key is an expression (expiry or never), so it reads the
+    customer's grants by index and sorts them: bounded by one customer's grants."""
+    return [
+        s[:200]
+        for s, plan in plans
+        if "page_row" in s and "coalesce(credit_grant.expires_at" not in s and sorts(plan)
+    ]
+
+
 def is_balance(statement: str) -> bool:
     """The balance sums: replaced by maintained figures in another part of issue 8."""
     return "sum(" in statement
@@ -223,6 +235,12 @@ async def test_no_postgresql_plan_reads_the_ledger_or_the_grants_whole(postgres_
     # directions, entries of grants after a cursor and backwards, customers' ledgers both ways
     assert len(laterals) == 11
 
+    def sorts_below_a_limit(plan: list[dict[str, Any]]) -> bool:
+        limits = [n for n in nodes(plan[0]["Plan"]) if n["Node Type"] == "Limit"]
+        return any(n["Node Type"] == "Sort" for limit in limits for n in nodes(limit))
+
+    assert sorted_pages(plans, sorts_below_a_limit) == []
+
 
 async def test_no_sqlite_plan_scans_the_ledger_or_the_grants(sqlite_url: str) -> None:
     _, _, statements = await both_documents(sqlite_url)
@@ -230,3 +248,7 @@ async def test_no_sqlite_plan_scans_the_ledger_or_the_grants(sqlite_url: str) ->
     scan = re.compile(r"^SCAN (ledger_entry|credit_grant|page_row)\b")
     found = {s[:200]: [d for d in details if scan.match(d)] for s, details in plans}
     assert {s: d for s, d in found.items() if d} == {}
+    # one sort, of the statement's result by parent; none inside a parent's page
+    assert (
+        sorted_pages(plans, lambda details: details.count("USE TEMP B-TREE FOR ORDER BY") > 1) == []
+    )

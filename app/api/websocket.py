@@ -3,10 +3,10 @@
 A socket's handler reads every message already buffered without yielding, and each
 `subscribe` starts an operation that parses, validates and starts executing in one go:
 40 sockets sending 100 subscriptions each would start 4,000 operations in a few turns
-of the event loop, and an HTTP request would wait seconds behind them. Here messages are
-handled a few at a time in the whole process (`TURNS`), each followed by one turn of
-the loop in which its operation takes its first steps, up to its first database read
-(which waits at the read gate, see app.storage.engine).
+of the event loop, and an HTTP request would wait seconds behind them. Here at most
+`TURNS` messages, of all sockets together, begin in one turn of the loop. A message
+holds its place only until the next turn, however long it takes (a send to a client
+that does not read may wait for ever), so no socket can hold up the others.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
-TURNS = 4  # WebSocket messages handled at once, all sockets together
+TURNS = 4  # WebSocket messages begun per turn of the event loop, all sockets together
 
 
 def message_turns() -> asyncio.Semaphore:
@@ -27,9 +27,10 @@ def message_turns() -> asyncio.Semaphore:
 
 
 async def take_turn(context: Any, handle: Any, message: Any) -> None:
-    async with context.request.app.state.message_turns:
-        await handle(message)
-        await asyncio.sleep(0)  # the operation it started takes its first steps
+    turns: asyncio.Semaphore = context.request.app.state.message_turns
+    await turns.acquire()
+    asyncio.get_running_loop().call_soon(turns.release)
+    await handle(message)
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):

@@ -22,7 +22,17 @@ from app.services.customers import create_customer
 from app.services.keys import create_key, revoke_key
 from app.services.portal import sign_token
 from app.storage.engine import create_engine
-from tests.access.support import Closed, Live, Socket, next_data, promote, serve, until, websocket
+from tests.access.support import (
+    LEGACY_WS,
+    Closed,
+    Live,
+    Socket,
+    next_data,
+    promote,
+    serve,
+    until,
+    websocket,
+)
 from tests.api.conftest import START
 
 BALANCE = """
@@ -178,3 +188,19 @@ async def test_the_first_key_closes_the_sockets_opened_in_open_mode(live: Live) 
         with pytest.raises(Closed) as refused:
             await socket.init(None)
         assert refused.value.code == 4403
+
+
+async def test_a_revoked_key_closes_a_legacy_graphql_ws_socket_too(live: Live) -> None:
+    customer_id = await customer(live, "acme")
+    key_id, authorization = await new_key(live, "ops")
+    async with websocket(live, LEGACY_WS) as socket:
+        assert await socket.init(authorization) == {"type": "connection_ack"}
+        payload = {"query": BALANCE, "variables": {"c": customer_id}}
+        await socket.send({"id": "1", "type": "start", "payload": payload})
+        assert await socket.receive("1") == {
+            "id": "1",
+            "type": "data",
+            "payload": {"data": balance("5.00")},
+        }
+        assert await revoke_key(live.runtime.engine, key_id, live.clock.now())
+        assert (await closed_within(socket, 1.0)).code == 4403

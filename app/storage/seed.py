@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, insert, text
+from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from ulid import ULID
 
 from app.domain.grants import FundingMethod, Grant
 from app.domain.ids import PREFIXES
 from app.domain.ledger import OPEN, Account, Booking, EntryType
+from app.storage.bulk import bulk_writer
 from app.storage.mapping import account_values, entry_values, grant_creation
 from app.storage.tables import accounts, consumptions, customers, entries, grants
 
@@ -35,12 +36,16 @@ FINGERPRINT = "seed"  # not a replayable request: a replay with a seeded key is 
 @dataclass(frozen=True)
 class Shape:
     """How many of each: `grants` per customer, `entries` per grant (one FUNDED, the rest
-    CONSUMED), and one more customer with `big_entries` entries over `grants` grants."""
+    CONSUMED), and one more customer with `big_entries` entries over `grants` grants; with
+    `medium_entries`, one more after it with that many. Every grant keeps `spare` smallest
+    units beyond what it leaves after its draws, for benchmarks that keep consuming."""
 
     customers: int = 200
     grants: int = 10
     entries: int = 20
     big_entries: int = 20_000
+    medium_entries: int = 0
+    spare: int = 0
     currencies: tuple[str, ...] = ("USD",)
     start: datetime = START
 
@@ -50,8 +55,16 @@ class Shape:
         return self.start + timedelta(days=30)
 
     def customer_ids(self) -> list[str]:
-        """Every customer's id in id order, the long ledger's last."""
+        """Every customer's id in id order, the long ledger's last (the medium one apart)."""
         return [seed_id("customer", n) for n in range(self.customers + 1)]
+
+    def medium_id(self) -> str:
+        return seed_id("customer", self.customers + 1)
+
+    def entries_of(self, number: int) -> int:
+        """Entries per grant of customer `number`."""
+        total = {self.customers: self.big_entries, self.customers + 1: self.medium_entries}
+        return -(-total[number] // self.grants) if number in total else self.entries
 
 
 @dataclass
@@ -65,25 +78,18 @@ class Batch:
 async def seed(engine: AsyncEngine, shape: Shape) -> None:
     """Write the data set into empty tables, then ANALYZE on PostgreSQL."""
     batch = Batch()
-    for number in range(shape.customers + 1):
-        big = number == shape.customers
-        per_grant = -(-shape.big_entries // shape.grants) if big else shape.entries
-        _customer(batch, shape, number, per_grant)
-        if len(batch.rows[entries]) >= FLUSH_ENTRIES:
-            await _flush(engine, batch)
-            batch = Batch()
-    await _flush(engine, batch)
+    async with engine.connect() as connection:
+        write = await bulk_writer(connection, TABLES)
+        for number in range(shape.customers + 1 + (shape.medium_entries > 0)):
+            _customer(batch, shape, number, shape.entries_of(number))
+            if len(batch.rows[entries]) >= FLUSH_ENTRIES:
+                await write(batch.rows)
+                batch = Batch()
+        await write(batch.rows)
     if engine.dialect.name == "postgresql":
         async with engine.connect() as connection:
             await connection.execute(text("ANALYZE"))
             await connection.commit()
-
-
-async def _flush(engine: AsyncEngine, batch: Batch) -> None:
-    async with engine.begin() as connection:
-        for table in TABLES:
-            if batch.rows.get(table):
-                await connection.execute(insert(table), batch.rows[table])
 
 
 def seed_id(kind: str, customer: int, index: int = 0) -> str:
@@ -162,7 +168,7 @@ def _grant(shape: Shape, customer: int, index: int, per_grant: int, at: datetime
         id=seed_id("grant", customer, index),
         customer_id=seed_id("customer", customer),
         currency=shape.currencies[index % len(shape.currencies)],
-        amount=DRAW * per_grant,
+        amount=DRAW * per_grant + shape.spare,
         funding_method=FundingMethod.NONE,
         priority=index % 3 + 1,
         features=(),

@@ -67,7 +67,6 @@ class CreditsGraphQL(GraphQLView):
         context = await make_context(state.runtime, state.settings, viewer, request, response)
         context.request_id = scope_state.get("request_id", "")
         if isinstance(request, WebSocket):
-            gate_reads(state.live_reads)  # live updates leave HTTP requests their connections
             close_unless_initialised(request, context, state.settings.connection_init_timeout)
         return context
 
@@ -82,7 +81,9 @@ class CreditsGraphQL(GraphQLView):
         if viewer is None:
             raise ConnectionRejectionError({"message": "Invalid or missing credentials"})
         context.see(viewer)
-        context.request.app.state.sessions.watch(context.request, viewer)
+        state = context.request.app.state
+        state.sessions.watch(context.request, viewer)
+        gate_reads(state.live_reads)  # its subscriptions' reads leave requests connections
         return cast(UnsetType, UNSET)
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:

@@ -1,6 +1,7 @@
-"""Subscriptions read through the process's live read gate; HTTP requests do not (DESIGN
-§11): with every place of the gate taken, a new subscription waits for its first event
-while requests keep answering, and it gets the event once a place is free."""
+"""Subscriptions read through the process's live read gate; HTTP requests and a socket's
+`connection_init` do not (DESIGN §11): with every place of the gate taken, a socket
+connects and a new subscription waits for its first event while requests keep
+answering, and it gets the event once a place is free."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ async def test_a_full_gate_holds_subscription_reads_but_not_requests(live: Live)
     customer_id = await live.customer("acme")
     await live.promote(customer_id, "10")
     gate: asyncio.Semaphore = live.app.state.live_reads
-    async with connect(live) as session:
-        for _ in range(LIVE_READS):
-            await gate.acquire()
+    for _ in range(LIVE_READS):
+        await gate.acquire()
+    async with connect(live) as session:  # connection_init's check of credentials: not gated
         stream = Stream(session, BALANCE, customerId=customer_id, currency="USD")
         for _ in range(3):
             assert await live.post("{ viewer { kind } }") == {"viewer": {"kind": "OPEN"}}

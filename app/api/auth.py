@@ -10,6 +10,7 @@ server already running.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,10 +19,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.domain.access import OPEN_VIEWER, Viewer
 from app.domain.time import Clock
-from app.services.keys import any_key, authenticate
+from app.services.keys import any_key, authenticate, keys_created
 from app.services.portal import TOKEN_PREFIX, read_token
 from app.services.signing import SigningKeys
 from app.settings import is_loopback
+
+OPEN_MODE_RECHECK = 1.0  # seconds
 
 
 class Authenticator:
@@ -31,11 +34,25 @@ class Authenticator:
         self.loopback = is_loopback(host)
         self.signing_keys = SigningKeys(engine, override=signing_key)
         self.keys_exist = False
+        self.checked_at = -OPEN_MODE_RECHECK  # monotonic seconds of the last "any key?"
+        self.created_seen = keys_created.count
 
     async def open_mode(self) -> bool:
-        if not self.keys_exist:
+        """No statement per request: a key, once made, exists for good (DESIGN §10), and
+        while none does, the database is asked at most once a second, or at once when
+        this process has made a key since (another process's first key: within 1 s)."""
+        if not self.loopback:
+            return False
+        if not self.keys_exist and self._recheck_due():
             self.keys_exist = await any_key(self.engine)
-        return self.loopback and not self.keys_exist
+        return not self.keys_exist
+
+    def _recheck_due(self) -> bool:
+        now, created = time.monotonic(), keys_created.count
+        if now - self.checked_at < OPEN_MODE_RECHECK and created == self.created_seen:
+            return False
+        self.checked_at, self.created_seen = now, created
+        return True
 
     async def viewer(self, authorization: str | None) -> Viewer | None:
         """The viewer these credentials stand for; None when they are missing or bad."""

@@ -25,8 +25,7 @@ from app.domain.validation import check_text
 from app.services.books import Books
 from app.services.runtime import Runtime
 from app.storage.balances import read_balance
-from app.storage.engine import lock_customer, read_connection, write_transaction
-from app.storage.tables import accounts
+from app.storage.tables import accounts, customers
 
 
 def check_id(issues: Issues, path: Path, value: str) -> None:
@@ -65,15 +64,23 @@ async def keyed_row(frame: Frame, table: Table, key: str, print_: str) -> Row[An
     return row
 
 
-async def owner_of(runtime: Runtime, table: Table, kind: str, id: str, what: str) -> str:
-    """The customer an object belongs to; NotFound for an unknown id or another kind's id."""
-    if kind_of(id) == kind:
-        async with read_connection(runtime.engine) as connection:
-            statement = select(table.c.customer_id).where(table.c.id == id)
+@dataclass(frozen=True)
+class Owned:
+    """An object named by id whose customer a write locks: read on the write's connection."""
+
+    table: Table
+    kind: str
+    id: str
+    what: str
+
+    async def owner(self, connection: AsyncConnection) -> str:
+        """The customer it belongs to; NotFound for an unknown id or another kind's id."""
+        if kind_of(self.id) == self.kind:
+            statement = select(self.table.c.customer_id).where(self.table.c.id == self.id)
             owner = (await connection.execute(statement)).scalar()
             if owner is not None:
                 return str(owner)
-    raise NotFound(what, id)
+        raise NotFound(self.what, self.id)
 
 
 def label_set(labels: Sequence[tuple[str, str]] | None) -> list[list[str]]:
@@ -125,39 +132,78 @@ class Frame:
 
 @asynccontextmanager
 async def customer_transaction(
-    runtime: Runtime, customer_id: str, actor: Actor, transaction_id: str
+    runtime: Runtime, customer: str | Owned, actor: Actor, transaction_id: str
 ) -> AsyncIterator[Frame]:
     """Lock the customer, book what is due, run the use case, flush; publish after commit.
 
-    The instant of the write is taken once, after the lock, and used for the entries, the
+    One pooled connection: for an `Owned` object, its customer is read on the connection
+    of the write (in a short read first: the process's lock on the customer must be taken
+    before the write transaction begins, or two writers could wait on each other). The
+    instant of the write is taken once, after the lock, and used for the entries, the
     result balance and the published change.
     """
-    async with runtime.customer_locks.hold(customer_id):
-        async with write_transaction(runtime.engine) as connection:
-            if not await lock_customer(connection, customer_id):
-                raise NotFound("Customer", customer_id)
-            now = await ledger_instant(connection, customer_id, runtime.clock.now())
-            books = Books(connection, customer_id, now)
-            await books.catch_up()
-            booking = Booking(transaction_id, actor, now, now)
-            frame = Frame(connection, books, booking, now, Committed(customer_id))
-            await frame.flush()  # queries of the use case must see what catch-up booked
+    if isinstance(customer, str):
+        async with (
+            runtime.customer_locks.hold(customer),
+            runtime.engine.connect() as connection,
+            _write(runtime, connection, customer, actor, transaction_id) as frame,
+        ):
             yield frame
-            await frame.flush()
-            await frame.mark_sequences()
-            if frame.committed.entries or frame.committed.grant_ids:
-                await runtime.publisher.stage(connection, frame.committed)
+        return
+    async with runtime.engine.connect() as connection:
+        async with connection.begin():
+            customer_id = await customer.owner(connection)
+        async with (
+            runtime.customer_locks.hold(customer_id),
+            _write(runtime, connection, customer_id, actor, transaction_id) as frame,
+        ):
+            yield frame
+
+
+@asynccontextmanager
+async def _write(
+    runtime: Runtime,
+    connection: AsyncConnection,
+    customer_id: str,
+    actor: Actor,
+    transaction_id: str,
+) -> AsyncIterator[Frame]:
+    """The write transaction on `connection`, the process's lock on the customer held."""
+    if connection.dialect.name == "sqlite":
+        await connection.execution_options(sqlite_begin="IMMEDIATE")
+    async with connection.begin():
+        now = await locked_instant(connection, customer_id, runtime.clock.now())
+        books = Books(connection, customer_id, now)
+        await books.catch_up()
+        booking = Booking(transaction_id, actor, now, now)
+        frame = Frame(connection, books, booking, now, Committed(customer_id))
+        await frame.flush()  # queries of the use case must see what catch-up booked
+        yield frame
+        await frame.flush()
+        await frame.mark_sequences()
         if frame.committed.entries or frame.committed.grant_ids:
-            await runtime.publisher.publish(frame.committed)
+            await runtime.publisher.stage(connection, frame.committed)
+    if frame.committed.entries or frame.committed.grant_ids:
+        await runtime.publisher.publish(frame.committed)
 
 
-async def ledger_instant(connection: AsyncConnection, customer_id: str, now: datetime) -> datetime:
-    """`now`, or the customer's last bookedAt if the clock stepped back behind it: the
-    ledger is never backdated, so a write never describes an instant before its entries."""
-    statement = select(func.max(accounts.c.last_booked_at)).where(
-        accounts.c.customer_id == customer_id
+async def locked_instant(connection: AsyncConnection, customer_id: str, now: datetime) -> datetime:
+    """Lock the customer's row (serializing its writers on PostgreSQL; NotFound if there is
+    no such customer) and, in the same statement, return `now`, or the customer's last
+    bookedAt if the clock stepped back behind it: the ledger is never backdated, so a write
+    never describes an instant before its entries."""
+    last_booked = (
+        select(func.max(accounts.c.last_booked_at))
+        .where(accounts.c.customer_id == customer_id)
+        .scalar_subquery()
     )
-    last: datetime | None = (await connection.execute(statement)).scalar()
+    statement = (
+        select(customers.c.id, last_booked).where(customers.c.id == customer_id).with_for_update()
+    )
+    row = (await connection.execute(statement)).first()
+    if row is None:
+        raise NotFound("Customer", customer_id)
+    last: datetime | None = row[1]
     return now if last is None or last <= now else last
 
 

@@ -23,6 +23,15 @@ from app.storage.tables import api_keys
 SECRET_PREFIX = "ck_"
 
 
+class KeysCreated:
+    """Keys made by this process: the server's OPEN-mode cache ends at once on one."""
+
+    count = 0
+
+
+keys_created = KeysCreated()
+
+
 @dataclass(frozen=True)
 class ApiKeyInfo:
     id: str
@@ -51,6 +60,7 @@ async def create_key(
     }
     async with write_transaction(engine) as connection:
         await connection.execute(insert(api_keys).values(values))
+    keys_created.count += 1
     return key_id, secret
 
 

@@ -17,12 +17,12 @@ from app.domain.money import amount_problem, to_minor
 from app.domain.validation import check_text
 from app.services.common import (
     Frame,
+    Owned,
     check_id,
     check_key,
     customer_transaction,
     fingerprint,
     keyed_row,
-    owner_of,
 )
 from app.services.runtime import Runtime
 from app.storage.tables import consumptions, entries, reversals
@@ -52,14 +52,12 @@ async def reverse_credit_consumption(
     check_key(issues, ("input", "key"), key)
     check_text(issues, ("input", "reason"), reason, low=0, high=1024, lines=True)
     issues.raise_any()
-    customer_id = await owner_of(
-        runtime, consumptions, "consumption", consumption_id, "Credit consumption"
-    )
+    owned = Owned(consumptions, "consumption", consumption_id, "Credit consumption")
     print_ = fingerprint(
         "reversal", {"consumptionId": consumption_id, "amount": amount, "reason": reason}
     )
     transaction_id = new_id("transaction")
-    async with customer_transaction(runtime, customer_id, actor, transaction_id) as frame:
+    async with customer_transaction(runtime, owned, actor, transaction_id) as frame:
         row = (
             await frame.connection.execute(
                 select(consumptions).where(consumptions.c.id == consumption_id)
@@ -96,7 +94,7 @@ async def reverse_credit_consumption(
         await frame.connection.execute(
             insert(reversals).values(
                 id=new_id("reversal"),
-                customer_id=customer_id,
+                customer_id=frame.books.customer_id,
                 consumption_id=consumption_id,
                 key=key,
                 fingerprint=print_,

@@ -9,7 +9,7 @@ from app.domain.grants import NO_PAYMENT, PAYMENT_FAILED, Grant, GrantStatus, Se
 from app.domain.ids import new_id
 from app.domain.ledger import Actor, EntryType
 from app.domain.validation import check_aware, check_text
-from app.services.common import Frame, check_id, customer_transaction, owner_of
+from app.services.common import Frame, Owned, check_id, customer_transaction
 from app.services.grants import GrantOutcome
 from app.services.runtime import Runtime
 from app.storage.tables import grants
@@ -39,8 +39,8 @@ async def settle_credit_purchase(
     ):
         issues.add(("input", "occurredAt"), "must not be in the future")
     issues.raise_any()
-    customer_id = await grant_owner(runtime, grant_id)
-    async with customer_transaction(runtime, customer_id, actor, new_id("transaction")) as frame:
+    owned = Owned(grants, "grant", grant_id, "Credit grant")
+    async with customer_transaction(runtime, owned, actor, new_id("transaction")) as frame:
         grant = await _grant(frame, grant_id)
         if grant.purchase is None:
             raise InvalidState(NO_PAYMENT, "A promotional grant has no payment to settle")
@@ -64,8 +64,8 @@ async def void_credit_grant(
     check_id(issues, ("input", "grantId"), grant_id)
     check_text(issues, ("input", "reason"), reason, low=0, high=1024, lines=True)
     issues.raise_any()
-    customer_id = await grant_owner(runtime, grant_id)
-    async with customer_transaction(runtime, customer_id, actor, new_id("transaction")) as frame:
+    owned = Owned(grants, "grant", grant_id, "Credit grant")
+    async with customer_transaction(runtime, owned, actor, new_id("transaction")) as frame:
         grant = await _grant(frame, grant_id)
         voiding = grant.check_voidable(frame.now)
         if voiding:
@@ -84,10 +84,6 @@ async def void(frame: Frame, grant: Grant, reason: str | None) -> None:
 async def _void_unless_finished(frame: Frame, grant: Grant, reason: str) -> None:
     if grant.status(frame.now) in (GrantStatus.PENDING, GrantStatus.ACTIVE):
         await void(frame, grant, reason)
-
-
-async def grant_owner(runtime: Runtime, grant_id: str) -> str:
-    return await owner_of(runtime, grants, "grant", grant_id, "Credit grant")
 
 
 async def _grant(frame: Frame, grant_id: str) -> Grant:

@@ -1,0 +1,118 @@
+"""Seeded databases, cached between runs and copied for each run (runs write to them).
+
+A cached database is keyed by the engine, the shape and the schema revision; it is made
+by `credits`' own migrations, `app.storage.seed` and checked by `verify` before it is kept.
+SQLite: files under `.bench-cache/`; PostgreSQL: databases `credits_bench_<key>` beside
+the one CREDITS_TEST_POSTGRES_URL names, each run working in a copy (CREATE DATABASE …
+TEMPLATE).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import shutil
+import time
+from dataclasses import astuple
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from app.services.verify import verify
+from app.storage import migrations
+from app.storage.engine import create_engine, is_sqlite
+from app.storage.seed import Shape, seed
+from app.storage.tables import metadata
+
+CURRENCIES = ("USD", "EUR")
+SPARE = 10**9  # every grant keeps this much, so consumption never runs dry
+SHAPES = {
+    "full": Shape(10_000, 10, 10, 1_000_000, 1_000, SPARE, CURRENCIES),
+    "quick": Shape(500, 10, 10, 100_000, 1_000, SPARE, CURRENCIES),
+    "tiny": Shape(60, 4, 5, 400, 100, SPARE, CURRENCIES),
+}
+CACHE = Path(".bench-cache")
+
+
+def cache_key(shape: Shape, engine: str) -> str:
+    """Changes with the shape, the migrations' head and the tables' columns (a column added
+    before its migration is written changes it too)."""
+    columns = [(t.name, [(c.name, str(c.type)) for c in t.columns]) for t in metadata.sorted_tables]
+    described = repr((engine, astuple(shape), migrations.head_revision(), columns))
+    return hashlib.sha256(described.encode()).hexdigest()[:12]
+
+
+async def prepare(base_url: str, shape: Shape, cache: Path = CACHE) -> tuple[str, list[str]]:
+    """A fresh copy of the cached seeded database for `base_url`'s engine, and notes."""
+    if is_sqlite(base_url):
+        return await _prepare_sqlite(shape, cache)
+    return await _prepare_postgres(base_url, shape)
+
+
+async def _seed_and_verify(url: str, shape: Shape) -> list[str]:
+    started = time.perf_counter()
+    await asyncio.to_thread(migrations.upgrade, url)
+    engine = create_engine(url)
+    try:
+        await seed(engine, shape)
+        seeded = time.perf_counter()
+        problems = await verify(engine)
+    finally:
+        await engine.dispose()
+    if problems:
+        raise RuntimeError(f"the seeded database does not verify: {problems[:5]}")
+    return [
+        f"seeded in {seeded - started:.1f} s, `credits verify` clean in "
+        f"{time.perf_counter() - seeded:.1f} s"
+    ]
+
+
+async def _prepare_sqlite(shape: Shape, cache: Path) -> tuple[str, list[str]]:
+    kept = cache / f"sqlite-{cache_key(shape, 'sqlite')}.db"
+    notes = ["seeded database from the cache"]
+    if not await asyncio.to_thread(kept.exists):
+        making = kept.with_suffix(".making")
+        await asyncio.to_thread(_remove, making)
+        notes = await _seed_and_verify(f"sqlite:///{making}", shape)
+        await asyncio.to_thread(making.rename, kept)  # its WAL was checkpointed at close
+    run = cache / "run.db"
+    await asyncio.to_thread(_remove, run)
+    await asyncio.to_thread(shutil.copyfile, kept, run)
+    return f"sqlite:///{run.resolve()}", notes
+
+
+def _remove(database: Path) -> None:
+    """A database file and its WAL files, if there; makes the folder it would be in."""
+    database.parent.mkdir(parents=True, exist_ok=True)
+    for path in database.parent.glob(f"{database.name}*"):
+        path.unlink()
+
+
+async def _prepare_postgres(base_url: str, shape: Shape) -> tuple[str, list[str]]:
+    key = cache_key(shape, "postgresql")
+    kept, making, run = f"credits_bench_{key}", f"credits_bench_{key}_making", "credits_bench_run"
+    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
+    notes = ["seeded database from the cache"]
+    try:
+        async with admin.connect() as connection:
+            found = await connection.scalar(
+                text("SELECT count(*) FROM pg_database WHERE datname = :name"), {"name": kept}
+            )
+            if not found:
+                await connection.execute(text(f'DROP DATABASE IF EXISTS "{making}" WITH (FORCE)'))
+                await connection.execute(text(f'CREATE DATABASE "{making}"'))
+        if not found:
+            notes = await _seed_and_verify(database(base_url, making), shape)
+            async with admin.connect() as connection:
+                await connection.execute(text(f'ALTER DATABASE "{making}" RENAME TO "{kept}"'))
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{run}" WITH (FORCE)'))
+            await connection.execute(text(f'CREATE DATABASE "{run}" TEMPLATE "{kept}"'))
+    finally:
+        await admin.dispose()
+    return database(base_url, run), notes
+
+
+def database(url: str, name: str) -> str:
+    return make_url(url).set(database=name).render_as_string(hide_password=False)

@@ -1,0 +1,183 @@
+"""Live fan-out: subscribers of creditLedgerEntryBooked on one customer, over real
+WebSockets (graphql-transport-ws) to uvicorn on 127.0.0.1 (port 0) in this process, on
+the run's database; the subscribers run in a second process with its own event loop.
+Then consumptions, one after another (each waits until every subscriber has its entry);
+for each, the time from its commit to its receipt by each subscriber, on the system-wide
+monotonic clock. The commit is taken as the call's start: events go out right after the
+commit, before the call returns, so the figure is an upper bound that includes the write
+transaction itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import resource
+import time
+from collections import defaultdict
+from decimal import Decimal
+from multiprocessing.connection import Connection
+from typing import Any, cast
+
+import uvicorn
+import websockets
+from starlette.applications import Starlette
+
+from app.domain.ledger import OPEN
+from app.live.broker import Broker
+from app.main import create_app
+from app.services.consumption import ConsumeRequest, consume_credits
+from app.services.customers import create_customer
+from app.services.grants import GrantRequest, grant_promotional_credits
+from app.services.runtime import Runtime
+from app.settings import Settings
+from benchmark.load import Stats
+from benchmark.measure import Results
+
+LIVE_SUBSCRIPTION = """
+subscription Entries($customerId: ID!, $after: Int!) {
+  creditLedgerEntryBooked(customerId: $customerId, currency: "USD", afterSequence: $after) {
+    id sequence type amount availableBalanceAfter bookedAt
+  }
+}"""
+WARMUP = 3  # mutations before the measured ones: caches, first sends
+
+
+def raise_open_files(wanted: int) -> int:
+    """Raise the soft limit on open files (1,000 sockets each side) up to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        soft = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    return soft
+
+
+def subscribers_process(
+    url: str, customer_id: str, after: int, count: int, last: int, pipe: Connection
+) -> None:
+    """The subscribers' side, in a process of its own."""
+    asyncio.run(run_subscribers(url, customer_id, after, count, last, pipe))
+
+
+async def run_subscribers(
+    url: str, customer_id: str, after: int, count: int, last: int, pipe: Connection
+) -> None:
+    received: dict[int, list[float]] = defaultdict(list)
+    subscribe = {
+        "id": "1",
+        "type": "subscribe",
+        "payload": {
+            "query": LIVE_SUBSCRIPTION,
+            "variables": {"customerId": customer_id, "after": after},
+        },
+    }
+
+    async def connect() -> Any:
+        socket = await websockets.connect(
+            url, subprotocols=[websockets.Subprotocol("graphql-transport-ws")], ping_interval=None
+        )
+        await socket.send(json.dumps({"type": "connection_init", "payload": {}}))
+        ack = json.loads(await socket.recv())
+        assert ack["type"] == "connection_ack", ack
+        await socket.send(json.dumps(subscribe))
+        return socket
+
+    async def read(socket: Any) -> None:
+        async for message in socket:
+            at = time.monotonic()
+            body = json.loads(message)
+            if body["type"] != "next" or "errors" in body["payload"]:
+                raise RuntimeError(f"unexpected message: {message}")
+            sequence = body["payload"]["data"]["creditLedgerEntryBooked"]["sequence"]
+            times = received[sequence]
+            times.append(at)
+            if len(times) == count:
+                pipe.send(("delivered", sequence))
+            if sequence == last:
+                return
+
+    sockets = []
+    for start in range(0, count, 100):  # 100 handshakes at a time
+        batch = range(start, min(count, start + 100))
+        sockets.extend(await asyncio.gather(*(connect() for _ in batch)))
+    pipe.send(("connected", len(sockets)))
+    await asyncio.gather(*(read(socket) for socket in sockets))
+    pipe.send(("received", dict(received)))
+    await asyncio.gather(*(socket.close() for socket in sockets))
+
+
+async def start_server(
+    database_url: str,
+) -> tuple[Starlette, uvicorn.Server, asyncio.Task[None], str]:
+    app = create_app(Settings(database_url=database_url, scheduler_enabled=False))
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, lifespan="on", log_config=None, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            serving.result()
+            raise RuntimeError("uvicorn stopped before it started")
+        await asyncio.sleep(0.01)
+    host, port = server.servers[0].sockets[0].getsockname()[:2]
+    return app, server, serving, f"ws://{host}:{port}/graphql"
+
+
+async def fan_out(database_url: str, subscribers: int, mutations: int) -> Results:
+    """Commit to receipt by every subscriber ("each") and by the last of them ("last")."""
+    raise_open_files(2 * subscribers + 512)
+    app, server, serving, url = await start_server(database_url)
+    runtime: Runtime = app.state.runtime
+    broker = cast(Broker, runtime.publisher)
+    total = WARMUP + mutations
+    customer_id, _ = await create_customer(runtime, key="bench-live", name="Bench live")
+    grant = GrantRequest(
+        customer_id=customer_id, name="live", currency="USD", amount=Decimal(total)
+    )
+    await grant_promotional_credits(runtime, actor=OPEN, request=grant)  # sequence 1
+
+    loop = asyncio.get_running_loop()
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    process = context.Process(
+        target=subscribers_process,
+        args=(url, customer_id, 1, subscribers, 1 + total, theirs),
+        daemon=True,
+    )
+
+    async def message(kind: str, within: float) -> Any:
+        got, value = await asyncio.wait_for(loop.run_in_executor(None, ours.recv), within)
+        assert got == kind, (got, value)
+        return value
+
+    started = time.monotonic()
+    process.start()
+    theirs.close()  # the child's end: our reads end (EOFError) if the child dies
+    try:
+        await message("connected", 90)
+        while broker.subscriber_count() < subscribers:
+            assert time.monotonic() - started < 120, "subscriptions did not start"
+            await asyncio.sleep(0.01)
+        committed: dict[int, float] = {}
+        for n in range(total):
+            request = ConsumeRequest(
+                customer_id=customer_id, key=f"live-{n}", currency="USD", amount=Decimal(1)
+            )
+            committed[n + 2] = time.monotonic()  # subscribers may hear before it returns
+            await consume_credits(runtime, actor=OPEN, request=request)
+            assert await message("delivered", 30) == n + 2
+        received: dict[int, list[float]] = await message("received", 30)
+        await asyncio.to_thread(process.join, 30)
+    finally:
+        if process.is_alive():
+            process.kill()
+        server.should_exit = True
+        await serving
+
+    measured = range(2 + WARMUP, 2 + total)
+    assert all(len(received[s]) == subscribers for s in committed), "lost or repeated"
+    each = [t - committed[s] for s in measured for t in received[s]]
+    last = [max(received[s]) - committed[s] for s in measured]
+    return {"live": {"each": Stats(latencies=each), "last": Stats(latencies=last)}}

@@ -1,0 +1,183 @@
+"""The table: each figure beside its floor, the ratio and the issue's budget, PASS or FAIL;
+and docs/performance.md with the machine it ran on."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benchmark.load import Stats
+from benchmark.measure import Results
+
+EXECUTION_LIMIT = 10.0  # seconds: Settings.execution_timeout's default
+HEADER = ("measure", "ours", "floor", "ratio", "budget", "")
+
+
+@dataclass(frozen=True)
+class Row:
+    what: str
+    ours: str
+    floor: str = ""
+    ratio: float | None = None
+    budget: str = ""
+    verdict: str = ""
+
+    def cells(self) -> tuple[str, ...]:
+        ratio = "" if self.ratio is None else f"{self.ratio:.2f}x"
+        return (self.what, self.ours, self.floor, ratio, self.budget, self.verdict)
+
+
+def judged(what: str, ours: float, floor: float, unit: str, limit: float, at_most: bool) -> Row:
+    """ours/floor against `limit`: at most it (times), or at least it (rates)."""
+    ratio = ours / floor if floor else float("nan")
+    passed = ratio <= limit if at_most else ratio >= limit
+    budget = f"{'<=' if at_most else '>='} {limit}x"
+    shown = (f"{ours:.1f} {unit}", f"{floor:.1f} {unit}")
+    return Row(what, *shown, ratio, budget, "PASS" if passed else "FAIL")
+
+
+def ms(stats: Stats, fraction: float = 0.5) -> float:
+    return stats.percentile(fraction)
+
+
+def rows(results: Results) -> list[Row]:
+    """Every row whose measurement is in `results` (a run may skip some)."""
+    made: list[Row] = []
+    for name, build in BUILDERS:
+        if name in results:
+            made += build(results[name])
+    return made
+
+
+def _dashboard_one(got: dict[str, Stats]) -> list[Row]:
+    ours, floor, naive = got["graphql"], got["floor"], got["naive"]
+    return [
+        judged("dashboard p50, 1 client", ms(ours), ms(floor), "ms", 1.5, True),
+        Row("dashboard p99, 1 client", f"{ms(ours, 0.99):.1f} ms", f"{ms(floor, 0.99):.1f} ms"),
+        Row(
+            "naive chain p50, 1 client (vs ours)",
+            f"{ms(naive):.1f} ms",
+            f"{ms(ours):.1f} ms",
+            ms(naive) / ms(ours) if ms(ours) else None,
+        ),
+    ]
+
+
+def _dashboard_many(got: dict[str, Stats]) -> list[Row]:
+    ours, floor, naive = got["graphql"], got["floor"], got["naive"]
+    rate = ours.per_second, floor.per_second
+    return [
+        judged("dashboard req/s, 16 clients", *rate, "req/s", 0.7, False),
+        Row("naive chain req/s, 16 clients", f"{naive.per_second:.1f} req/s"),
+    ]
+
+
+def _consume(spread: str, clients: int) -> Callable[[dict[str, Stats]], list[Row]]:
+    def build(got: dict[str, Stats]) -> list[Row]:
+        ours, floor = got["graphql"], got["floor"]
+        what = f"consumeCredits req/s, {clients} clients, {spread}"
+        rate = ours.per_second, floor.per_second
+        row = judged(what, *rate, "req/s", 0.5, False)
+        if (spread, clients) != ("spread", 16):
+            row = Row(row.what, row.ours, row.floor, row.ratio)
+        made = [row]
+        if (spread, clients) == ("hot", 64):
+            over = ours.over(EXECUTION_LIMIT)
+            verdict = "PASS" if over == 0 else "FAIL"
+            what = f"consumeCredits over {EXECUTION_LIMIT:.0f} s or failed, 64 clients, hot"
+            made.append(
+                Row(
+                    what, f"{over} of {len(ours.latencies) + ours.failures}", "", None, "0", verdict
+                )
+            )
+        return made
+
+    return build
+
+
+def _balances(got: dict[str, Stats]) -> list[Row]:
+    return [
+        judged(
+            f"creditBalance p50 {when}, 1M vs 1k entries (floor: 1k)",
+            ms(got[f"big {when}"]),
+            ms(got[f"medium {when}"]),
+            "ms",
+            1.5,
+            True,
+        )
+        for when in ("now", "at")
+    ]
+
+
+def _live(got: dict[str, Stats]) -> list[Row]:
+    each, last = got["each"], got["last"]
+    p99 = ms(each, 0.99)
+    verdict = "PASS" if p99 <= 50 else "FAIL"
+    return [
+        Row("live commit to receipt p50", f"{ms(each):.1f} ms"),
+        Row("live commit to receipt p99", f"{p99:.1f} ms", "", None, "<= 50 ms", verdict),
+        Row("live commit to receipt by the last, p99", f"{ms(last, 0.99):.1f} ms"),
+    ]
+
+
+BUILDERS: list[tuple[str, Callable[[dict[str, Stats]], list[Row]]]] = [
+    ("dashboard x1", _dashboard_one),
+    ("dashboard x16", _dashboard_many),
+    *[
+        (f"consume {spread} x{clients}", _consume(spread, clients))
+        for spread in ("spread", "hot")
+        for clients in (1, 16, 64)
+    ],
+    ("balance x1", _balances),
+    ("live", _live),
+]
+
+
+def table(found: list[Row]) -> str:
+    """A Markdown table, readable as plain text too."""
+    lines = [HEADER, *(row.cells() for row in found)]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(HEADER))]
+    text = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) + " |"
+        for line in lines
+    ]
+    text.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(text)
+
+
+def machine(engines: dict[str, str]) -> list[str]:
+    model = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return [
+        f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"- Machine: {os.cpu_count()} cores, {model}, {platform.system()} {platform.release()}",
+        f"- Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}",
+        *(f"- {name}: {version}" for name, version in engines.items()),
+    ]
+
+
+def document(sections: list[tuple[str, list[Row], list[str]]], context: list[str]) -> str:
+    """docs/performance.md: the machine, then each engine's table and notes."""
+    parts = [
+        "# Performance",
+        "",
+        "Written by `scripts/bench` (issue 8): the server as a user starts it (`credits serve`,",
+        "one process), each figure beside its floor (plain SQL over the same driver, the same",
+        "JSON, served the same way) in interleaved rounds; ratios are judged against the issue's",
+        "budgets. Absolute times belong to this machine only.",
+        "",
+        *context,
+    ]
+    for title, found, notes in sections:
+        parts += ["", f"## {title}", "", *notes, "", table(found)]
+    return "\n".join(parts) + "\n"

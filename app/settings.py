@@ -40,6 +40,8 @@ class Settings:
     keep_alive: int = 75  # seconds
     max_subscriptions_per_socket: int = 100
     max_subscriptions: int = 10_000  # per process, all sockets together
+    # Queries of plain fields skip graphql-core's per-field execution (app.api.compiled).
+    compiled_reads: bool = True
     log_level: str = "info"
 
     @classmethod

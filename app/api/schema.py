@@ -36,7 +36,7 @@ from app.api.mutations import Mutation
 from app.api.scalars import SCALARS
 from app.api.subscriptions import Subscription
 from app.api.suggestions import ValidationCacheWithoutSuggestions, without_suggestions
-from app.api.view import OneOperation
+from app.api.view import CompiledReads, OneOperation
 from app.domain.ids import kind_of
 
 
@@ -178,6 +178,7 @@ def get_schema(limits: Limits = Limits()) -> strawberry.Schema:
             OneOperation,
             validation,
             lambda: AddValidationRules(rules),
+            CompiledReads,  # last: after OperationLimits and TextArguments may answer
         ],
     )
 

@@ -11,7 +11,7 @@ document (an unknown operationName, or several operations and none named).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
@@ -25,6 +25,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
+from app.api import compiled
 from app.api.context import Context
 from app.api.guard import error_body
 
@@ -100,4 +101,17 @@ class OneOperation(SchemaExtension):
         count = sum(isinstance(d, OperationDefinitionNode) for d in definitions)
         if count > 1 and not self.named:
             raise OperationNotNamed(count)
+        yield
+
+
+class CompiledReads(SchemaExtension):
+    """A validated query the compiled read path covers is answered by it (app.api.compiled)
+    unless a limit or an argument check answered already; normal execution runs the rest.
+    Registered after the extensions whose on_execute may answer first."""
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        context = self.execution_context
+        settings = getattr(context.context, "settings", None)
+        if context.result is None and getattr(settings, "compiled_reads", False):
+            context.result = await compiled.answer(context)
         yield

@@ -1,0 +1,251 @@
+"""The compiled read path answers byte for byte what normal execution answers.
+
+Two apps share one SQLite database and one clock: compiled reads on and off. Every query
+document of the API and access tests (and the dashboards below) is sent to both, as an
+admin, a reader and customer A's portal token, with several sets of variables, and the
+two responses must be the same bytes (request ids aside): data, errors, cost limits,
+scoping. The clock has moved past grants' expiry and effective instants, so the first
+reads also book due events (catch-up), under either path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from graphql import parse
+
+import app.api.compiled as compiled
+from app.api.compiled.plan import plan_of
+from app.api.schema import get_schema
+from app.domain.time import FrozenClock
+from app.live.publisher import RecordingPublisher
+from app.main import create_app
+from app.settings import Settings
+from tests.access.support import World, build_world, post
+from tests.api.conftest import create_schema
+from tests.api.documents import query_documents, requests
+
+DASHBOARD = """
+query Dashboard($n: Int!, $at: DateTime) {
+  customers(first: $n) {
+    __typename
+    totalCount
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    edges {
+      cursor
+      node {
+        ...Who
+        labels { key value }
+        balances: creditBalances { currency available pending funded consumed expired voided
+          availablePromotional availablePaid sequence at featureKey }
+        past: creditBalances(at: $at) { available sequence }
+        usd: creditBalance(currency: "USD") { available }
+        creditGrants(first: 20) {
+          totalCount
+          edges { cursor node {
+            __typename id key name description status currency amount remaining consumed
+            expired voided priority features effectiveAt expiresAt voidedAt voidReason
+            fundingMethod createdAt updatedAt labels { key value }
+            purchase { currency perUnitCostBasis amount availabilityPolicy settlementStatus
+              paymentReference authorizedAt settledAt failedAt }
+            customer { id key }
+            ledgerEntries(first: 10) {
+              pageInfo { hasNextPage endCursor }
+              totalCount
+              edges { cursor node { ...Entry grant { id name } } }
+            }
+          } }
+        }
+        creditLedger(last: 3) { edges { node { id type amount } } pageInfo { hasPreviousPage } }
+      }
+    }
+  }
+}
+fragment Who on Node { id ... on Customer { key name description createdAt updatedAt } }
+fragment Entry on CreditLedgerEntry {
+  id type currency amount availableBalanceBefore availableBalanceAfter sequence bookedAt
+  createdAt transactionId featureKey description labels { key value }
+  actor { type id name }
+  customer { id }
+}
+"""
+
+README_CUSTOMER = """
+query Customer($customerId: ID!) {
+  customer(id: $customerId) {
+    name
+    creditBalance(currency: "USD") {
+      available pending funded consumed expired voided
+      availablePromotional availablePaid sequence
+    }
+    creditLedger(first: 10) {
+      edges {
+        node { sequence type amount availableBalanceAfter bookedAt grant { name } }
+      }
+    }
+  }
+}
+"""
+
+OURS = (
+    DASHBOARD,
+    README_CUSTOMER,
+    '{ byKey: customer(key: "alpha") { id } nobody: customer(key: "zulu") { id } }',
+    "{ creditLedger(first: 5) { totalCount edges { cursor node { id grant { key } } } } }",
+    "{ currencies { code scale } viewer { __typename } }",
+    "{ customers(first: 600) { edges { node { id } } } }",
+    '{ customers(first: 2, after: "bad") { edges { node { id } } } }',
+    "{ customers(first: 50) { edges { node { creditGrants(first: 50) { edges { node {"
+    " ledgerEntries(first: 50) { edges { node { id } } } } } } } } } }",
+)
+
+SEED = """
+mutation Seed($a: ID!, $b: ID!) {
+  paid: purchaseCredits(input: { customerId: $a, key: "p1", name: "Prepaid", currency: "USD",
+      amount: "100.00", fundingMethod: INVOICE, labels: [{ key: "tier", value: "gold" }],
+      purchase: { availabilityPolicy: ON_CREATION, paymentReference: "INV-1" } }) {
+    __typename
+  }
+  soon: grantPromotionalCredits(input: { customerId: $a, key: "s1", name: "Short",
+      currency: "USD", amount: "7.5", priority: 1, expiresAfter: "PT1H",
+      features: ["chat"] }) { __typename }
+  later: grantPromotionalCredits(input: { customerId: $b, key: "l1", name: "Later",
+      currency: "USD", amount: "3", effectiveAt: "2026-01-15T13:00:00Z" }) { __typename }
+}
+"""
+
+CALLERS = ("admin", "reader", "portal_own")
+
+
+@dataclass
+class Pair:
+    on: httpx.AsyncClient
+    off: httpx.AsyncClient
+    world: World
+    clock: FrozenClock
+
+
+@pytest.fixture
+async def pair(tmp_path: Path, clock: FrozenClock) -> AsyncIterator[Pair]:
+    url = f"sqlite:///{tmp_path}/credits.db"
+    await create_schema(url)
+    async with AsyncExitStack() as stack:
+        clients = []
+        for flag in (True, False):
+            settings = Settings(database_url=url, scheduler_enabled=False, compiled_reads=flag)
+            app = create_app(settings, clock=clock, publisher=RecordingPublisher())
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            transport = httpx.ASGITransport(app=app)
+            client = httpx.AsyncClient(transport=transport, base_url="http://test")
+            clients.append((await stack.enter_async_context(client), app))
+        world = await build_world(clients[0][1])
+        seeded = await post(
+            clients[0][0],
+            world.authorization("admin"),
+            SEED,
+            a=world.a.customer,
+            b=world.b.customer,
+        )
+        assert "errors" not in seeded.json(), seeded.json()
+        clock.advance(timedelta(hours=2))  # the short grant expired, the later one is funded
+        yield Pair(clients[0][0], clients[1][0], world, clock)
+
+
+async def answers(
+    pair: Pair, caller: str, text: str, name: str | None, variables: dict[str, Any], on_first: bool
+) -> tuple[bytes, bytes]:
+    order = (pair.on, pair.off) if on_first else (pair.off, pair.on)
+    bodies = []
+    for client in order:
+        headers = {"Authorization": pair.world.authorization(caller) or ""}
+        body: dict[str, Any] = {"query": text, "variables": variables}
+        if name is not None:
+            body["operationName"] = name
+        response = await client.post("/graphql", json=body, headers=headers)
+        request_id = response.headers["x-request-id"].encode()
+        content = response.content.replace(request_id, b"<request id>")
+        bodies.append(f"{response.status_code} ".encode() + content)
+    return (bodies[0], bodies[1]) if on_first else (bodies[1], bodies[0])
+
+
+async def test_every_query_document_of_the_tests_answers_the_same_through_both_paths(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compiled_answers: list[str] = []
+    real_answer = compiled.answer
+
+    async def spy(context: Any) -> Any:
+        result = await real_answer(context)
+        if result is not None:
+            compiled_answers.append(context.query)
+        return result
+
+    monkeypatch.setattr(compiled, "answer", spy)
+    documents = (*OURS, *query_documents())
+    assert len(documents) > 80
+    sent = 0
+    for text in documents:
+        for caller in CALLERS:
+            for name, variables in requests(text, pair.world):
+                on, off = await answers(pair, caller, text, name, variables, sent % 2 == 0)
+                assert on == off, (caller, text, name, variables)
+                sent += 1
+    assert sent > 500
+    # The comparison means something: the compiled path answered many of them itself.
+    assert DASHBOARD in compiled_answers and README_CUSTOMER in compiled_answers
+    assert len(set(compiled_answers)) > 30
+
+
+async def test_the_dashboard_answers_with_data_and_within_the_cost_limit(pair: Pair) -> None:
+    on, off = await answers(pair, "admin", DASHBOARD, None, {"n": 5}, True)
+    assert on == off
+    assert b'"errors"' not in on and b'"tier"' in on and b'"EXPIRED"' in on
+    limited, _ = await answers(pair, "admin", OURS[-1], None, {}, True)
+    assert b"LIMIT_EXCEEDED" in limited
+
+
+def plan(text: str, name: str | None = None) -> object:
+    return plan_of(get_schema()._schema, parse(text), name)
+
+
+def test_what_the_compiled_path_leaves_to_normal_execution() -> None:
+    assert plan(DASHBOARD) is not None
+    assert plan(README_CUSTOMER) is not None
+    assert plan("{ customers { edges { node { id } } } }") is not None
+    # abstract types, directives, merged response keys, introspection, other operations
+    assert plan('{ node(id: "x") { id } }') is None
+    assert plan("{ customers { edges { node { ... on Node { id } } } } }") is not None
+    assert plan('{ node(id: "x") { ... on Customer { id } } }') is None
+    assert plan("query($s: Boolean!) { customers { totalCount @include(if: $s) } }") is None
+    assert plan("{ customers { totalCount totalCount } }") is None
+    assert plan("{ __schema { queryType { name } } }") is None
+    assert plan("{ __typename }") is not None
+    assert plan('mutation { createCustomer(input: {key: "k", name: "n"}) { __typename } }') is None
+    assert plan("subscription { ledgerEntries { id } }") is None
+    assert plan("query A { currencies { code } } query B { viewer { __typename } }") is None
+    assert plan("query A { currencies { code } } query B { viewer { __typename } }", "B")
+
+
+async def test_a_query_that_fails_is_answered_by_normal_execution(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outcomes: list[object] = []
+    real_answer = compiled.answer
+
+    async def spy(context: Any) -> Any:
+        outcomes.append(await real_answer(context))
+        return outcomes[-1]
+
+    monkeypatch.setattr(compiled, "answer", spy)
+    for text in ("{ customers(first: -1) { totalCount } }", "{ customers { totalCount } }"):
+        on, off = await answers(pair, "admin", text, None, {}, True)
+        assert on == off
+    assert outcomes[0] is None and outcomes[1] is not None
+    assert b"BAD_USER_INPUT" in (await answers(pair, "admin", OURS[5], None, {}, True))[0]

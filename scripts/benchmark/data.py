@@ -20,7 +20,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from app.services.verify import verify
-from app.storage import migrations
+from app.storage import bulk, migrations
+from app.storage import seed as seed_module
 from app.storage.engine import create_engine, is_sqlite
 from app.storage.seed import Shape, seed
 from app.storage.tables import metadata
@@ -36,18 +37,22 @@ CACHE = Path(".bench-cache")
 
 
 def cache_key(shape: Shape, engine: str) -> str:
-    """Changes with the shape, the migrations' head and the tables' columns (a column added
-    before its migration is written changes it too)."""
+    """Changes with the shape, the migrations' head, the tables' columns (a column added
+    before its migration is written changes it too) and the seeding code."""
     columns = [(t.name, [(c.name, str(c.type)) for c in t.columns]) for t in metadata.sorted_tables]
-    described = repr((engine, astuple(shape), migrations.head_revision(), columns))
+    code = [Path(module.__file__ or "").read_bytes() for module in (seed_module, bulk)]
+    described = repr((engine, astuple(shape), migrations.head_revision(), columns, code))
     return hashlib.sha256(described.encode()).hexdigest()[:12]
 
 
-async def prepare(base_url: str, shape: Shape, cache: Path = CACHE) -> tuple[str, list[str]]:
-    """A fresh copy of the cached seeded database for `base_url`'s engine, and notes."""
+async def prepare(
+    base_url: str, shape: Shape, cache: Path = CACHE, run: str = "credits_bench_run"
+) -> tuple[str, list[str]]:
+    """A fresh copy, named `run`, of the cached seeded database for `base_url`'s engine;
+    and notes on how it was made."""
     if is_sqlite(base_url):
-        return await _prepare_sqlite(shape, cache)
-    return await _prepare_postgres(base_url, shape)
+        return await _prepare_sqlite(shape, cache, run)
+    return await _prepare_postgres(base_url, shape, run)
 
 
 async def _seed_and_verify(url: str, shape: Shape) -> list[str]:
@@ -68,7 +73,7 @@ async def _seed_and_verify(url: str, shape: Shape) -> list[str]:
     ]
 
 
-async def _prepare_sqlite(shape: Shape, cache: Path) -> tuple[str, list[str]]:
+async def _prepare_sqlite(shape: Shape, cache: Path, name: str) -> tuple[str, list[str]]:
     kept = cache / f"sqlite-{cache_key(shape, 'sqlite')}.db"
     notes = ["seeded database from the cache"]
     if not await asyncio.to_thread(kept.exists):
@@ -76,7 +81,7 @@ async def _prepare_sqlite(shape: Shape, cache: Path) -> tuple[str, list[str]]:
         await asyncio.to_thread(_remove, making)
         notes = await _seed_and_verify(f"sqlite:///{making}", shape)
         await asyncio.to_thread(making.rename, kept)  # its WAL was checkpointed at close
-    run = cache / "run.db"
+    run = cache / f"{name}.db"
     await asyncio.to_thread(_remove, run)
     await asyncio.to_thread(shutil.copyfile, kept, run)
     return f"sqlite:///{run.resolve()}", notes
@@ -89,9 +94,9 @@ def _remove(database: Path) -> None:
         path.unlink()
 
 
-async def _prepare_postgres(base_url: str, shape: Shape) -> tuple[str, list[str]]:
+async def _prepare_postgres(base_url: str, shape: Shape, run: str) -> tuple[str, list[str]]:
     key = cache_key(shape, "postgresql")
-    kept, making, run = f"credits_bench_{key}", f"credits_bench_{key}_making", "credits_bench_run"
+    kept, making = f"credits_bench_{key}", f"credits_bench_{key}_making"
     admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
     notes = ["seeded database from the cache"]
     try:
@@ -116,3 +121,13 @@ async def _prepare_postgres(base_url: str, shape: Shape) -> tuple[str, list[str]
 
 def database(url: str, name: str) -> str:
     return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop(base_url: str, name: str) -> None:
+    """Drop a run's PostgreSQL database (a run's SQLite copy is simply overwritten)."""
+    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()

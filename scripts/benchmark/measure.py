@@ -48,7 +48,9 @@ def query(text: str, variables: dict[str, Any] | None = None) -> Target:
     return lambda n: ("/graphql", body)
 
 
-async def dashboard(server: str, floor: str, timing: Timing) -> Results:
+async def dashboard(
+    server: str, floor: str, timing: Timing, concurrency: tuple[int, ...] = (1, 16)
+) -> Results:
     """The dashboard query, its floor and the naive chain; 1 and 16 clients."""
     targets = {
         "graphql": (server, query(DASHBOARD)),
@@ -57,7 +59,7 @@ async def dashboard(server: str, floor: str, timing: Timing) -> Results:
     }
     return {
         f"dashboard x{clients}": await compare(targets, clients, timing.seconds, timing.rounds)
-        for clients in (1, 16)
+        for clients in concurrency
     }
 
 
@@ -75,7 +77,13 @@ def consumer(kind: str, label: str, customers: list[str]) -> Target:
     return target
 
 
-async def consumption(server: str, floor: str, shape: Shape, timing: Timing) -> Results:
+async def consumption(
+    server: str,
+    floor: str,
+    shape: Shape,
+    timing: Timing,
+    concurrency: tuple[int, ...] = (1, 16, 64),
+) -> Results:
     """consumeCredits against its floor at 1, 16 and 64 clients, spread and on one hot
     customer; the two write to different customers of the same shape."""
     half = shape.customers // 2
@@ -83,7 +91,7 @@ async def consumption(server: str, floor: str, shape: Shape, timing: Timing) -> 
     results: Results = {}
     for spread in ("spread", "hot"):
         ours, theirs = (ids[:half], ids[half:]) if spread == "spread" else ([ids[0]], [ids[half]])
-        for clients in (1, 16, 64):
+        for clients in concurrency:
             label = f"consume {spread} x{clients}"
             targets = {
                 "graphql": (server, consumer("graphql", label, ours)),

@@ -1,0 +1,34 @@
+"""The benchmark's table judges each budget on the ratio of two figures of one run."""
+
+from __future__ import annotations
+
+from benchmark.load import Stats
+from benchmark.report import rows, table
+
+
+def test_the_report_judges_each_budget_on_ratios() -> None:
+    def took(*seconds: float) -> Stats:
+        return Stats(latencies=list(seconds), elapsed=1.0)
+
+    results = {
+        "dashboard x1": {"graphql": took(0.03), "floor": took(0.02), "naive": took(0.5)},
+        "dashboard x16": {
+            "graphql": took(*[0.1] * 6), "floor": took(*[0.1] * 10), "naive": took(0.1),
+        },
+        "balance x1": {
+            "medium now": took(0.002), "big now": took(0.004),
+            "medium at": took(0.002), "big at": took(0.003),
+        },
+        "live": {"each": took(*[0.01] * 99, 0.06), "last": took(0.01)},
+    }  # fmt: skip
+
+    verdicts = {row.what: row.verdict for row in rows(results) if row.verdict}
+
+    assert verdicts == {
+        "dashboard p50, 1 client": "PASS",  # 1.5x
+        "dashboard req/s, 16 clients": "FAIL",  # 0.6x
+        "creditBalance p50 now, 1M vs 1k entries (floor: 1k)": "FAIL",  # 2x
+        "creditBalance p50 at, 1M vs 1k entries (floor: 1k)": "PASS",  # 1.5x
+        "live commit to receipt p99": "FAIL",  # 60 ms
+    }
+    assert "dashboard p50, 1 client" in table(rows(results))

@@ -19,10 +19,12 @@ from graphql import (
     FragmentSpreadNode,
     GraphQLEnumType,
     GraphQLField,
+    GraphQLID,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLScalarType,
     GraphQLSchema,
+    GraphQLString,
     InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
@@ -186,10 +188,13 @@ def serializer(kind: GraphQLOutputType) -> Serializer:
         return lambda value: None if value is None else [item(v) for v in value]
     assert isinstance(kind, GraphQLScalarType | GraphQLEnumType)
     serialize = kind.serialize
+    text = kind in (GraphQLString, GraphQLID)  # their serialize returns a str as it is
 
     def scalar(value: Any) -> Any:
         if value is None:
             return None
+        if text and value.__class__ is str:
+            return value
         result = serialize(value)
         if result is None or result is Undefined:
             raise Fallback

@@ -25,6 +25,7 @@ from graphql import (
 from graphql.pyutils import Path
 from strawberry.schema.schema_converter import get_arguments
 from strawberry.types import ExecutionContext
+from strawberry.types.graphql import OperationType
 
 from app.api.compiled.plan import (
     DEFINITION,
@@ -36,7 +37,7 @@ from app.api.compiled.plan import (
 )
 
 MAX_PLANS = 1000
-_plans: dict[tuple[int, str, str | None], OperationPlan | None] = {}
+_plans: dict[tuple[GraphQLSchema, str, str | None], OperationPlan | None] = {}
 
 
 def cached_plan(context: ExecutionContext) -> OperationPlan | None:
@@ -45,7 +46,9 @@ def cached_plan(context: ExecutionContext) -> OperationPlan | None:
     document = context.graphql_document
     if document is None or context.query is None:
         return None
-    key = (id(schema), context.query, context.operation_name)
+    if context.operation_type is not OperationType.QUERY:
+        return None  # mutations and subscriptions: never planned, never cached
+    key = (schema, context.query, context.operation_name)
     if key not in _plans:
         if len(_plans) >= MAX_PLANS:
             _plans.clear()

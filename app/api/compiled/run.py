@@ -71,7 +71,7 @@ async def answer(context: ExecutionContext) -> ExecutionResult | None:
     runner = Runner(schema, plan, variables, context.context, context.root_value, converter)
     try:
         [data] = await runner.objects(plan.root, [context.root_value])
-    except Exception:
+    except Exception:  # an error, or a null where none may be: normal execution words it
         return None
     return ExecutionResult(data=data, errors=None)
 

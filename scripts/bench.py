@@ -8,7 +8,7 @@ For each engine (SQLite always; PostgreSQL when CREDITS_TEST_POSTGRES_URL is set
 scratch databases beside the one it names): a seeded database of the shape (cached in
 .bench-cache/ or credits_bench_<key> databases; each run works in a copy), `credits
 serve` and the floor app started as processes on loopback ports, then in interleaved
-rounds: the dashboard query, its floor and a naive resolver chain at 1 and 16 clients;
+rounds: the dashboard query and its floor at 1 and 16 clients, a naive resolver chain at 1;
 consumeCredits against its floor at 1, 16 and 64 clients, spread and on one hot
 customer; creditBalance of a 1,000-entry and the long ledger, now and as of a past
 instant; then the live fan-out. Prints a table per engine and writes docs/performance.md.
@@ -107,7 +107,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--mutations", type=int)
     parser.add_argument("--output", type=Path, default=Path("docs/performance.md"))
     args = parser.parse_args()
-    quick = {"shape": "quick", "seconds": 1.5, "rounds": 3, "mutations": 20}
+    quick = {"shape": "quick", "seconds": 1.0, "rounds": 2, "mutations": 10}
     full = {"shape": "full", "seconds": 10.0, "rounds": 5, "mutations": 50}
     for name, value in (quick if args.quick else full).items():
         if getattr(args, name) is None:

@@ -1,4 +1,9 @@
-"""Ledger entries and the running account of one customer's ledger in one currency."""
+"""Ledger entries and the running account of one customer's ledger in one currency.
+
+Every entry carries its ledger's running figures after it (`Entry.after`), and each entry
+of a restricted grant moves the running figures of that grant's scopes (`scopes_of`):
+so a balance as of any entry is one row, however long the ledger.
+"""
 
 from __future__ import annotations
 
@@ -36,6 +41,53 @@ SYSTEM = Actor(ActorType.SYSTEM, None, "system")
 OPEN = Actor(ActorType.OPEN, None, "open")
 
 
+RESTRICTED = "*"  # the scope of every restricted grant; features are lowercase words
+
+
+def scopes_of(grant: Grant) -> tuple[str, ...]:
+    """The scopes whose running figures an entry of this grant moves: none if unrestricted."""
+    return (RESTRICTED, *grant.features) if grant.restricted else ()
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Running figures of a ledger, or of one scope of its grants, after an entry."""
+
+    available: int = 0
+    funded: int = 0
+    consumed: int = 0
+    expired: int = 0
+    voided: int = 0
+    promotional: int = 0
+
+    def after(self, type: EntryType, amount: int, promotional: bool) -> Figures:
+        kind = {EntryType.RESTORED: EntryType.CONSUMED}.get(type, type)
+        return Figures(
+            available=self.available + amount,
+            funded=self.funded + (amount if kind is EntryType.FUNDED else 0),
+            consumed=self.consumed - (amount if kind is EntryType.CONSUMED else 0),
+            expired=self.expired - (amount if kind is EntryType.EXPIRED else 0),
+            voided=self.voided - (amount if kind is EntryType.VOIDED else 0),
+            promotional=self.promotional + (amount if promotional else 0),
+        )
+
+    def plus(self, other: Figures) -> Figures:
+        return Figures(*(a + b for a, b in zip(self.values(), other.values(), strict=True)))
+
+    def minus(self, other: Figures) -> Figures:
+        return Figures(*(a - b for a, b in zip(self.values(), other.values(), strict=True)))
+
+    def values(self) -> tuple[int, ...]:
+        return (
+            self.available,
+            self.funded,
+            self.consumed,
+            self.expired,
+            self.voided,
+            self.promotional,
+        )
+
+
 @dataclass(frozen=True)
 class Entry:
     id: str
@@ -48,6 +100,7 @@ class Entry:
     amount: int
     balance_before: int
     balance_after: int
+    after: Figures  # the ledger's running figures after this entry
     booked_at: datetime
     created_at: datetime
     transaction_id: str
@@ -99,11 +152,9 @@ class Account:
         # The ledger is never backdated: booked_at never decreases along the sequence.
         booked_at = max(booking.booked_at, self.last_booked_at or booking.booked_at)
         before = self.available
+        after = self.figures().after(type, amount, grant.funding_method is FundingMethod.NONE)
         self.sequence += 1
-        self.available += amount
-        if grant.funding_method is FundingMethod.NONE:
-            self.available_promotional += amount
-        self._count(type, amount)
+        self._set(after)
         self.last_booked_at = booked_at
         return Entry(
             id=entry_id,
@@ -116,6 +167,7 @@ class Account:
             amount=amount,
             balance_before=before,
             balance_after=self.available,
+            after=after,
             booked_at=booked_at,
             created_at=booking.created_at,
             transaction_id=booking.transaction_id,
@@ -126,15 +178,19 @@ class Account:
             labels=labels,
         )
 
-    def _count(self, type: EntryType, amount: int) -> None:
-        if type is EntryType.FUNDED:
-            self.funded += amount
-        elif type is EntryType.CONSUMED or type is EntryType.RESTORED:
-            self.consumed -= amount
-        elif type is EntryType.EXPIRED:
-            self.expired -= amount
-        else:
-            self.voided -= amount
+    def figures(self) -> Figures:
+        return Figures(
+            self.available,
+            self.funded,
+            self.consumed,
+            self.expired,
+            self.voided,
+            self.available_promotional,
+        )
+
+    def _set(self, figures: Figures) -> None:
+        self.available, self.funded, self.consumed = figures.values()[:3]
+        self.expired, self.voided, self.available_promotional = figures.values()[3:]
 
 
 def allocate(grants: list[Grant], amount: int) -> list[tuple[Grant, int]]:

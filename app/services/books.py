@@ -14,18 +14,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
 
 from app.domain.events import Committed
-from app.domain.grants import Grant
+from app.domain.grants import FundingMethod, Grant
 from app.domain.ids import new_id
-from app.domain.ledger import SYSTEM, Account, Booking, Entry, EntryType
+from app.domain.ledger import SYSTEM, Account, Booking, Entry, EntryType, Figures, scopes_of
 from app.storage.mapping import (
     account_from_row,
     account_values,
     entry_values,
+    figures_of,
+    figures_values,
     grant_creation,
     grant_from_row,
     grant_state,
 )
-from app.storage.tables import accounts, entries, grant_features, grants
+from app.storage.tables import accounts, entries, grant_features, grants, scope_figures
+
+Scope = tuple[str, str]  # (currency, scope)
 
 
 class Books:
@@ -39,6 +43,8 @@ class Books:
         self.new_grants: list[tuple[Grant, dict[str, object]]] = []
         self.changed: set[str] = set()
         self.entries: list[Entry] = []
+        self.scopes: dict[Scope, Figures] = {}
+        self.scope_rows: list[dict[str, object]] = []
 
     # ---- loading
 
@@ -67,6 +73,20 @@ class Books:
                 self.accounts[currency] = account_from_row(row)
         return self.accounts[currency]
 
+    async def scope(self, currency: str, scope: str) -> Figures:
+        """The running figures of one scope of this customer's restricted grants."""
+        if (currency, scope) not in self.scopes:
+            statement = (
+                select(scope_figures)
+                .where(scope_figures.c.customer_id == self.customer_id)
+                .where(scope_figures.c.currency == currency, scope_figures.c.scope == scope)
+                .order_by(scope_figures.c.sequence.desc())
+                .limit(1)
+            )
+            row = (await self.connection.execute(statement)).first()
+            self.scopes[(currency, scope)] = Figures() if row is None else figures_of(row)
+        return self.scopes[(currency, scope)]
+
     # ---- changing
 
     def add_grant(self, grant: Grant, details: dict[str, object]) -> None:
@@ -93,7 +113,19 @@ class Books:
         )
         self.entries.append(entry)
         self.changed.add(grant.id)
+        await self.move_scopes(grant, entry)
         return entry
+
+    async def move_scopes(self, grant: Grant, entry: Entry) -> None:
+        promotional = grant.funding_method is FundingMethod.NONE
+        for scope in scopes_of(grant):
+            figures = await self.scope(grant.currency, scope)
+            after = figures.after(entry.type, entry.amount, promotional)
+            self.scopes[(grant.currency, scope)] = after
+            self.scope_rows.append(
+                {"customer_id": self.customer_id, "currency": grant.currency, "scope": scope}
+                | {"sequence": entry.sequence, **figures_values(after)}
+            )
 
     def touch(self, grant: Grant) -> None:
         self.changed.add(grant.id)
@@ -156,6 +188,8 @@ class Books:
                 )
         if self.entries:
             await connection.execute(insert(entries), [entry_values(e) for e in self.entries])
+        if self.scope_rows:
+            await connection.execute(insert(scope_figures), self.scope_rows)
         committed = Committed(
             self.customer_id,
             list(self.entries),
@@ -166,4 +200,5 @@ class Books:
         self.new_grants.clear()
         self.changed.clear()
         self.entries.clear()
+        self.scope_rows.clear()
         return committed

@@ -13,10 +13,28 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Select, and_, case, cast, func, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.storage.tables import accounts, consumptions, entries, grants
+from app.domain.ledger import RESTRICTED
+from app.storage.tables import (
+    accounts,
+    consumptions,
+    entries,
+    grant_features,
+    grants,
+    scope_figures,
+)
 
 BATCH = 1000  # rows fetched at a time from each stream
 
@@ -29,6 +47,7 @@ async def verify(engine: AsyncEngine) -> list[str]:
         await _check_accounts(connection, problems)
         await _check_grants(connection, problems)
         await _check_consumptions(connection, problems)
+        await _check_scopes(connection, problems)
     return problems
 
 
@@ -53,6 +72,14 @@ async def _stream(connection: AsyncConnection, statement: Select[Any]) -> AsyncI
 # ---- each ledger's chain, entry by entry
 
 
+RUNNING = (
+    entries.c.balance_after,
+    entries.c.funded_after,
+    entries.c.consumed_after,
+    entries.c.expired_after,
+    entries.c.voided_after,
+    entries.c.promotional_after,
+)
 LEDGER = select(
     entries.c.id,
     entries.c.customer_id,
@@ -62,15 +89,20 @@ LEDGER = select(
     entries.c.balance_before,
     entries.c.balance_after,
     entries.c.booked_at,
+    entries.c.type,
+    entries.c.funding_method,
+    *RUNNING,
 ).order_by(entries.c.customer_id, entries.c.currency, entries.c.sequence)
 
 
 async def _walk_ledgers(connection: AsyncConnection, problems: list[str]) -> None:
-    """Sequence without gaps, before/after that chain, never backdated, never negative."""
-    ledger, sequence, available, last = None, 0, 0, None
+    """Sequence without gaps, before/after that chain, never backdated, never negative,
+    and the running figures each entry carries."""
+    ledger, sequence, available, last, figures = None, 0, 0, None, [0] * len(RUNNING)
     async for entry in _stream(connection, LEDGER):
         if (entry.customer_id, entry.currency) != ledger:
             ledger, sequence, available, last = (entry.customer_id, entry.currency), 0, 0, None
+            figures = [0] * len(RUNNING)
         where = f"entry {entry.id} ({entry.customer_id}/{entry.currency} #{entry.sequence})"
         if entry.sequence != sequence + 1:
             problems.append(f"{where}: sequence follows {sequence}")
@@ -85,6 +117,21 @@ async def _walk_ledgers(connection: AsyncConnection, problems: list[str]) -> Non
         if entry.balance_after < 0:
             problems.append(f"{where}: available balance below zero")
         sequence, available, last = entry.sequence, available + entry.amount, entry.booked_at
+        _run(figures, entry)
+        carried = [getattr(entry, column.name) for column in RUNNING]
+        if carried != figures:
+            problems.append(f"{where}: running figures {carried}, the ledger says {figures}")
+
+
+def _run(figures: list[int], entry: Any) -> None:
+    """The running figures (in RUNNING's order) after one more entry, in place."""
+    kind, amount = entry.type, entry.amount
+    figures[0] += amount
+    figures[1] += amount if kind == "FUNDED" else 0
+    figures[2] -= amount if kind in ("CONSUMED", "RESTORED") else 0
+    figures[3] -= amount if kind == "EXPIRED" else 0
+    figures[4] -= amount if kind == "VOIDED" else 0
+    figures[5] += amount if entry.funding_method == "NONE" else 0
 
 
 # ---- cached figures against the database's sums of the entries
@@ -178,3 +225,56 @@ def _compare(problems: list[str], where: str, row: Any, names: tuple[str, ...]) 
             derived = 0
         if cached != derived:
             problems.append(f"{where}: {name} is {cached} in the cache, {derived} by the ledger")
+
+
+# ---- running figures of the restricted grants' scopes
+
+
+def _expected_scopes() -> Any:
+    """Each scope row the ledger implies, with its running figures (window sums)."""
+    restricted = select(grants.c.id.label("grant_id"), literal(RESTRICTED).label("scope"))
+    restricted = restricted.where(grants.c.restricted)
+    listed = select(grant_features.c.grant_id, grant_features.c.feature.label("scope"))
+    scoped = restricted.union_all(listed).subquery("scoped")
+    partition = (entries.c.customer_id, entries.c.currency, scoped.c.scope)
+    running = [
+        cast(
+            func.sum(figure).over(partition_by=partition, order_by=entries.c.sequence), BigInteger
+        ).label(f"ledger_{name}")
+        for name, figure in SCOPE_FIGURES.items()
+    ]
+    keys = (entries.c.customer_id, entries.c.currency, scoped.c.scope, entries.c.sequence)
+    joined = entries.join(scoped, scoped.c.grant_id == entries.c.grant_id)
+    return select(*keys, *running).select_from(joined).subquery("expected")
+
+
+SCOPE_FIGURES: dict[str, ColumnElement[Any]] = {
+    "available": entries.c.amount,
+    "funded": case((entries.c.type == "FUNDED", entries.c.amount), else_=0),
+    "consumed": case((entries.c.type.in_(["CONSUMED", "RESTORED"]), -entries.c.amount), else_=0),
+    "expired": case((entries.c.type == "EXPIRED", -entries.c.amount), else_=0),
+    "voided": case((entries.c.type == "VOIDED", -entries.c.amount), else_=0),
+    "promotional": case((entries.c.funding_method == "NONE", entries.c.amount), else_=0),
+}
+
+
+async def _check_scopes(connection: AsyncConnection, problems: list[str]) -> None:
+    expected = _expected_scopes()
+    same = and_(
+        *(scope_figures.c[name] == expected.c[name] for name in SCOPE_KEYS),
+    )
+    found = select(expected, *(scope_figures.c[name] for name in SCOPE_FIGURES))
+    found = found.outerjoin(scope_figures, same)
+    async for row in _stream(connection, found):
+        where = f"scope {row.customer_id}/{row.currency}/{row.scope} #{row.sequence}"
+        if row.available is None:
+            problems.append(f"{where}: no running figures kept")
+        else:
+            _compare(problems, where, row, tuple(SCOPE_FIGURES))
+    extra = select(scope_figures).outerjoin(expected, same)
+    async for row in _stream(connection, extra.where(expected.c.sequence.is_(None))):
+        where = f"scope {row.customer_id}/{row.currency}/{row.scope} #{row.sequence}"
+        problems.append(f"{where}: running figures kept for no entry of the scope")
+
+
+SCOPE_KEYS = ("customer_id", "currency", "scope", "sequence")

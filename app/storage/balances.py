@@ -1,5 +1,12 @@
-"""Balances derived from the ledger (and pending amounts from the grants), in two statements
-for any number of customers."""
+"""Balances from maintained figures: a few index seeks per ledger, however long it is.
+
+Each ledger entry carries its ledger's running figures after it, and `scope_figure` those
+of the restricted grants' scopes. As of an instant T (and a sequence S) a ledger stands at
+its last entry booked at or before T, capped at S: one seek, since bookedAt never decreases
+along the sequence. The figures there are that entry's; with a feature, every grant's minus
+the restricted grants' plus the feature's (one seek each). Pending amounts come from the
+grants not funded at T: a range of an index, not the customer's whole history.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +14,24 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, not_, or_, select
+from sqlalchemy import Select, and_, case, exists, func, not_, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
 
 from app.domain.balances import Balance
-from app.storage.tables import entries, grant_features, grants
+from app.domain.ledger import RESTRICTED, Figures
+from app.storage.tables import accounts, entries, grant_features, grants, scope_figures
 
 BalanceKey = tuple[str, str]
+ENTRY_FIGURES = (
+    "balance_after",
+    "funded_after",
+    "consumed_after",
+    "expired_after",
+    "voided_after",
+    "promotional_after",
+)
+SCOPE_FIGURES = ("available", "funded", "consumed", "expired", "voided", "promotional")
 
 
 def can_pay_for(feature_key: str | None) -> ColumnElement[bool]:
@@ -35,10 +52,6 @@ def pending_at(at: datetime) -> ColumnElement[bool]:
     )
 
 
-def _sum(condition: ColumnElement[bool], value: Any) -> Any:
-    return func.coalesce(func.sum(case((condition, value), else_=0)), 0)
-
-
 async def read_balances(
     connection: AsyncConnection,
     customer_ids: Sequence[str],
@@ -52,70 +65,148 @@ async def read_balances(
     With a currency and `through_sequence`, the ledger figures stop at that entry: the
     balance as of one change, however many changes followed it.
     """
-    ok = can_pay_for(feature_key)
-    kind = entries.c.type
-    ledger = (
-        select(
-            entries.c.customer_id,
-            entries.c.currency,
-            func.max(entries.c.sequence).label("sequence"),
-            _sum(ok, entries.c.amount).label("available"),
-            _sum(and_(ok, kind == "FUNDED"), entries.c.amount).label("funded"),
-            _sum(and_(ok, kind.in_(["CONSUMED", "RESTORED"])), -entries.c.amount).label("consumed"),
-            _sum(and_(ok, kind == "EXPIRED"), -entries.c.amount).label("expired"),
-            _sum(and_(ok, kind == "VOIDED"), -entries.c.amount).label("voided"),
-            _sum(and_(ok, entries.c.funding_method == "NONE"), entries.c.amount).label(
-                "promotional"
-            ),
-        )
-        .join(grants, grants.c.id == entries.c.grant_id)
-        .where(entries.c.customer_id.in_(customer_ids), entries.c.booked_at <= at)
-        .group_by(entries.c.customer_id, entries.c.currency)
-    )
-    pending = (
-        select(
-            grants.c.customer_id,
-            grants.c.currency,
-            _sum(and_(ok, pending_at(at)), grants.c.amount).label("pending"),
-        )
-        .where(grants.c.customer_id.in_(customer_ids), grants.c.created_at <= at)
-        .group_by(grants.c.customer_id, grants.c.currency)
-    )
-    if currency is not None:
-        ledger = ledger.where(entries.c.currency == currency)
-        pending = pending.where(grants.c.currency == currency)
-        if through_sequence is not None:
-            ledger = ledger.where(entries.c.sequence <= through_sequence)
-    figures: dict[BalanceKey, dict[str, int]] = {}
-    for row in await connection.execute(pending):
-        figures[(row.customer_id, row.currency)] = {"pending": int(row.pending)}
-    for row in await connection.execute(ledger):
-        values = {name: int(row._mapping[name]) for name in LEDGER_FIGURES}
-        figures.setdefault((row.customer_id, row.currency), {}).update(values)
+    pending: dict[BalanceKey, int] = {}
+    for row in await connection.execute(_pending(customer_ids, at, feature_key, currency)):
+        pending[(row.customer_id, row.currency)] = int(row.pending)
+    ledgers: dict[BalanceKey, tuple[int, Figures]] = {}
+    statement = _ledgers(customer_ids, at, feature_key, currency, through_sequence)
+    for row in await connection.execute(statement):
+        if row.booked:  # a ledger with entries booked by `at`
+            ledgers[(row.customer_id, row.currency)] = (int(row.sequence), _figures(row))
     return {
-        key: balance_of(key, at, feature_key, values) for key, values in sorted(figures.items())
+        key: _balance(key, at, feature_key, pending.get(key, 0), *ledgers.get(key, (0, Figures())))
+        for key in sorted(pending.keys() | ledgers.keys())
     }
 
 
-LEDGER_FIGURES = ("sequence", "available", "funded", "consumed", "expired", "voided", "promotional")
+def _pending(
+    customer_ids: Sequence[str], at: datetime, feature_key: str | None, currency: str | None
+) -> Select[Any]:
+    """Pending amounts from the grants not funded at `at` (never funded, or funded later):
+    two ranges of one index. A currency with a grant created by `at` is in them or has an
+    entry booked by then."""
+    pending = case((and_(can_pay_for(feature_key), pending_at(at)), grants.c.amount), else_=0)
+    grant = select(grants.c.customer_id, grants.c.currency, pending.label("pending"))
+    grant = grant.where(grants.c.customer_id.in_(customer_ids), grants.c.created_at <= at)
+    if currency is not None:
+        grant = grant.where(grants.c.currency == currency)
+    unfunded = union_all(
+        grant.where(grants.c.funded_at.is_(None)), grant.where(grants.c.funded_at > at)
+    ).subquery("unfunded")
+    return select(
+        unfunded.c.customer_id, unfunded.c.currency, func.sum(unfunded.c.pending).label("pending")
+    ).group_by(unfunded.c.customer_id, unfunded.c.currency)
 
 
-def balance_of(
-    key: BalanceKey, at: datetime, feature_key: str | None, values: dict[str, int]
+def _ledgers(
+    customer_ids: Sequence[str],
+    at: datetime,
+    feature_key: str | None,
+    currency: str | None,
+    through_sequence: int | None,
+) -> Select[Any]:
+    """Each ledger's sequence as of `at` (and `through_sequence`) and its figures there."""
+    marks = _marks(customer_ids, at, feature_key, currency, through_sequence)
+    same = and_(
+        entries.c.customer_id == marks.c.customer_id, entries.c.currency == marks.c.currency
+    )
+    joined = marks.outerjoin(entries, and_(same, entries.c.sequence == marks.c.sequence))
+    columns = [marks.c.customer_id, marks.c.currency, marks.c.booked, marks.c.sequence]
+    columns += [entries.c[name] for name in ENTRY_FIGURES]
+    if feature_key is not None:
+        for name in ("restricted", "feature"):
+            scope = scope_figures.alias(name)
+            on = and_(
+                scope.c.customer_id == marks.c.customer_id,
+                scope.c.currency == marks.c.currency,
+                scope.c.scope == (RESTRICTED if name == "restricted" else feature_key),
+                scope.c.sequence == marks.c[name],
+            )
+            joined = joined.outerjoin(scope, on)
+            columns += [scope.c[f].label(f"{name}_{f}") for f in SCOPE_FIGURES]
+    return select(*columns).select_from(joined)
+
+
+def _marks(
+    customer_ids: Sequence[str],
+    at: datetime,
+    feature_key: str | None,
+    currency: str | None,
+    through_sequence: int | None,
+) -> Any:
+    """Per ledger: its last sequence as of the instant (and the cap), and with a feature the
+    sequences of the last rows of the restricted scope and of the feature's at or before it."""
+    marked = entries.alias("marked")
+    last = (
+        select(marked.c.sequence)
+        .where(marked.c.customer_id == accounts.c.customer_id)
+        .where(marked.c.currency == accounts.c.currency, marked.c.booked_at <= at)
+        .order_by(marked.c.booked_at.desc(), marked.c.sequence.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    ledgers = select(
+        accounts.c.customer_id, accounts.c.currency, func.coalesce(last, 0).label("last")
+    ).where(accounts.c.customer_id.in_(customer_ids))
+    if currency is not None:
+        ledgers = ledgers.where(accounts.c.currency == currency)
+    ledger = ledgers.subquery("ledger")
+    sequence: ColumnElement[int] = ledger.c.last
+    if through_sequence is not None:
+        sequence = case((ledger.c.last < through_sequence, ledger.c.last), else_=through_sequence)
+    columns = [ledger.c.customer_id, ledger.c.currency, ledger.c.last.label("booked")]
+    columns.append(sequence.label("sequence"))
+    if feature_key is not None:
+        columns.append(_scope_mark(ledger, sequence, RESTRICTED).label("restricted"))
+        columns.append(_scope_mark(ledger, sequence, feature_key).label("feature"))
+    return select(*columns).subquery("mark")
+
+
+def _scope_mark(ledger: Any, sequence: ColumnElement[int], scope: str) -> Any:
+    return (
+        select(scope_figures.c.sequence)
+        .where(scope_figures.c.customer_id == ledger.c.customer_id)
+        .where(scope_figures.c.currency == ledger.c.currency, scope_figures.c.scope == scope)
+        .where(scope_figures.c.sequence <= sequence)
+        .order_by(scope_figures.c.sequence.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _figures(row: Any) -> Figures:
+    """All grants' figures, or with a feature: all - restricted + the feature's."""
+    found = Figures(*(int(getattr(row, name) or 0) for name in ENTRY_FIGURES))
+    if "restricted_available" not in row._fields:
+        return found
+    restricted, feature = (
+        Figures(*(int(getattr(row, f"{name}_{f}") or 0) for f in SCOPE_FIGURES))
+        for name in ("restricted", "feature")
+    )
+    return found.minus(restricted).plus(feature)
+
+
+def _balance(
+    key: BalanceKey,
+    at: datetime,
+    feature_key: str | None,
+    pending: int,
+    sequence: int,
+    figures: Figures,
 ) -> Balance:
     return Balance(
         customer_id=key[0],
         currency=key[1],
         at=at,
         feature_key=feature_key,
-        available=values.get("available", 0),
-        pending=values.get("pending", 0),
-        funded=values.get("funded", 0),
-        consumed=values.get("consumed", 0),
-        expired=values.get("expired", 0),
-        voided=values.get("voided", 0),
-        available_promotional=values.get("promotional", 0),
-        sequence=values.get("sequence", 0),
+        available=figures.available,
+        pending=pending,
+        funded=figures.funded,
+        consumed=figures.consumed,
+        expired=figures.expired,
+        voided=figures.voided,
+        available_promotional=figures.promotional,
+        sequence=sequence,
     )
 
 

@@ -14,7 +14,7 @@ from app.domain.grants import (
     Purchase,
     SettlementStatus,
 )
-from app.domain.ledger import Account, Entry
+from app.domain.ledger import Account, Entry, Figures
 
 
 def grant_from_row(row: Row[Any]) -> Grant:
@@ -150,6 +150,11 @@ def entry_values(entry: Entry) -> dict[str, Any]:
         "amount": entry.amount,
         "balance_before": entry.balance_before,
         "balance_after": entry.balance_after,
+        "funded_after": entry.after.funded,
+        "consumed_after": entry.after.consumed,
+        "expired_after": entry.after.expired,
+        "voided_after": entry.after.voided,
+        "promotional_after": entry.after.promotional,
         "booked_at": entry.booked_at,
         "created_at": entry.created_at,
         "transaction_id": entry.transaction_id,
@@ -161,3 +166,15 @@ def entry_values(entry: Entry) -> dict[str, Any]:
         "description": entry.description,
         "labels": [list(label) for label in entry.labels],
     }
+
+
+def figures_of(row: Row[Any]) -> Figures:
+    """A `scope_figure` row's running figures."""
+    return Figures(*(int(getattr(row, name)) for name in FIGURES))
+
+
+def figures_values(figures: Figures) -> dict[str, int]:
+    return dict(zip(FIGURES, figures.values(), strict=True))
+
+
+FIGURES = ("available", "funded", "consumed", "expired", "voided", "promotional")

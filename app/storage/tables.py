@@ -110,6 +110,8 @@ class CreditGrant(SQLModel, table=True):
         Index("ix_credit_grant_customer_priority", "customer_id", "priority", "id"),
         # which of a request's customers have an event due: a seek, however many grants
         Index("ix_credit_grant_customer_next_event", "customer_id", "next_event_at"),
+        # pending amounts: the customer's grants not funded by an instant, a range
+        Index("ix_credit_grant_customer_funded", "customer_id", "funded_at"),
     )
     id: str = Field(primary_key=True)
     customer_id: str = Field(foreign_key="customer.id")
@@ -199,6 +201,8 @@ class LedgerEntry(SQLModel, table=True):
         Index("ix_ledger_grant_booked", "grant_id", "booked_at", "position"),
         Index("ix_ledger_booked", "booked_at", "position"),
         Index("ix_ledger_consumption", "consumption_id", "position"),
+        # a ledger's last entry booked by an instant: one seek (bookedAt never decreases)
+        Index("ix_ledger_ledger_booked", "customer_id", "currency", "booked_at", "sequence"),
     )
     position: int | None = Field(
         default=None,
@@ -216,6 +220,12 @@ class LedgerEntry(SQLModel, table=True):
     amount: int = money()
     balance_before: int = money()
     balance_after: int = money()
+    # the ledger's running figures after this entry (available is balance_after)
+    funded_after: int = money()
+    consumed_after: int = money()
+    expired_after: int = money()
+    voided_after: int = money()
+    promotional_after: int = money()
     booked_at: datetime = instant()
     created_at: datetime = instant()
     transaction_id: str = Field(index=True)
@@ -226,6 +236,23 @@ class LedgerEntry(SQLModel, table=True):
     feature_key: str | None = None
     description: str | None = None
     labels: list[list[str]] = labels()
+
+
+class ScopeFigure(SQLModel, table=True):
+    """Running figures of one scope of a ledger's restricted grants, after each entry that
+    moved them: scope "*" is every restricted grant, any other scope one feature."""
+
+    __tablename__ = "scope_figure"
+    customer_id: str = Field(primary_key=True, foreign_key="customer.id")
+    currency: str = Field(primary_key=True)
+    scope: str = Field(primary_key=True)
+    sequence: int = Field(sa_column=Column(BigInteger(), primary_key=True, autoincrement=False))
+    available: int = money()
+    funded: int = money()
+    consumed: int = money()
+    expired: int = money()
+    voided: int = money()
+    promotional: int = money()
 
 
 def table_of(model: type[SQLModel]) -> Table:
@@ -245,4 +272,5 @@ grant_features = table_of(GrantFeature)
 consumptions = table_of(CreditConsumption)
 reversals = table_of(CreditReversal)
 entries = table_of(LedgerEntry)
+scope_figures = table_of(ScopeFigure)
 metadata = SQLModel.metadata

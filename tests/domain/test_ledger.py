@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.domain.grants import FundingMethod, Grant
-from app.domain.ledger import OPEN, SYSTEM, Account, Booking, Entry, EntryType
+from app.domain.ledger import OPEN, SYSTEM, Account, Booking, Entry, EntryType, Figures
 from tests.conftest import examples
 from tests.domain.factories import HOUR, SECOND, T0, booking, grant, purchase
 
@@ -141,6 +141,7 @@ def test_an_entry_carries_everything_it_was_booked_with():
         amount=-25,
         balance_before=0,
         balance_after=-25,
+        after=Figures(available=-25, consumed=25),
         booked_at=T0,
         created_at=T0,
         transaction_id="txn_9",

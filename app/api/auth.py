@@ -23,6 +23,7 @@ from app.services.keys import any_key, authenticate, keys_created
 from app.services.portal import TOKEN_PREFIX, read_token
 from app.services.signing import SigningKeys
 from app.settings import is_loopback
+from app.storage.engine import one_connection
 
 OPEN_MODE_RECHECK = 1.0  # seconds
 
@@ -103,7 +104,8 @@ class AuthGuard:
             await send({"type": "http.response.body", "body": body})
             return
         scope.setdefault("state", {})["viewer"] = viewer
-        await self.app(scope, receive, send)
+        async with one_connection(authenticator.engine):  # one pooled connection a request
+            await self.app(scope, receive, send)
 
 
 def is_ide_page(scope: Scope) -> bool:

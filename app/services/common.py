@@ -25,6 +25,7 @@ from app.domain.validation import check_text
 from app.services.books import Books
 from app.services.runtime import Runtime
 from app.storage.balances import read_balance
+from app.storage.engine import begin_mode, connection_of
 from app.storage.tables import accounts, customers
 
 
@@ -145,12 +146,13 @@ async def customer_transaction(
     if isinstance(customer, str):
         async with (
             runtime.customer_locks.hold(customer),
-            runtime.engine.connect() as connection,
+            connection_of(runtime.engine) as connection,
             _write(runtime, connection, customer, actor, transaction_id) as frame,
         ):
             yield frame
         return
-    async with runtime.engine.connect() as connection:
+    async with connection_of(runtime.engine) as connection:
+        await begin_mode(connection, "DEFERRED")
         async with connection.begin():
             customer_id = await customer.owner(connection)
         async with (
@@ -169,8 +171,7 @@ async def _write(
     transaction_id: str,
 ) -> AsyncIterator[Frame]:
     """The write transaction on `connection`, the process's lock on the customer held."""
-    if connection.dialect.name == "sqlite":
-        await connection.execution_options(sqlite_begin="IMMEDIATE")
+    await begin_mode(connection, "IMMEDIATE")
     async with connection.begin():
         now = await locked_instant(connection, customer_id, runtime.clock.now())
         books = Books(connection, customer_id, now)

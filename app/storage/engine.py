@@ -27,6 +27,7 @@ BUSY_TIMEOUT_MS = 30_000
 POOL_SIZE = 10
 MAX_OVERFLOW = 10
 LIVE_READS = 2
+IDLE_RELEASE = 1.0  # seconds a request's shared connection stays checked out unused
 
 # The gate of the current task and of the tasks it starts (None: ungated). A context
 # variable, set once on a WebSocket's task, so every read made for its subscriptions,
@@ -97,9 +98,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 @asynccontextmanager
 async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """One mutation, one transaction: committed on success, rolled back on any error."""
-    async with engine.connect() as connection:
-        if engine.dialect.name == "sqlite":
-            await connection.execution_options(sqlite_begin="IMMEDIATE")
+    async with connection_of(engine) as connection:
+        await begin_mode(connection, "IMMEDIATE")
         async with connection.begin():
             yield connection
 
@@ -109,8 +109,106 @@ async def read_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]
     """A short read: one consistent snapshot for the statements inside (through the
     current task's read gate, if it has one)."""
     gate = read_gate.get()
-    async with gate or nullcontext(), engine.connect() as connection, connection.begin():
-        yield connection
+    async with gate or nullcontext(), connection_of(engine) as connection:
+        await begin_mode(connection, "DEFERRED")
+        async with connection.begin():
+            yield connection
+
+
+async def begin_mode(connection: AsyncConnection, mode: str) -> None:
+    """How SQLite's next BEGIN on this connection starts (a shared connection is used for
+    reads and writes in turn): DEFERRED for reads, IMMEDIATE for writes."""
+    if connection.dialect.name == "sqlite":
+        await connection.execution_options(sqlite_begin=mode)
+
+
+class SharedConnection:
+    """One pooled connection for one HTTP request: its reads and writes take turns on it,
+    each in a transaction of its own, so a request checks out one connection, not one
+    per statement batch. Checked out at the first turn; returned when the request ends,
+    or after IDLE_RELEASE seconds with no turn (a streamed subscription holds none between
+    its events). A task outliving the request gets a connection of its own per turn."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.lock = asyncio.Lock()
+        self.connection: AsyncConnection | None = None
+        self.closed = False
+        self.idle: asyncio.TimerHandle | None = None
+        self.releasing: asyncio.Task[None] | None = None
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[AsyncConnection]:
+        async with self.lock:
+            self._stop_idle()
+            connection = self.connection or await self.engine.connect()
+            self.connection = connection
+            token = inside_turn.set(True)
+            try:
+                yield connection
+            finally:
+                inside_turn.reset(token)
+                if self.closed or connection.invalidated:
+                    await self.release()
+                else:
+                    loop = asyncio.get_running_loop()
+                    self.idle = loop.call_later(IDLE_RELEASE, self._release_idle)
+
+    async def close(self) -> None:
+        self.closed = True
+        self._stop_idle()
+        if not self.lock.locked():
+            await self.release()
+
+    async def release(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            await connection.close()
+
+    def _release_idle(self) -> None:
+        self.idle = None
+        if not self.lock.locked() and self.connection is not None:
+            connection, self.connection = self.connection, None  # no turn can take it now
+            self.releasing = asyncio.ensure_future(connection.close())
+
+    def _stop_idle(self) -> None:
+        if self.idle is not None:
+            self.idle.cancel()
+            self.idle = None
+
+
+# The current request's shared connection, if any (set by `one_connection`); and whether
+# the current task is inside a turn on it (a nested use gets a connection of its own
+# rather than wait for itself).
+shared_connection: ContextVar[SharedConnection | None] = ContextVar(
+    "shared_connection", default=None
+)
+inside_turn: ContextVar[bool] = ContextVar("inside_turn", default=False)
+
+
+@asynccontextmanager
+async def one_connection(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Reads and writes of the current task, and of the tasks it starts, share one
+    pooled connection until the block ends."""
+    holder = SharedConnection(engine)
+    token = shared_connection.set(holder)
+    try:
+        yield
+    finally:
+        shared_connection.reset(token)
+        await holder.close()
+
+
+@asynccontextmanager
+async def connection_of(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """The current request's shared connection, or a pooled connection of its own."""
+    holder = shared_connection.get()
+    if holder is None or holder.engine is not engine or inside_turn.get():
+        async with engine.connect() as connection:
+            yield connection
+    else:
+        async with holder.turn() as connection:
+            yield connection
 
 
 def gate_reads(gate: asyncio.Semaphore) -> None:

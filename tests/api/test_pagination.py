@@ -494,6 +494,7 @@ async def test_total_count_follows_the_filter(world: World) -> None:
 async def test_a_query_without_total_count_runs_fewer_statements(
     world: World, connection: Connection
 ) -> None:
+    await world.api("{ __typename }")  # OPEN mode is known from here on: no statement
     world.api.count_statements()
 
     world.api.statements.clear()

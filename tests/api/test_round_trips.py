@@ -12,6 +12,9 @@ from typing import Any
 
 from sqlalchemy import event
 
+from app.domain.access import Role
+from app.domain.time import FrozenClock
+from app.services.keys import create_key
 from tests.api.conftest import Api
 from tests.api.test_dashboard_statements import DASHBOARD
 from tests.api.test_mutations_support import (
@@ -26,8 +29,6 @@ from tests.api.test_mutations_support import (
     granted,
     new_customer,
 )
-
-BUDGET = 3  # pooled connections per request, at most
 
 
 @dataclass
@@ -116,34 +117,31 @@ async def test_each_mutation_writes_on_one_connection_in_one_transaction(
     )
     found["voidCreditGrant"] = await measured(trips, api, VOID, input={"grantId": purchased["id"]})
 
-    # Every mutation: one connection for its write, one write transaction, no api_key
-    # statement, no separate owner lookup. The rest are the loaders' reads of the selected
-    # result (a connection per batch), after the commit. A write is BEGIN IMMEDIATE, the
-    # customer's row lock with its last bookedAt, the due events' grants, the key's
-    # replay, the use case's reads and writes, and the result balance (2 statements).
+    # Every mutation: one pooled connection for the whole request, one write transaction,
+    # no api_key statement, no owner lookup on a connection of its own. On it, after the
+    # commit, the loaders read the selected result, each batch in a read transaction of
+    # its own. A write is BEGIN IMMEDIATE, the customer's row lock with its last
+    # bookedAt, the due events' grants, the key's replay, the use case's reads and
+    # writes, and the result balance (2 statements).
     assert found == {
-        # write: key lookup, insert; read: the customer
-        "createCustomer": (2, 1, 5),
-        # write: 10 statements with BEGIN; reads: the grant's due check, the grant
-        "purchaseCredits": (3, 1, 14),
-        "grantPromotionalCredits": (3, 1, 14),
-        # write: 13; reads: the consumption; its entries; its customer; the entries'
-        # grants' due check; the grants (one connection each)
-        "consumeCredits": (6, 1, 22),
-        # the owner's read (BEGIN + 1) on the write's connection, then the write: 11
-        "settleCreditPurchase": (3, 1, 14),
-        # owner's read, write; reads: the consumption, its entries, the booked entries
-        # (two batches), the customer, the grants' due check, the grants
-        "reverseCreditConsumption": (7, 1, 29),
-        "voidCreditGrant": (3, 1, 16),
+        # write: BEGIN, the key, the insert; read: BEGIN, the customer
+        "createCustomer": (1, 1, 5),
+        # write: 10 statements; reads: the grant's due check, the grant (2 each)
+        "purchaseCredits": (1, 1, 14),
+        "grantPromotionalCredits": (1, 1, 14),
+        # write: 13; reads: the consumption; its entries and its customer (3); the
+        # entries' grants' due check; the grants
+        "consumeCredits": (1, 1, 22),
+        # the owner (BEGIN + 1), the write (8), the due check and the grant (4)
+        "settleCreditPurchase": (1, 1, 14),
+        # the owner, the write (16); reads: the consumption, its entries, the booked
+        # entries (two batches), the customer, the grants' due check, the grants
+        "reverseCreditConsumption": (1, 1, 29),
+        "voidCreditGrant": (1, 1, 16),
     }
-    within_budget = {name for name, (checkouts, _, _) in found.items() if checkouts <= BUDGET}
-    # consumeCredits and reverseCreditConsumption are over: their results' reads take a
-    # connection per loader batch (app/api/loaders.py), not their writes
-    assert within_budget == found.keys() - {"consumeCredits", "reverseCreditConsumption"}
 
 
-async def test_the_dashboard_query_runs_no_key_check_and_one_connection_per_batch(
+async def test_the_dashboard_query_runs_on_one_connection_with_no_key_check(
     api: Api,
 ) -> None:
     customer_id = await new_customer(api)
@@ -153,7 +151,27 @@ async def test_the_dashboard_query_runs_no_key_check_and_one_connection_per_batc
 
     found = await measured(trips, api, DASHBOARD, n=5)
 
-    # customers; the due check; balances (2 statements) and grants, concurrently on two
-    # connections; entries: 5 connections (over the budget of 3: a connection per loader
-    # batch), no write
-    assert found == (5, 0, 11)
+    # one connection, five read transactions: customers; the due check; balances (2
+    # statements); grants; entries
+    assert found == (1, 0, 11)
+
+
+async def test_with_an_api_key_a_request_checks_the_key_then_uses_one_connection(
+    api: Api, clock: FrozenClock
+) -> None:
+    customer_id = await new_customer(api)
+    await granted(api, PROMOTE, customer_id, amount="50")
+    engine = api.app.state.runtime.engine
+    _, secret = await create_key(engine, name="billing", role=Role.WRITER, now=clock.now())
+    api.client.headers["Authorization"] = f"Bearer {secret}"
+    trips = watch(api)
+
+    found = await measured(
+        trips,
+        api,
+        CONSUME,
+        input={"customerId": customer_id, "key": "use-1", "currency": "USD", "amount": "3"},
+    )
+
+    # the key's row (a read of its own, before GraphQL runs), then as in OPEN mode
+    assert found == (2, 1, 24)

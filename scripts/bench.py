@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 from pathlib import Path
 
 from benchmark import live, measure
@@ -88,7 +89,8 @@ async def main(args: argparse.Namespace) -> str:
         f"- Each figure over {args.seconds:g} s in {args.rounds} rounds; live: "
         f"{args.subscribers:,} subscribers, {args.mutations} consumptions"
     )
-    context = [*machine(versions), described, timed]
+    command = f"- Command: `{' '.join(['scripts/bench', *sys.argv[1:]])}`"
+    context = [*machine(versions), command, described, timed]
     return document(sections, context)
 
 

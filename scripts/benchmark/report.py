@@ -187,8 +187,8 @@ def document(sections: list[tuple[str, list[Row], list[str]]], context: list[str
         "transaction writing the same rows; the naive chain is the dashboard in one statement",
         "per parent, compared with ours. The balance rows compare the long ledger (ours: the",
         "shape's one customer with the most entries) with a 1,000-entry one (floor column).",
-        "Live latency runs from the start of",
-        "the consuming call (an upper bound of the commit) to each subscriber's receipt.",
+        "Live latency runs from the start of the consuming call (an upper bound of the",
+        "commit) to each subscriber's receipt.",
     ]
     for title, found, notes in sections:
         parts += ["", f"## {title}", "", *notes, "", table(found)]

@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import os
 import sys
+import time
 from pathlib import Path
 
 from benchmark import live, measure
@@ -39,9 +40,11 @@ from app.storage.seed import Shape
 async def run_engine(
     base_url: str, shape: Shape, args: argparse.Namespace
 ) -> tuple[list[Row], list[str]]:
+    started = time.perf_counter()
     url, notes = await prepare(base_url, shape)
     timing = Timing(args.seconds, args.rounds)
     results: Results = {}
+    ready = time.perf_counter()
     async with serving("credits", url) as server, serving("floor", url) as floor:
         if not await measure.same_dashboard(server, floor):
             notes.append("THE FLOOR'S DASHBOARD DIFFERS FROM THE SERVER'S")
@@ -50,7 +53,12 @@ async def run_engine(
         results |= await measure.dashboard(server, floor, timing)
         results |= await measure.consumption(server, floor, shape, timing)
         results |= await measure.balances(server, shape, timing)
+    served = time.perf_counter()
     results |= await live.fan_out(url, args.subscribers, args.mutations)
+    notes.append(
+        f"database ready in {ready - started:.0f} s, requests measured in "
+        f"{served - ready:.0f} s, live in {time.perf_counter() - served:.0f} s"
+    )
     return rows(results), notes
 
 
@@ -79,7 +87,7 @@ async def main(args: argparse.Namespace) -> str:
     for name, base_url in engines.items():
         found, notes = await run_engine(base_url, shape, args)
         print(f"\n{name} ({'; '.join(notes)})\n{table(found)}", flush=True)
-        sections.append((name, found, [f"Seeding: {'; '.join(notes)}."]))
+        sections.append((name, found, [f"Run: {'; '.join(notes)}."]))
     described = (
         f"- Shape `{args.shape}`: {shape.customers:,} customers x {shape.grants} grants x "
         f"{shape.entries} entries in {' and '.join(shape.currencies)}, one customer with "

@@ -53,7 +53,7 @@ log = logging.getLogger("credits")
 # default thresholds, setting up 4,000 of them ran a full collection about every 0.5 s,
 # each pausing every request for up to 0.7 s; collecting the young generations less
 # often and the old one rarely kept each pause near 0.1 s (measured on 2 cores).
-GC_THRESHOLDS = (10_000, 10, 100)
+GC_THRESHOLDS = (10_000, 50, 1000)
 
 
 class CreditsGraphQL(GraphQLView):
@@ -131,6 +131,7 @@ def create_app(
         app.state.live_reads = live_read_gate()
         app.state.message_turns = message_turns()
         gc.set_threshold(*GC_THRESHOLDS)
+        gc.freeze()  # what startup made is never garbage: full collections skip it
         watcher = asyncio.create_task(app.state.sessions.run())  # WebSocket credentials
         scheduler = None
         if settings.scheduler_enabled:

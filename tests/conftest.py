@@ -98,3 +98,16 @@ def postgres_url() -> str:
     if not url:
         pytest.skip("CREDITS_TEST_POSTGRES_URL is not set: PostgreSQL tests run in CI")
     return url
+
+
+# Tests that measure latency: `scripts/test` runs them alone after the rest, which runs on
+# two pytest-xdist workers (2 cores here), so no other test takes their CPU.
+SERIAL = ("tests/live/test_many_subscriptions.py", "tests/cli/test_serving.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = config.rootpath
+    for item in items:
+        path = item.path.relative_to(root).as_posix()
+        if path.startswith(SERIAL):
+            item.add_marker(pytest.mark.serial)

@@ -19,11 +19,13 @@ from graphql import OperationDefinitionNode
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.extensions import SchemaExtension
 from strawberry.http import GraphQLRequestData
 from strawberry.http.parse_content_type import parse_content_type
-from strawberry.schema.exceptions import CannotGetOperationTypeError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
 
 from app.api import compiled
 from app.api.context import Context
@@ -86,9 +88,18 @@ class OperationNotNamed(CannotGetOperationTypeError):
         return f"The document has {self.count} operations: name the one to run in operationName"
 
 
+class SubscriptionOverHTTP(InvalidOperationTypeError):
+    def __init__(self) -> None:
+        super().__init__(OperationType.SUBSCRIPTION)
+
+    def as_http_error_reason(self, method: str) -> str:
+        return f"Subscriptions run over a WebSocket at /graphql, not over HTTP {method}"
+
+
 class OneOperation(SchemaExtension):
     """Several operations and no operationName is an error, as the GraphQL spec says:
-    Strawberry would run the first one."""
+    Strawberry would run the first one. A subscription over HTTP is refused (400): it
+    would otherwise end in a masked error."""
 
     def on_operation(self) -> Iterator[None]:
         # Before parsing, operation_name is only what the request gave.
@@ -101,6 +112,10 @@ class OneOperation(SchemaExtension):
         count = sum(isinstance(d, OperationDefinitionNode) for d in definitions)
         if count > 1 and not self.named:
             raise OperationNotNamed(count)
+        context = self.execution_context.context
+        over_http = not isinstance(getattr(context, "request", None), WebSocket)
+        if over_http and self.execution_context.operation_type is OperationType.SUBSCRIPTION:
+            raise SubscriptionOverHTTP()
         yield
 
 

@@ -102,7 +102,7 @@ def postgres_url() -> str:
 
 # Tests that measure latency: `scripts/test` runs them alone after the rest, which runs on
 # two pytest-xdist workers (2 cores here), so no other test takes their CPU.
-SERIAL = ("tests/live/test_many_subscriptions.py", "tests/cli/test_serving.py")
+SERIAL = ("tests/live/test_many_subscriptions.py",)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import sys
 import threading
 import time
@@ -19,18 +18,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from ulid import ULID
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
-from app.storage import migrations
-from app.storage.engine import create_engine
 from tests.access.support import TRANSPORT_WS, Socket
+from tests.scale.conftest import scratch_database
+from tests.scale.support import announced, keep_reading
 
 CREDITS = str(Path(sys.executable).parent / "credits")
-LISTENING = re.compile(r"listening on (http://\S+)/graphql")
 SOCKETS = 40
 PER_SOCKET = 100
 CUSTOMERS = 10
@@ -90,21 +85,6 @@ async def credits_serve(database_url: str) -> AsyncIterator[Served]:
             await asyncio.wait_for(process.wait(), 20)
         if drain is not None:
             await drain
-
-
-async def announced(process: asyncio.subprocess.Process, output: list[str]) -> str:
-    assert process.stdout is not None
-    while line := (await process.stdout.readline()).decode():
-        output.append(line)
-        if match := LISTENING.search(line):
-            return match.group(1)
-    raise AssertionError("the server stopped before it listened:\n" + "".join(output))
-
-
-async def keep_reading(process: asyncio.subprocess.Process, output: list[str]) -> None:
-    assert process.stdout is not None
-    while line := await process.stdout.readline():
-        output.append(line.decode())
 
 
 async def post(client: httpx.AsyncClient, query: str, **variables: Any) -> dict[str, Any]:
@@ -190,18 +170,8 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         yield f"sqlite:///{tmp_path}/credits.db"
         return
     postgres_url: str = request.getfixturevalue("postgres_url")
-    name = f"credits_test_{str(ULID()).lower()}"
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        await asyncio.to_thread(migrations.upgrade, url)
+    async with scratch_database(postgres_url) as url:
         yield url
-    finally:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 async def test_4000_subscriptions_at_once_leave_requests_their_share(database_url: str) -> None:

@@ -1,6 +1,7 @@
 """The benchmark of issue 8: the server beside its floor, judged against the issue's budgets.
 
 Usage: scripts/bench [--quick] [--shape full|quick|tiny] [--engines sqlite,postgresql]
+                     [--only dashboard,consume,balance,live]
                      [--seconds S] [--rounds N] [--subscribers N] [--mutations N]
                      [--output docs/performance.md]
 
@@ -36,6 +37,8 @@ from sqlalchemy import text
 from app.storage.engine import create_engine
 from app.storage.seed import Shape
 
+PARTS = ("dashboard", "consume", "balance", "live")
+
 
 async def run_engine(
     base_url: str, shape: Shape, args: argparse.Namespace
@@ -50,11 +53,15 @@ async def run_engine(
             notes.append("THE FLOOR'S DASHBOARD DIFFERS FROM THE SERVER'S")
         warm = measure.query(measure.DASHBOARD)
         await compare({"graphql": (server, warm)}, 1, 1.0, 1)
-        results |= await measure.dashboard(server, floor, timing)
-        results |= await measure.consumption(server, floor, shape, timing)
-        results |= await measure.balances(server, shape, timing)
+        if "dashboard" in args.only:
+            results |= await measure.dashboard(server, floor, timing)
+        if "consume" in args.only:
+            results |= await measure.consumption(server, floor, shape, timing)
+        if "balance" in args.only:
+            results |= await measure.balances(server, shape, timing)
     served = time.perf_counter()
-    results |= await live.fan_out(url, args.subscribers, args.mutations)
+    if "live" in args.only:
+        results |= await live.fan_out(url, args.subscribers, args.mutations)
     notes.append(
         f"database ready in {ready - started:.0f} s, requests measured in "
         f"{served - ready:.0f} s, live in {time.perf_counter() - served:.0f} s"
@@ -111,6 +118,12 @@ def parse() -> argparse.Namespace:
     )
     parser.add_argument("--shape", choices=sorted(SHAPES))
     parser.add_argument("--engines", default="sqlite,postgresql")
+    parser.add_argument(
+        "--only",
+        type=lambda text: set(text.split(",")),
+        default=set(PARTS),
+        help="the parts to measure, of " + ",".join(PARTS) + " (default: all)",
+    )
     parser.add_argument("--seconds", type=float, help="per figure, over all rounds")
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--subscribers", type=int, default=1000)

@@ -21,6 +21,7 @@ class Settings:
     scheduler_enabled: bool = True
     graphiql: bool = True
     introspection: bool = True
+    dashboard: bool = True  # the /dashboard page; defaults to what graphiql is
     # Signs and verifies portal tokens instead of the database's keys (app.services.signing);
     # setting or changing it invalidates every token. Unset: the keys in the database.
     signing_key: str = ""
@@ -55,6 +56,7 @@ class Settings:
         values |= {k: v for k, v in overrides.items() if v is not None}
         for tool in LOOPBACK_DEFAULTS:  # on by default on loopback only
             values.setdefault(tool, is_loopback(values.get("host", cls.host)))
+        values.setdefault("dashboard", values["graphiql"])
         return cls(**values)
 
 

@@ -1,4 +1,7 @@
-"""The results of the mutations: a success type each, and the unions with their errors."""
+"""The results of the mutations: a success type each, and the unions with their errors.
+
+Each union is the success type or one of the expected errors, all implementing Error.
+"""
 
 from __future__ import annotations
 
@@ -20,51 +23,65 @@ from app.api.errors import (
 from app.api.grants import CreditGrant
 from app.api.ledger import CreditConsumption, CreditLedgerEntry
 
+_REPLAYED = "True when this answer is a replay of an earlier request with the same key."
+_BALANCE = "The customer's balance in this currency right after the change."
 
-@strawberry.type
+
+@strawberry.type(description="The customer created, or found again by its key.")
 class CreateCustomerSuccess:
     customer: Customer
-    replayed: bool
+    replayed: bool = strawberry.field(description=_REPLAYED)
 
 
-@strawberry.type
+@strawberry.type(description="The customer as it is after the change.")
 class UpdateCustomerSuccess:
     customer: Customer
 
 
-@strawberry.type
+@strawberry.type(description="The custom credit unit created, or found again by its code.")
 class CreateCustomCurrencySuccess:
     currency: Currency
-    replayed: bool
+    replayed: bool = strawberry.field(
+        description="True when a unit with this code and these values already existed."
+    )
 
 
-@strawberry.type
+@strawberry.type(
+    description="The grant after a purchase, promotional grant, settlement or void, and the "
+    "balance it leaves."
+)
 class CreditGrantSuccess:
     grant: CreditGrant
     balance: CreditBalance = strawberry.field(
         description="The customer's balance in the grant's currency right after the change."
     )
     replayed: bool = strawberry.field(
-        description="True when this answer is a replay of an earlier request with the same key."
+        description="True when this answer is a replay: the same key and input (or, for a "
+        "settlement or void, the state already reached) and nothing was written."
     )
 
 
-@strawberry.type
+@strawberry.type(description="The consumption made (or found again by its key).")
 class ConsumeCreditsSuccess:
-    consumption: CreditConsumption
-    balance: CreditBalance
-    replayed: bool
+    consumption: CreditConsumption = strawberry.field(
+        description="What was drawn, from which grants (its entries, in burn order), and any "
+        "shortfall under PARTIAL."
+    )
+    balance: CreditBalance = strawberry.field(description=_BALANCE)
+    replayed: bool = strawberry.field(description=_REPLAYED)
 
 
-@strawberry.type
+@strawberry.type(description="The reversal made (or found again by its key).")
 class ReverseCreditConsumptionSuccess:
-    consumption: CreditConsumption
+    consumption: CreditConsumption = strawberry.field(
+        description="The consumption reversed; its `reversed` includes this reversal."
+    )
     entries: list[CreditLedgerEntry] = strawberry.field(
         description="The RESTORED entries and, for credits whose grant expired or was voided "
         "meanwhile, their EXPIRED or VOIDED entries."
     )
-    balance: CreditBalance
-    replayed: bool
+    balance: CreditBalance = strawberry.field(description=_BALANCE)
+    replayed: bool = strawberry.field(description=_REPLAYED)
 
 
 CreateCustomerResult = Annotated[

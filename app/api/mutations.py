@@ -112,9 +112,18 @@ def _terms(terms: PurchaseTermsInput | None) -> grants.PurchaseTerms | None:
     )
 
 
-@strawberry.type
+@strawberry.type(
+    description="Writes. Each mutation is one transaction: all of it is written or none. "
+    "Expected failures are members of its result union, implementing Error."
+)
 class Mutation:
-    @strawberry.mutation
+    @strawberry.mutation(
+        description=(
+            "Create a customer, who owns credits. `key` is your unique reference for them: the "
+            "same key and input again answers with the first result (`replayed: true`); the "
+            "same key with a different input is a KeyConflictError."
+        )
+    )
     async def create_customer(
         self, info: Info[Context, None], input: CreateCustomerInput
     ) -> CreateCustomerResult:
@@ -134,7 +143,12 @@ class Mutation:
 
         return await _answer(info, call, success)  # type: ignore[no-any-return]
 
-    @strawberry.mutation
+    @strawberry.mutation(
+        description=(
+            "Change a customer's name, description or labels. Only the fields given change (an "
+            "omitted or null field stays as it is); `labels`, when given, replace all labels."
+        )
+    )
     async def update_customer(
         self, info: Info[Context, None], input: UpdateCustomerInput
     ) -> UpdateCustomerResult:
@@ -153,7 +167,13 @@ class Mutation:
 
         return await _answer(info, call, success)  # type: ignore[no-any-return]
 
-    @strawberry.mutation
+    @strawberry.mutation(
+        description=(
+            "Declare a custom credit unit, for credits that are not money (TOKENS, SEATS): a "
+            "code of 4 to 24 of A-Z, 0-9 and _, and a scale of 0 to 9 decimal places. The code "
+            "is its key: the same code and input again is a replay. ADMIN only."
+        )
+    )
     async def create_custom_currency(
         self, info: Info[Context, None], input: CreateCustomCurrencyInput
     ) -> CreateCustomCurrencyResult:
@@ -170,7 +190,15 @@ class Mutation:
 
         return await _answer(info, call, success)  # type: ignore[no-any-return]
 
-    @strawberry.mutation
+    @strawberry.mutation(
+        description=(
+            "Sell credits: create a paid grant (funding INVOICE or EXTERNAL) with its payment "
+            "terms. Its credits become consumable (a FUNDED entry) at `effectiveAt` once the "
+            "availability policy is met: at creation, when the payment is authorized, or when "
+            "it is settled. Report the payment's progress with settleCreditPurchase. Answers "
+            "the grant and the balance right after."
+        )
+    )
     async def purchase_credits(
         self, info: Info[Context, None], input: PurchaseCreditsInput
     ) -> PurchaseCreditsResult:
@@ -184,7 +212,13 @@ class Mutation:
         )
         return await _answer(info, call, _grant_success(info))  # type: ignore[no-any-return]
 
-    @strawberry.mutation
+    @strawberry.mutation(
+        description=(
+            "Give credits that nobody pays for (funding NONE): welcome credits, compensation, "
+            "trials. Funded at `effectiveAt`; give them a lower `priority` number than paid "
+            "credits to have them consumed first, and an expiry so they do not last for ever."
+        )
+    )
     async def grant_promotional_credits(
         self, info: Info[Context, None], input: GrantPromotionalCreditsInput
     ) -> GrantPromotionalCreditsResult:
@@ -196,7 +230,16 @@ class Mutation:
         )
         return await _answer(info, call, _grant_success(info))  # type: ignore[no-any-return]
 
-    @strawberry.mutation
+    @strawberry.mutation(
+        description=(
+            "Report a paid grant's payment progress, typically from a payment provider's "
+            "webhook: PENDING to AUTHORIZED, SETTLED or FAILED; AUTHORIZED to SETTLED or "
+            "FAILED. A move to the status the payment already has is a replay (safe to repeat). "
+            "A move that meets the availability policy funds a grant still pending; FAILED "
+            "voids the grant (reason `payment failed`). The ledger books the change now; "
+            "`occurredAt` records when the payment event happened."
+        )
+    )
     async def settle_credit_purchase(
         self, info: Info[Context, None], input: SettleCreditPurchaseInput
     ) -> SettleCreditPurchaseResult:
@@ -212,7 +255,16 @@ class Mutation:
         )
         return await _answer(info, call, _grant_success(info))  # type: ignore[no-any-return]
 
-    @strawberry.mutation
+    @strawberry.mutation(
+        description=(
+            "Forfeit what remains of a grant, from now on and for good: a VOIDED entry takes "
+            "its remaining credits out of the balance (a grant never funded just stops being "
+            "pending). Credits already consumed stay consumed and the payment is unchanged. Use "
+            "it to withdraw credits (a cancelled contract, a grant made by mistake); to give "
+            "back one use of credits, use reverseCreditConsumption. PENDING and ACTIVE grants "
+            "can be voided; voiding a VOIDED grant is a replay."
+        )
+    )
     async def void_credit_grant(
         self, info: Info[Context, None], input: VoidCreditGrantInput
     ) -> VoidCreditGrantResult:
@@ -226,7 +278,17 @@ class Mutation:
         )
         return await _answer(info, call, _grant_success(info))  # type: ignore[no-any-return]
 
-    @strawberry.mutation
+    @strawberry.mutation(
+        description=(
+            "Use credits: draw `amount` from the customer's eligible grants (ACTIVE, in the "
+            "currency, unrestricted or listing `featureKey`) in burn order: lowest priority "
+            "number first, restricted to features before unrestricted, soonest expiry, lowest "
+            "cost basis (promotional first), earliest. One CONSUMED entry per grant drawn, all "
+            "in one transaction. When credits fall short, REJECT (the default) writes nothing "
+            "and answers InsufficientCreditsError; PARTIAL takes what there is and reports the "
+            "`shortfall`. `key` (your usage or charge id) makes a retry safe."
+        )
+    )
     async def consume_credits(
         self, info: Info[Context, None], input: ConsumeCreditsInput
     ) -> ConsumeCreditsResult:
@@ -241,7 +303,7 @@ class Mutation:
             feature_key=input.feature_key,
             description=input.description,
             labels=label_pairs(input.labels),
-            on_insufficient=consumption.InsufficientCreditsBehavior(behavior.value),
+            on_insufficient=consumption.InsufficientCreditsBehavior(behavior.name),
         )
         call = consumption.consume_credits(
             info.context.runtime, actor=info.context.actor, request=request
@@ -257,7 +319,16 @@ class Mutation:
 
         return await _answer(info, call, success)  # type: ignore[no-any-return]
 
-    @strawberry.mutation
+    @strawberry.mutation(
+        description=(
+            "Give back all or part of one consumption (a refund of usage): RESTORED entries "
+            "return the credits to the grants they came from, in reverse burn order. Credits "
+            "restored to a grant that has expired or been voided since are forfeited at once "
+            "(an EXPIRED or VOIDED entry in the same transaction). It undoes usage; "
+            "voidCreditGrant instead withdraws credits not yet used. Never more than was "
+            "consumed."
+        )
+    )
     async def reverse_credit_consumption(
         self, info: Info[Context, None], input: ReverseCreditConsumptionInput
     ) -> ReverseCreditConsumptionResult:
@@ -286,7 +357,14 @@ class Mutation:
 
         return await _answer(info, call, success)  # type: ignore[no-any-return]
 
-    @strawberry.mutation
+    @strawberry.mutation(
+        description=(
+            "Make a signed, read-only bearer token for one customer, to hand to that customer's "
+            "browser for a dashboard: every query, `node` lookup and subscription made with it "
+            "answers as if no other customer existed. Valid for `expiresIn` (default PT1H, at "
+            "most P30D). ADMIN or WRITER."
+        )
+    )
     async def create_portal_token(
         self, info: Info[Context, None], input: CreatePortalTokenInput
     ) -> CreatePortalTokenResult:

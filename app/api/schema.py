@@ -56,20 +56,29 @@ async def find_node(info: Info[Context, None], id: str) -> Node | None:
     return None
 
 
-@strawberry.type
+@strawberry.type(description="Reads: customers, their grants, balances and ledger.")
 class Query:
-    @strawberry.field
+    @strawberry.field(
+        description="Any object by its id: a customer, grant, consumption or ledger entry. "
+        "null when there is none the caller may see; a malformed id is BAD_USER_INPUT."
+    )
     async def node(self, info: Info[Context, None], id: strawberry.ID) -> Node | None:
         return await find_node(info, id)
 
-    @strawberry.field
+    @strawberry.field(
+        description="Several objects by id, answered in the order asked (null for each one "
+        "not found); at most as many ids as the largest page (500 by default)."
+    )
     async def nodes(self, info: Info[Context, None], ids: list[strawberry.ID]) -> list[Node | None]:
         maximum = info.context.settings.max_page_size
-        if len(ids) > maximum:  # like a page size over the limit (DESIGN §11): bad input
+        if len(ids) > maximum:  # like a page size over the limit: bad input
             raise bad_input(f"nodes got {len(ids)} ids, over the page limit of {maximum}")
         return list(await asyncio.gather(*(find_node(info, id) for id in ids)))
 
-    @strawberry.field(description="Exactly one of id and key.")
+    @strawberry.field(
+        description="A customer by id or by the key you gave it: exactly one of the two. "
+        "null when there is none the caller may see."
+    )
     async def customer(
         self, info: Info[Context, None], id: strawberry.ID | None = None, key: str | None = None
     ) -> Customer | None:
@@ -82,7 +91,10 @@ class Query:
             raise bad_input(f"{id!r} is not a valid ID")
         return await info.context.loaders.maybe_customer(id)
 
-    @strawberry.field
+    @strawberry.field(
+        description="Customers, a page at a time, optionally filtered by key, part of the "
+        "name or labels. A portal token sees only its own customer."
+    )
     async def customers(
         self,
         info: Info[Context, None],
@@ -94,14 +106,20 @@ class Query:
     ) -> CustomerConnection:
         return await info.context.loaders.customers_page(first, after, last, before, filter)
 
-    @strawberry.field
+    @strawberry.field(
+        description="A grant (one lot of credits) by id; null when there is none the "
+        "caller may see."
+    )
     async def credit_grant(
         self, info: Info[Context, None], id: strawberry.ID
     ) -> CreditGrant | None:
         node = await find_node(info, id)
         return node if isinstance(node, CreditGrant) else None
 
-    @strawberry.field
+    @strawberry.field(
+        description="A consumption (one use of credits, drawn from one or more grants) by "
+        "id; null when there is none the caller may see."
+    )
     async def credit_consumption(
         self, info: Info[Context, None], id: strawberry.ID
     ) -> CreditConsumption | None:
@@ -109,7 +127,8 @@ class Query:
         return node if isinstance(node, CreditConsumption) else None
 
     @strawberry.field(
-        description="Ledger entries of all customers, newest first (finance and export)."
+        description="Ledger entries of all customers, newest first (finance and export); "
+        "with a portal token, its customer's only."
     )
     async def credit_ledger(
         self,
@@ -122,11 +141,17 @@ class Query:
     ) -> CreditLedgerEntryConnection:
         return await info.context.loaders.customer_ledger(None, first, after, last, before, filter)
 
-    @strawberry.field
+    @strawberry.field(
+        description="Who the request is made as: an API key and its role, a portal token "
+        "and its customer, or OPEN mode."
+    )
     def viewer(self, info: Info[Context, None]) -> Viewer:
         return viewer_of(info)
 
-    @strawberry.field
+    @strawberry.field(
+        description="Every currency credits can be counted in: the ISO 4217 currencies "
+        "with an official minor unit, and the custom credit units created."
+    )
     async def currencies(self, info: Info[Context, None]) -> list[Currency]:
         return [Currency.from_domain(c) for c in await info.context.runtime.catalog.all()]
 

@@ -44,6 +44,9 @@ class Settings:
     # Queries of plain fields skip graphql-core's per-field execution (app.api.compiled).
     compiled_reads: bool = True
     log_level: str = "info"
+    log_format: str = "auto"  # json, text, or auto: JSON unless stderr is a terminal
+    # Bearer token that /metrics asks for; unset, /metrics is open on a loopback host only.
+    metrics_token: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

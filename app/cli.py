@@ -1,4 +1,5 @@
-"""The `credits` command: serve, migrate, demo, export-schema, verify, sweep, keys.
+"""The `credits` command: serve, migrate, demo, export-schema, verify, sweep, keys,
+export-ledger, backup.
 
 Settings come from CREDITS_* variables; a flag given on the command line wins.
 Every command returns its exit code: 0 done, 1 a problem was found, 2 refused.
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import errno
 import os
 import socket
 import sys
@@ -17,9 +20,11 @@ from pathlib import Path
 import uvicorn
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.cli_export import add_export_arguments, export_action
+from app.cli_export import backup as backup_database
 from app.cli_keys import add_keys_parser, keys_action
 from app.domain.errors import DomainError
 from app.domain.time import SystemClock
@@ -44,6 +49,12 @@ SQLITE_WORKERS_MESSAGE = (
     "SQLite serves from one process only: use --workers 1, or set "
     "CREDITS_DATABASE_URL=postgresql://... to run several workers."
 )
+SUPPORTED_URLS = (
+    "the database URL must be sqlite:///PATH (a file; sqlite:////ABSOLUTE/PATH) or "
+    "postgresql://USER:PASSWORD@HOST:PORT/DATABASE (postgres:// is taken as postgresql://)"
+)
+# The drivers the server runs on; a bare dialect gets its async driver (engine.async_url).
+DRIVERS = {"sqlite", "sqlite+aiosqlite", "postgresql", "postgresql+asyncpg"}
 Command = Callable[[argparse.Namespace, Settings], int]
 
 
@@ -51,6 +62,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     flags = ("database_url", "host", "port", "workers")
     settings = Settings.from_env(**{name: getattr(args, name, None) for name in flags})
+    try:
+        settings = dataclasses.replace(settings, database_url=supported(settings.database_url))
+    except ValueError as error:
+        print(f"credits {args.name}: {error}", file=sys.stderr)
+        return 2
     command: Command = args.command
     try:
         return command(args, settings)
@@ -65,6 +81,20 @@ def reason(error: Exception) -> str:
     if isinstance(error, DBAPIError):
         return f"the database answered: {error.orig}"
     return str(error)
+
+
+def supported(url: str) -> str:
+    """The URL in a form the server runs on (postgres:// becomes postgresql://); a
+    ValueError naming the supported forms for anything else."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError(f"{url!r} is not a database URL: {SUPPORTED_URLS}") from None
+    if parsed.drivername in ("postgres", "postgres+asyncpg"):
+        parsed = parsed.set(drivername=parsed.drivername.replace("postgres", "postgresql", 1))
+    if parsed.drivername not in DRIVERS:
+        raise ValueError(f"{parsed.drivername}:// is not supported: {SUPPORTED_URLS}")
+    return parsed.render_as_string(hide_password=False)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -89,6 +119,9 @@ def parser() -> argparse.ArgumentParser:
     add("verify", verify, "recompute every balance from the ledger and report differences")
     add("sweep", sweep, "book due scheduled events (funding, expiry) once")
     add_keys_parser(add("keys", keys, "API keys, and the key portal tokens are signed with"))
+    add_export_arguments(add("export-ledger", export_entries, "write the ledger as JSONL or CSV"))
+    copying = add("backup", backup, "copy a SQLite database while it serves (not PostgreSQL)")
+    copying.add_argument("file", type=Path, help="the copy to make (must not exist)")
     return root
 
 
@@ -107,9 +140,15 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     if open_mode and not is_loopback(settings.host):
         print(f"credits serve: {OPEN_ELSEWHERE_MESSAGE}", file=sys.stderr)
         return 2
+    try:
+        listening = bind(settings.host, settings.port)
+    except OSError as error:
+        print(f"credits serve: {cannot_listen(settings, error)}", file=sys.stderr)
+        return 2
     if open_mode:
         print(f"==> {OPEN_MODE_MESSAGE}", flush=True)
     if settings.workers > 1:
+        listening.close()  # uvicorn's parent binds it again for its workers
         return serve_workers(settings)
     from app.main import create_app
 
@@ -122,7 +161,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         timeout_keep_alive=settings.keep_alive,
     )
     server = AnnouncingServer(config, settings)
-    server.run()
+    server.run(sockets=[listening])
     return 0 if server.started else 3
 
 
@@ -172,6 +211,14 @@ def keys(args: argparse.Namespace, settings: Settings) -> int:
     return with_engine(settings, keys_action(args, signing_key_set=bool(settings.signing_key)))
 
 
+def export_entries(args: argparse.Namespace, settings: Settings) -> int:
+    return with_engine(settings, export_action(args))
+
+
+def backup(args: argparse.Namespace, settings: Settings) -> int:
+    return backup_database(settings.database_url, args.file)
+
+
 # ---- serving
 
 
@@ -188,6 +235,34 @@ class AnnouncingServer(uvicorn.Server):
             for bound in server.sockets:
                 host, port = bound.getsockname()[:2]
                 announce(self.settings, f"http://{host}:{port}/graphql")
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound here so a busy port is reported plainly (uvicorn would
+    log `[Errno 98]` and exit); SO_REUSEADDR as uvicorn sets it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind((host, port))
+    except OSError:
+        listening.close()
+        raise
+    listening.set_inheritable(True)
+    return listening
+
+
+def cannot_listen(settings: Settings, error: OSError) -> str:
+    where = f"{settings.host}:{settings.port}"
+    if error.errno == errno.EADDRINUSE:
+        return (
+            f"{where} is already in use (another credits server?): choose another port "
+            "with --port N or CREDITS_PORT=N"
+        )
+    return (
+        f"cannot listen on {where} ({error.strerror or error}): set --host/CREDITS_HOST "
+        "and --port/CREDITS_PORT"
+    )
 
 
 def serve_workers(settings: Settings) -> int:

@@ -1,4 +1,4 @@
-"""`credits keys`: create, list and revoke API keys; rotate the signing key (DESIGN §10)."""
+"""`credits keys`: create, list and revoke API keys; rotate the portal tokens' signing key."""
 
 from __future__ import annotations
 
@@ -14,6 +14,10 @@ from app.domain.access import Role
 from app.services.keys import create_key, list_keys, revoke_key
 from app.services.signing import KEPT_AFTER_RETIREMENT, LONGEST_TOKEN, rotate
 
+NO_KEYS_MESSAGE = (
+    "no API keys yet: a server on a loopback address runs in OPEN mode (every request "
+    "acts as ADMIN); create one with `credits keys create --name NAME --role admin`"
+)
 Runner = Callable[[argparse.Namespace, Callable[[AsyncEngine], Any]], int]
 
 
@@ -69,7 +73,10 @@ def _create(args: argparse.Namespace) -> Callable[[AsyncEngine], Any]:
 
 def _list(args: argparse.Namespace) -> Callable[[AsyncEngine], Any]:
     async def run(engine: AsyncEngine) -> int:
-        for key in await list_keys(engine):
+        found = await list_keys(engine)
+        if not found:
+            print(NO_KEYS_MESSAGE)
+        for key in found:
             state = f"revoked {key.revoked_at:%Y-%m-%dT%H:%M:%SZ}" if key.revoked_at else "live"
             print(f"{key.id}\t{key.role.value}\t{state}\t{key.name}")
         return 0

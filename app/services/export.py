@@ -1,0 +1,143 @@
+"""The ledger export (DESIGN.md §16): every matching entry as JSON Lines or CSV, streamed.
+
+One snapshot for the whole export (REPEATABLE READ on PostgreSQL, one read transaction on
+SQLite), so writers may go on meanwhile and the file still balances. Rows are formatted
+as they arrive, a chunk of lines at a time: memory does not grow with the ledger.
+Amounts are decimal strings at the currency's scale; instants RFC 3339 in UTC.
+`hash` is null: entries carry no hash until tamper evidence (§17) is built.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.domain.money import from_minor
+from app.domain.time import format_instant
+from app.services.currencies import CurrencyCatalog
+from app.services.verify import snapshot
+from app.storage.export import ExportFilter, count_entries, currencies_of, stream_entries
+
+FIELDS = (
+    "id",
+    "transactionId",
+    "customerId",
+    "customerKey",
+    "currency",
+    "sequence",
+    "type",
+    "amount",
+    "balanceBefore",
+    "balanceAfter",
+    "grantId",
+    "fundingMethod",
+    "perUnitCostBasis",
+    "purchaseCurrency",
+    "consumptionId",
+    "consumptionKey",
+    "actorType",
+    "actorId",
+    "actorName",
+    "bookedAt",
+    "createdAt",
+    "featureKey",
+    "description",
+    "labels",
+    "hash",
+)
+
+
+class ExportFormat(StrEnum):
+    JSONL = "jsonl"
+    CSV = "csv"
+
+
+Chunk = tuple[str, int]  # text, and how many entries it holds
+
+
+async def export_ledger(
+    engine: AsyncEngine,
+    catalog: CurrencyCatalog,
+    which: ExportFilter,
+    form: ExportFormat,
+    *,
+    on_total: Callable[[int], None] | None = None,
+) -> AsyncIterator[Chunk]:
+    """The export's text in chunks; `on_total` first hears how many entries it holds."""
+    async with snapshot(engine) as connection:
+        scales = await _scales(catalog, await currencies_of(connection, which))
+        if on_total is not None:
+            on_total(await count_entries(connection, which))
+        render = _csv if form is ExportFormat.CSV else _json_lines
+        if form is ExportFormat.CSV:
+            yield _csv([dict(zip(FIELDS, FIELDS, strict=True))]), 0
+        async for rows in stream_entries(connection, which):
+            yield render([record(row, scales[row.currency]) for row in rows]), len(rows)
+
+
+async def _scales(catalog: CurrencyCatalog, codes: set[str]) -> dict[str, int]:
+    found = await catalog.get_many(codes)
+    return {code: currency.scale for code, currency in found.items()}
+
+
+def record(row: Any, scale: int) -> dict[str, Any]:
+    """One entry's fields in FIELDS order: amounts as exact decimal strings."""
+
+    def amount(minor: int) -> str:
+        return format(from_minor(minor, scale), "f")
+
+    return {
+        "id": row.id,
+        "transactionId": row.transaction_id,
+        "customerId": row.customer_id,
+        "customerKey": row.customer_key,
+        "currency": row.currency,
+        "sequence": row.sequence,
+        "type": row.type,
+        "amount": amount(row.amount),
+        "balanceBefore": amount(row.balance_before),
+        "balanceAfter": amount(row.balance_after),
+        "grantId": row.grant_id,
+        "fundingMethod": row.funding_method,
+        "perUnitCostBasis": None
+        if row.cost_basis is None
+        else format(Decimal(row.cost_basis), "f"),
+        "purchaseCurrency": row.purchase_currency,
+        "consumptionId": row.consumption_id,
+        "consumptionKey": row.consumption_key,
+        "actorType": row.actor_type,
+        "actorId": row.actor_id,
+        "actorName": row.actor_name,
+        "bookedAt": format_instant(row.booked_at),
+        "createdAt": format_instant(row.created_at),
+        "featureKey": row.feature_key,
+        "description": row.description,
+        "labels": {key: value for key, value in row.labels},
+        "hash": None,
+    }
+
+
+def _json_lines(records: list[dict[str, Any]]) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records)
+
+
+def _csv(records: list[dict[str, Any]]) -> str:
+    """CSV records (RFC 4180 quoting, \\r\\n): null as empty, labels as JSON text."""
+    out = io.StringIO()
+    csv.writer(out).writerows([_cell(value) for value in r.values()] for r in records)
+    return out.getvalue()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return str(value)

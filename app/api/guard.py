@@ -29,10 +29,18 @@ def error_body(message: str, request_id: str, *, code: str = "LIMIT_EXCEEDED") -
 
 
 class RequestGuard:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, timeout: float) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        timeout: float,
+        untimed: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.timeout = timeout
+        self.untimed = untimed  # paths that stream for as long as they take (the export)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,7 +70,7 @@ class RequestGuard:
             )
             return
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(None if scope["path"] in self.untimed else self.timeout):
                 await self.app(scope, self.counting(receive), send_with_id)
         except TooLarge:
             if not started:

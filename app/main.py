@@ -26,6 +26,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from app.api.auth import Authenticator, AuthGuard
 from app.api.context import Context, make_context
+from app.api.export import EXPORT_PATH, export_route
 from app.api.graphiql import graphiql_html, graphiql_mount
 from app.api.guard import RequestGuard
 from app.api.limits import Limits
@@ -172,10 +173,14 @@ def create_app(
         WebSocketRoute("/graphql", ForgetClosed(graphql)),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route(EXPORT_PATH, export_route),
         graphiql_mount(),
     ]
     guard = Middleware(
-        RequestGuard, max_body_bytes=settings.max_body_bytes, timeout=settings.execution_timeout
+        RequestGuard,
+        max_body_bytes=settings.max_body_bytes,
+        timeout=settings.execution_timeout,
+        untimed=(EXPORT_PATH,),
     )
     return Starlette(routes=routes, lifespan=lifespan, middleware=[guard, Middleware(AuthGuard)])
 

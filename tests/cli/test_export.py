@@ -8,8 +8,8 @@ import io
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx

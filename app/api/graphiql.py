@@ -38,16 +38,21 @@ _STATIC_DIR = Path(__file__).resolve().parent / "static" / "graphiql"
 AUTHORIZATION_TEMPLATE = {"Authorization": "Bearer <API key or portal token>"}
 
 _FIRST_SESSION_INTRO = """\
-# The README's first session. Run CreateCustomer first (the ▶ button asks which
-# operation), put the id it returns into Variables, then run the others in order.
-# Headers: replace <API key or portal token> with yours. In OPEN mode (no API key
-# exists yet) leave it: a header still holding <…> is not sent.
+# The README's first session. Run CreateCustomer
+# first (the ▶ button asks which operation), put
+# the id it returns into Variables, then run the
+# others in order.
+# Headers: replace <API key or portal token> with
+# yours. In OPEN mode (no API key exists yet)
+# leave it: a header still holding <…> is not sent.
 
 """
 
 _LIVE_BALANCE = """\
-# A live balance: the current balance at once, then one after every change.
-# Run it, then consume or grant credits in another tab and watch it move.
+# A live balance: the current balance at once,
+# then one after every change. Put a customer's
+# id into Variables and run it, then consume or
+# grant credits in another tab and watch it move.
 subscription LiveBalance($customerId: ID!) {
   creditBalanceChanged(customerId: $customerId, currency: "USD") {
     available

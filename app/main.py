@@ -21,7 +21,9 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketState
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse
 from strawberry.http.websocket_origin import normalize_allowed_origins
+from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from app.api.auth import Authenticator, AuthGuard
@@ -30,6 +32,7 @@ from app.api.export import EXPORT_PATH, export_route
 from app.api.graphiql import graphiql_html, graphiql_mount
 from app.api.guard import RequestGuard
 from app.api.limits import Limits
+from app.api.masking import log_expected_errors_at_info
 from app.api.schema import get_schema
 from app.api.sessions import ForgetClosed, Sessions
 from app.api.view import GraphQLView
@@ -38,6 +41,12 @@ from app.domain.time import Clock, SystemClock
 from app.live.broker import MemoryBroker
 from app.live.postgres import PostgresBroker
 from app.live.scheduler import run_scheduler
+from app.observability.endpoint import keep_sampled, metrics_endpoint
+from app.observability.logs import configure_logging, wants_json
+from app.observability.metrics import Metrics
+from app.observability.publishing import CountingPublisher
+from app.observability.requests import ObserveRequests, note_errors
+from app.observability.tracing import traced
 from app.services.currencies import CurrencyCatalog
 from app.services.runtime import Publisher, Runtime
 from app.settings import Settings
@@ -90,6 +99,12 @@ class CreditsGraphQL(GraphQLView):
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         return HTMLResponse(graphiql_html(request.url.path))
 
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        note_errors(result.errors)  # the request's outcome, for its log line and metrics
+        return await super().process_result(request, result)
+
 
 def close_unless_initialised(socket: WebSocket, context: Context, timeout: float) -> None:
     """Both protocols: a socket with no accepted connection_init in time is closed (4408).
@@ -114,13 +129,18 @@ def create_app(
     publisher: Publisher | None = None,
 ) -> Starlette:
     settings = settings or Settings.from_env()
+    wants_json(settings.log_format)  # a bad CREDITS_LOG_FORMAT stops here, not at startup
+    metrics = Metrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        configure_logging(settings.log_level, settings.log_format)  # after uvicorn's own
+        log_expected_errors_at_info()
         engine = create_engine(settings.database_url, statement_timeout=settings.execution_timeout)
         time = clock or SystemClock()
         broker = publisher or broker_for(settings.database_url, time)
-        runtime = Runtime(engine, time, CurrencyCatalog(engine), broker)
+        counted = CountingPublisher(broker, metrics)  # ledger entries, after each commit
+        runtime = Runtime(engine, time, CurrencyCatalog(engine), counted)
         if isinstance(broker, PostgresBroker):
             await broker.start()
         app.state.runtime = runtime
@@ -131,15 +151,20 @@ def create_app(
         app.state.sessions = Sessions(engine, runtime.clock)
         app.state.live_reads = live_read_gate()
         app.state.message_turns = message_turns()
+        app.state.metrics = metrics
         gc.set_threshold(*GC_THRESHOLDS)
         gc.freeze()  # what startup made is never garbage: full collections skip it
         watcher = asyncio.create_task(app.state.sessions.run())  # WebSocket credentials
         scheduler = None
         if settings.scheduler_enabled:
             scheduler = asyncio.create_task(run_scheduler(runtime, settings.scheduler_interval))
+        sampler = asyncio.create_task(keep_sampled(app.state)) if metrics.multiprocess else None
         try:
             yield
         finally:
+            if sampler is not None:
+                sampler.cancel()
+            metrics.process_ended()
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
@@ -160,7 +185,7 @@ def create_app(
         introspection=settings.introspection,
     )
     graphql = CreditsGraphQL(
-        get_schema(limits),
+        traced(get_schema(limits)),
         graphql_ide="graphiql" if settings.graphiql else None,
         connection_init_wait_timeout=timedelta(seconds=settings.connection_init_timeout),
         max_subscriptions_per_connection=None,  # ours, with LIMIT_EXCEEDED, in subscriptions
@@ -173,6 +198,7 @@ def create_app(
         WebSocketRoute("/graphql", ForgetClosed(graphql)),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/metrics", metrics_endpoint),
         Route(EXPORT_PATH, export_route),
         graphiql_mount(),
     ]
@@ -182,7 +208,10 @@ def create_app(
         timeout=settings.execution_timeout,
         untimed=(EXPORT_PATH,),
     )
-    return Starlette(routes=routes, lifespan=lifespan, middleware=[guard, Middleware(AuthGuard)])
+    named = [route.path for route in routes if isinstance(route, Route)]
+    observe = Middleware(ObserveRequests, metrics=metrics, routes=named)  # outermost: sees all
+    middleware = [observe, guard, Middleware(AuthGuard)]
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
 
 
 def broker_for(database_url: str, clock: Clock) -> Publisher:

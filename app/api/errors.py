@@ -12,6 +12,7 @@ from graphql import GraphQLError
 
 from app.domain import errors
 from app.domain.time import utc_instant
+from app.observability.requests import note_outcome
 
 
 @strawberry.enum
@@ -79,6 +80,12 @@ class ForbiddenError(Error):
 
 def to_graphql(error: errors.DomainError) -> Any:
     """The one mapping from the domain's error tree to the API's error types."""
+    member = _member(error)
+    note_outcome(member.code.value)  # the request's outcome, in its log line and metrics
+    return member
+
+
+def _member(error: errors.DomainError) -> Any:
     message = error.message
     if isinstance(error, errors.ValidationFailed):
         issues = [ValidationIssue(field=list(i.field), message=i.message) for i in error.issues]

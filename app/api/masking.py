@@ -3,7 +3,12 @@
 Errors before execution carry no path: a syntax error is GRAPHQL_PARSE_FAILED, a bad
 variable value BAD_USER_INPUT, any other a GRAPHQL_VALIDATION_FAILED. An error during
 execution that no code names is unexpected: the client sees `Internal server error`
-with the request id, and the log has the trace under the same id.
+with the request id, and the log has the trace under the same id (in the request's log
+line over HTTP, in a line of its own on a WebSocket).
+
+Strawberry logs every error at ERROR with its trace: `ExpectedErrorsAtInfo` keeps an
+expected one (it has a code) at INFO without the trace, and drops an unexpected one,
+which is logged here once.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from collections.abc import Iterator
 
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import MaskErrors, ParserCache
+
+from app.observability.requests import observation
 
 log = logging.getLogger("credits.api")
 
@@ -41,6 +48,16 @@ class MaskInternalErrors(MaskErrors):
     def __init__(self) -> None:
         super().__init__(should_mask_error=lambda error: code_of(error) is None)
 
+    def on_operation(self) -> Iterator[None]:
+        try:
+            yield from super().on_operation()
+        finally:  # the request's log line and metrics name the operation, even a failed one
+            observed = observation()
+            context = self.execution_context
+            name = context.operation_name
+            if observed is not None and (name is not None or context.graphql_document):
+                observed.operation = name or ""  # "": a document with no name
+
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         return [self.with_code(error) for error in super()._process_errors(errors)]
 
@@ -62,7 +79,11 @@ class MaskInternalErrors(MaskErrors):
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         context = self.execution_context.context
         request_id = getattr(context, "request_id", None) or "unknown"
-        log.error("request %s failed", request_id, exc_info=error.original_error)
+        observed = observation()
+        if observed is not None and observed.error is None:
+            observed.error = error.original_error or error  # logged with the request
+        else:
+            log.error("request %s failed", request_id, exc_info=error.original_error)
         return GraphQLError(
             "Internal server error",
             nodes=error.nodes,
@@ -85,3 +106,28 @@ class CodedParserCache(ParserCache):
                 positions=error.positions,
                 extensions={"code": "GRAPHQL_PARSE_FAILED"},
             ) from error
+
+
+class ExpectedErrorsAtInfo(logging.Filter):
+    """On Strawberry's logger ("strawberry.execution"), which logs each GraphQL error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.msg
+        if not isinstance(error, GraphQLError):
+            return True
+        code = code_of(error)
+        if code is None or not logging.getLogger(record.name).isEnabledFor(logging.INFO):
+            return False
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        record.msg, record.args = f"{code}: {error.message}", ()
+        record.exc_info, record.exc_text = None, None
+        observed = observation()
+        if observed is not None:
+            record.request_id = observed.request_id
+        return True
+
+
+def log_expected_errors_at_info() -> None:
+    logger = logging.getLogger("strawberry.execution")
+    if not any(isinstance(f, ExpectedErrorsAtInfo) for f in logger.filters):
+        logger.addFilter(ExpectedErrorsAtInfo())

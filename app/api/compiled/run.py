@@ -27,6 +27,7 @@ from strawberry.schema.schema_converter import get_arguments
 from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
+from app.api.compiled.native import NativePlan, Run, native_of
 from app.api.compiled.plan import (
     DEFINITION,
     Fallback,
@@ -37,11 +38,13 @@ from app.api.compiled.plan import (
 )
 
 MAX_PLANS = 1000
-_plans: dict[tuple[GraphQLSchema, str, str | None], OperationPlan | None] = {}
+Plans = tuple[OperationPlan, NativePlan | None] | None
+_plans: dict[tuple[GraphQLSchema, str, str | None], Plans] = {}
 
 
-def cached_plan(context: ExecutionContext) -> OperationPlan | None:
-    """The plan of this document and operation, made once per process (and schema)."""
+def cached_plan(context: ExecutionContext) -> Plans:
+    """The plan of this document and operation and its native form, made once per
+    process (and schema)."""
     schema = context.schema._schema
     document = context.graphql_document
     if document is None or context.query is None:
@@ -52,15 +55,17 @@ def cached_plan(context: ExecutionContext) -> OperationPlan | None:
     if key not in _plans:
         if len(_plans) >= MAX_PLANS:
             _plans.clear()
-        _plans[key] = plan_of(schema, document, context.operation_name)
+        plan = plan_of(schema, document, context.operation_name)
+        _plans[key] = None if plan is None else (plan, native_of(plan))
     return _plans[key]
 
 
 async def answer(context: ExecutionContext) -> ExecutionResult | None:
     """The operation's result, or None when normal execution must answer it."""
-    plan = cached_plan(context)
-    if plan is None:
+    plans = cached_plan(context)
+    if plans is None:
         return None
+    plan, native = plans
     schema = context.schema._schema
     variables = get_variable_values(
         schema, plan.operation.variable_definitions or (), context.variables or {}
@@ -68,6 +73,14 @@ async def answer(context: ExecutionContext) -> ExecutionResult | None:
     if isinstance(variables, list):
         return None  # variable errors: graphql-core words them
     converter = context.schema.schema_converter
+    if native is not None:
+        try:
+            data = await Run(native, variables, context.context, converter).answer(
+                context.root_value
+            )
+            return ExecutionResult(data=data, errors=None)
+        except Exception:  # the resolvers' lane answers, or falls back in turn
+            pass
     runner = Runner(schema, plan, variables, context.context, context.root_value, converter)
     try:
         [data] = await runner.objects(plan.root, [context.root_value])

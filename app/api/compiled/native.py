@@ -1,0 +1,389 @@
+"""The native lane: a plan whose every field is a column, an embedded object or a relation
+of `sources` is answered from rows, with no resolver and no Strawberry object per row.
+
+`native_of` compiles a plan once (None when a field is not covered); `Run` answers it:
+one statement per relation level over every parent of the level, each row's leaves read
+by position and serialized by the plan's serializers. Each row type selects, across the
+document, the union of the columns its fields read, so a grant or customer read at one
+level answers any later reference to it without a statement (as the loaders' known
+objects do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from graphql import GraphQLOutputType, get_argument_values, is_list_type, is_non_null_type
+from strawberry.types.arguments import convert_arguments
+
+from app.api.compiled.plan import DEFINITION, Fallback, FieldPlan, ObjectPlan, OperationPlan
+from app.api.compiled.rows import ROW_TYPES, Env, Leaf
+from app.api.compiled.sources import SOURCES, Paged, Source
+from app.api.pagination import page_of
+from app.storage.engine import read_connection
+from app.storage.queries.compiled import Bounds, Order
+
+Finish = Callable[[Any], Any]
+
+
+class NotNative(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Value:
+    key: str
+    leaf: Leaf | None  # a row type's reader; None: the object's attribute
+    attribute: str | None
+    finish: Finish  # the plan's serializer, or an embedded object's builder
+
+
+@dataclass(frozen=True)
+class Constant:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Connection:
+    fields: tuple[tuple[str, str, Any], ...]  # (key, "typename"/"edges"/"pageInfo", detail)
+
+
+@dataclass(frozen=True)
+class Relation:
+    key: str
+    field: FieldPlan
+    source: Source
+    child: Node
+    connection: Connection | None
+    required: bool
+
+
+@dataclass(frozen=True)
+class Node:
+    type: str
+    rows: bool  # a row type's rows; else Python objects read by attribute
+    fields: tuple[Value | Constant | Relation, ...]
+
+
+@dataclass(frozen=True)
+class NativePlan:
+    root: Node
+    columns: dict[str, tuple[str, ...]]
+
+
+def native_of(plan: OperationPlan) -> NativePlan | None:
+    try:
+        root = _node(plan.root, rows=True)
+    except NotNative:
+        return None
+    columns: dict[str, set[str]] = {}
+    _collect(root, columns)
+    return NativePlan(root, {kind: tuple(sorted(names)) for kind, names in columns.items()})
+
+
+def _collect(node: Node, columns: dict[str, set[str]]) -> None:
+    if node.type in ROW_TYPES:
+        found = columns.setdefault(node.type, set(ROW_TYPES[node.type].always))
+        for field in node.fields:
+            if isinstance(field, Value) and field.leaf is not None:
+                found.update(field.leaf.columns)
+    for field in node.fields:
+        if isinstance(field, Relation):
+            _collect(field.child, columns)
+
+
+def _node(plan: ObjectPlan, rows: bool) -> Node:
+    kind = plan.type.name
+    fields: list[Value | Constant | Relation] = []
+    for field in plan.fields:
+        name = field.node.name.value
+        source = SOURCES.get((kind, name)) if rows else None
+        if field.definition is None:
+            fields.append(Constant(field.key, kind))
+        elif source is not None:
+            fields.append(_relation(field, source))
+        elif rows and kind != "Query":
+            leaf = ROW_TYPES[kind].leaves.get(name) if kind in ROW_TYPES else None
+            if leaf is None:
+                raise NotNative
+            fields.append(Value(field.key, leaf, None, _finish(field)))
+        elif not rows and field.attribute is not None:
+            fields.append(Value(field.key, None, field.attribute, _finish(field)))
+        else:
+            raise NotNative
+    return Node(kind, rows, tuple(fields))
+
+
+def _finish(field: FieldPlan) -> Finish:
+    if field.leaf is not None:
+        return field.leaf
+    assert field.definition is not None and field.selection is not None
+    build = _embedded(_node(field.selection, rows=False))
+    return _shaped(field.definition.type, build)
+
+
+def _embedded(node: Node) -> Finish:
+    """An object built from its attributes (labels, an actor, a purchase)."""
+    parts = [(f.key, _part(f)) for f in node.fields if not isinstance(f, Relation)]
+
+    def build(value: Any) -> dict[str, Any]:
+        return {key: part(value) for key, part in parts}
+
+    return build
+
+
+def _part(field: Value | Constant) -> Finish:
+    if isinstance(field, Constant):
+        constant = field.value
+        return lambda value: constant
+    name, finish = field.attribute, field.finish
+    assert name is not None
+    return lambda value: finish(getattr(value, name))
+
+
+def _shaped(kind: GraphQLOutputType, build: Finish) -> Finish:
+    """Nulls and lists around an embedded object as graphql-core completes them."""
+    if is_non_null_type(kind):
+        inner = _shaped(kind.of_type, build)
+
+        def required(value: Any) -> Any:
+            if value is None:
+                raise Fallback
+            return inner(value)
+
+        return required
+    if is_list_type(kind):
+        item = _shaped(kind.of_type, build)
+        return lambda value: None if value is None else [item(v) for v in value]
+    return lambda value: None if value is None else build(value)
+
+
+def _relation(field: FieldPlan, source: Source) -> Relation:
+    assert field.definition is not None and field.selection is not None
+    required = is_non_null_type(field.definition.type)
+    if source.shape != "connection":
+        child = _node(field.selection, rows=source.child in ROW_TYPES)
+        if child.type != source.child:
+            raise NotNative
+        return Relation(field.key, field, source, child, None, required)
+    connection, found = _connection(field.selection)
+    child = Node(source.child, True, ()) if found is None else found
+    if child.type != source.child:
+        raise NotNative
+    return Relation(field.key, field, source, child, connection, required)
+
+
+PAGE_INFO = {"hasNextPage", "hasPreviousPage", "startCursor", "endCursor"}
+
+
+def _connection(plan: ObjectPlan) -> tuple[Connection, Node | None]:
+    fields: list[tuple[str, str, Any]] = []
+    child: Node | None = None
+    for field in plan.fields:
+        name = field.node.name.value
+        if field.definition is None:
+            fields.append((field.key, "typename", plan.type.name))
+        elif name == "pageInfo" and field.selection is not None:
+            info = [(f.key, f.node.name.value, f.selection) for f in field.selection.fields]
+            if any(n not in PAGE_INFO | {"__typename"} for _, n, _ in info):
+                raise NotNative
+            typename = field.selection.type.name
+            fields.append((field.key, "pageInfo", tuple((k, n, typename) for k, n, _ in info)))
+        elif name == "edges" and field.selection is not None and child is None:
+            edge, child = _edge(field.selection)
+            fields.append((field.key, "edges", edge))
+        else:
+            raise NotNative  # totalCount, or edges twice
+    return Connection(tuple(fields)), child
+
+
+def _edge(plan: ObjectPlan) -> tuple[tuple[tuple[str, str, str], ...], Node | None]:
+    parts: list[tuple[str, str, str]] = []
+    child: Node | None = None
+    for field in plan.fields:
+        name = field.node.name.value
+        if field.definition is None:
+            parts.append((field.key, "typename", plan.type.name))
+        elif name == "cursor":
+            parts.append((field.key, "cursor", ""))
+        elif name == "node" and field.selection is not None and child is None:
+            child = _node(field.selection, rows=True)
+            parts.append((field.key, "node", ""))
+        else:
+            raise NotNative
+    return tuple(parts), child
+
+
+class Run:
+    """One request's answer to a native plan."""
+
+    def __init__(self, plan: NativePlan, variables: Any, context: Any, converter: Any) -> None:
+        self.plan = plan
+        self.variables = variables
+        self.converter = converter
+        self.loaders = loaders = context.loaders
+        self.engine = loaders.runtime.engine
+        self.dialect = self.engine.dialect.name
+        self.now = loaders.now
+        self.env = Env(loaders.now)
+        self.columns = plan.columns
+        self.positions = {
+            kind: {name: i for i, name in enumerate(names)} for kind, names in plan.columns.items()
+        }
+        self.tables = {kind: row_type.table for kind, row_type in ROW_TYPES.items()}
+        self.known: dict[str, dict[str, Any]] = {"Customer": {}, "CreditGrant": {}}
+
+    async def answer(self, root_value: Any) -> dict[str, Any]:
+        [data] = await self.level(self.plan.root, [root_value])
+        return data
+
+    def scoped(self, column: Any) -> list[Any]:
+        scope = self.loaders.scope
+        return [] if scope is None else [column == scope]
+
+    def page(self, order: Order, kw: dict[str, Any]) -> Bounds:
+        """The paging arguments checked as the loaders check them (`page_of` reads only
+        the order's cursor kinds)."""
+        settings = self.loaders.settings
+        page = page_of(
+            cast(Any, order),
+            kw.get("first"),
+            kw.get("after"),
+            kw.get("last"),
+            kw.get("before"),
+            default=settings.default_page_size,
+            maximum=settings.max_page_size,
+        )
+        return Bounds(page.size, page.backward, page.after, page.before)
+
+    async def rows(self, statement: Any) -> list[Any]:
+        async with read_connection(self.engine) as connection:
+            return list(await connection.execute(statement))
+
+    def arguments(self, field: FieldPlan) -> dict[str, Any]:
+        assert field.definition is not None
+        raw = get_argument_values(field.definition, field.node, self.variables)
+        strawberry_field = field.definition.extensions[DEFINITION]
+        config = self.converter.config
+        registry = self.converter.scalar_registry
+        return convert_arguments(
+            raw, strawberry_field.arguments, scalar_registry=registry, config=config
+        )
+
+    async def level(self, node: Node, items: list[Any]) -> list[dict[str, Any]]:
+        if node.rows and node.type in ROW_TYPES:
+            await self.noted(node.type, items)
+        template = dict.fromkeys(f.key for f in node.fields)
+        results = [template.copy() for _ in items]
+        relations = []
+        for field in node.fields:
+            key = field.key
+            if isinstance(field, Constant):
+                for result in results:
+                    result[key] = field.value
+            elif isinstance(field, Value):
+                read, finish = self.reader(node, field), field.finish
+                for result, item in zip(results, items, strict=True):
+                    result[key] = finish(read(item))
+            else:
+                relations.append(self.relation(field, items, results))
+        outcomes = await asyncio.gather(*relations, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return results
+
+    def reader(self, node: Node, field: Value) -> Callable[[Any], Any]:
+        if field.leaf is None:
+            name = field.attribute
+            assert name is not None
+            return lambda item: getattr(item, name)
+        return field.leaf.make(self.positions[node.type].__getitem__, self.env)
+
+    async def noted(self, kind: str, rows: list[Any]) -> None:
+        """Rows this request knows from now on, and the scales their amounts need."""
+        known = self.known.get(kind)
+        if known is not None:
+            known.update((row.id, row) for row in rows)
+        positions = self.positions[kind]
+        codes: set[str | None] = set()
+        for name in ("currency", "purchase_currency"):
+            if name in positions:
+                index = positions[name]
+                codes.update(row[index] for row in rows)
+        codes.discard(None)
+        if codes - self.env.scales.keys():
+            self.env.scales.update(await self.loaders.scales(codes))
+
+    async def relation(
+        self, field: Relation, parents: list[Any], results: list[dict[str, Any]]
+    ) -> None:
+        values = await field.source.fetch(self, parents, self.arguments(field.field))
+        connection = field.connection
+        if connection is not None:
+            items = [row for paged in values for row in paged.rows]
+        elif field.source.shape == "list":
+            items = [item for value in values if value is not None for item in value]
+        else:
+            items = [value for value in values if value is not None]
+        built = iter(await self.level(field.child, items) if items else [])
+        key = field.key
+        for result, value in zip(results, values, strict=True):
+            if connection is not None:
+                result[key] = _connection_value(connection, value, built)
+            elif value is None:
+                if field.required:
+                    raise Fallback
+                result[key] = None
+            elif field.source.shape == "list":
+                result[key] = [next(built) for _ in value]
+            else:
+                result[key] = next(built)
+
+
+def _connection_value(connection: Connection, paged: Paged, built: Any) -> dict[str, Any]:
+    rows = paged.rows
+    nodes = [next(built) for _ in rows]
+    answer: dict[str, Any] = {}
+    for key, kind, detail in connection.fields:
+        if kind == "typename":
+            answer[key] = detail
+        elif kind == "edges":
+            answer[key] = _edges(detail, paged, rows, nodes)
+        else:
+            answer[key] = _page_info(detail, paged, rows)
+    return answer
+
+
+def _edges(
+    parts: tuple[tuple[str, str, str], ...], paged: Paged, rows: list[Any], nodes: list[Any]
+) -> list[dict[str, Any]]:
+    if len(parts) == 1 and parts[0][1] == "node":
+        key = parts[0][0]
+        return [{key: node} for node in nodes]
+    edges = []
+    for row, node in zip(rows, nodes, strict=True):
+        edge: dict[str, Any] = {}
+        for key, kind, typename in parts:
+            edge[key] = node if kind == "node" else typename if kind == "typename" else None
+            if kind == "cursor":
+                edge[key] = paged.cursor(row)
+        edges.append(edge)
+    return edges
+
+
+def _page_info(
+    parts: tuple[tuple[str, str, str], ...], paged: Paged, rows: list[Any]
+) -> dict[str, Any]:
+    values = {
+        "__typename": parts[0][2] if parts else "PageInfo",
+        "hasNextPage": paged.has_next,
+        "hasPreviousPage": paged.has_previous,
+        "startCursor": paged.cursor(rows[0]) if rows else None,
+        "endCursor": paged.cursor(rows[-1]) if rows else None,
+    }
+    return {key: values[name] for key, name, _ in parts}

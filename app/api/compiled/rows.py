@@ -1,0 +1,170 @@
+"""What each field of a row-backed type reads from its row, without building the object.
+
+A reader returns what the Strawberry object's attribute would hold after its `from_row`
+(a Decimal from minor units, a list of Labels, an object with the attributes of an
+Actor…; an enum as its stored value, which the enum's serializer maps as it maps the
+member), so the plan's serializers format it as normal execution does. A field missing
+here is not covered by the native lane (the resolvers' lane answers the document).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from operator import itemgetter
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import Table
+
+from app.api.common import labels_of
+from app.domain.money import from_minor
+from app.storage.mapping import grant_from_row
+from app.storage.tables import customers, entries, grants
+
+Reader = Callable[[Any], Any]
+Position = Callable[[str], int]
+
+
+@dataclass
+class Env:
+    """What readers need beyond the row: filled per request, scales per level."""
+
+    now: datetime
+    scales: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Leaf:
+    columns: tuple[str, ...]
+    make: Callable[[Position, Env], Reader]
+
+
+def plain(name: str) -> Leaf:
+    return Leaf((name,), lambda at, env: itemgetter(at(name)))
+
+
+def money(name: str) -> Leaf:
+    def make(at: Position, env: Env) -> Reader:
+        units, currency, scales = at(name), at("currency"), env.scales
+        return lambda row: from_minor(row[units], scales[row[currency]])
+
+    return Leaf((name, "currency"), make)
+
+
+def labels(name: str = "labels") -> Leaf:
+    def make(at: Position, env: Env) -> Reader:
+        index = at(name)
+        return lambda row: labels_of(row[index])
+
+    return Leaf((name,), make)
+
+
+def _features(at: Position, env: Env) -> Reader:
+    index = at("features")
+    return lambda row: list(row[index])
+
+
+def _status(at: Position, env: Env) -> Reader:
+    now = env.now
+    return lambda row: grant_from_row(row).status(now).value
+
+
+PURCHASE = (
+    "purchase_currency",
+    "cost_basis",
+    "purchase_amount",
+    "availability_policy",
+    "settlement_status",
+    "payment_reference",
+    "authorized_at",
+    "settled_at",
+    "failed_at",
+)
+
+
+def _purchase(at: Position, env: Env) -> Reader:
+    index = [at(name) for name in PURCHASE]
+    scales = env.scales
+
+    def read(row: Any) -> SimpleNamespace | None:
+        currency, basis, amount, policy, status, reference, authorized, settled, failed = (
+            row[i] for i in index
+        )
+        if currency is None:
+            return None
+        return SimpleNamespace(
+            currency=currency,
+            per_unit_cost_basis=Decimal(basis),
+            amount=from_minor(amount, scales[currency]),
+            availability_policy=policy,
+            settlement_status=status,
+            payment_reference=reference,
+            authorized_at=authorized,
+            settled_at=settled,
+            failed_at=failed,
+        )
+
+    return read
+
+
+def _actor(at: Position, env: Env) -> Reader:
+    kind, id, name = at("actor_type"), at("actor_id"), at("actor_name")
+    return lambda row: SimpleNamespace(type=row[kind], id=row[id] or None, name=row[name])
+
+
+COMMON = {
+    "id": plain("id"),
+    "description": plain("description"),
+    "labels": labels(),
+    "createdAt": plain("created_at"),
+}
+CUSTOMER = COMMON | {
+    "key": plain("key"),
+    "name": plain("name"),
+    "updatedAt": plain("updated_at"),
+}
+GRANT = COMMON | {
+    "key": plain("key"),
+    "name": plain("name"),
+    "updatedAt": plain("updated_at"),
+    "currency": plain("currency"),
+    "fundingMethod": plain("funding_method"),
+    "purchase": Leaf(("currency", *PURCHASE), _purchase),
+    "priority": plain("priority"),
+    "features": Leaf(("features",), _features),
+    "effectiveAt": plain("effective_at"),
+    "expiresAt": plain("expires_at"),
+    "voidedAt": plain("voided_at"),
+    "voidReason": plain("void_reason"),
+    "status": Leaf(tuple(c.name for c in grants.columns), _status),
+    **{name: money(name) for name in ("amount", "remaining", "consumed", "expired", "voided")},
+}
+ENTRY = COMMON | {
+    "type": plain("type"),
+    "currency": plain("currency"),
+    "amount": money("amount"),
+    "availableBalanceBefore": money("balance_before"),
+    "availableBalanceAfter": money("balance_after"),
+    "sequence": plain("sequence"),
+    "bookedAt": plain("booked_at"),
+    "transactionId": plain("transaction_id"),
+    "featureKey": plain("feature_key"),
+    "actor": Leaf(("actor_type", "actor_id", "actor_name"), _actor),
+}
+
+
+@dataclass(frozen=True)
+class RowType:
+    table: Table
+    leaves: dict[str, Leaf]
+    always: tuple[str, ...]  # what relations and the request's known objects need
+
+
+ROW_TYPES = {
+    "Customer": RowType(customers, CUSTOMER, ("id",)),
+    "CreditGrant": RowType(grants, GRANT, ("id", "customer_id")),
+    "CreditLedgerEntry": RowType(entries, ENTRY, ("id", "customer_id", "grant_id")),
+}

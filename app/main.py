@@ -28,8 +28,9 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from app.api.auth import Authenticator, AuthGuard
 from app.api.context import Context, make_context
+from app.api.dashboard import dashboard_routes
 from app.api.export import EXPORT_PATH, export_route
-from app.api.graphiql import graphiql_html, graphiql_mount
+from app.api.graphiql import favicon_route, graphiql_html, graphiql_mount
 from app.api.guard import RequestGuard
 from app.api.limits import Limits
 from app.api.masking import log_expected_errors_at_info
@@ -201,7 +202,10 @@ def create_app(
         Route("/metrics", metrics_endpoint),
         Route(EXPORT_PATH, export_route),
         graphiql_mount(),
+        favicon_route(),
     ]
+    if settings.dashboard:
+        routes += dashboard_routes()
     guard = Middleware(
         RequestGuard,
         max_body_bytes=settings.max_body_bytes,

@@ -1,0 +1,74 @@
+"""GraphiQL in a real browser with every request to anything but the server blocked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from app.domain.time import FrozenClock
+from tests.access.support import Live, promote, serve
+from tests.browser.conftest import require_browser
+
+require_browser()
+from playwright.async_api import Browser, Page, Route, expect  # noqa: E402
+
+VARIABLES_EDITOR = ".graphiql-editor-tool .CodeMirror"
+
+
+async def block_all_but(page: Page, origin: str) -> list[str]:
+    """Abort every request that is not to `origin`; the list fills with their URLs."""
+    blocked: list[str] = []
+
+    async def only_the_server(route: Route) -> None:
+        if route.request.url.startswith(origin + "/"):
+            await route.continue_()
+        else:
+            blocked.append(route.request.url)
+            await route.abort()
+
+    await page.route("**/*", only_the_server)
+    return blocked
+
+
+async def customer_id(live: Live) -> str:
+    async with live.client() as client:
+        answer = await client.post("/graphql", json={"query": '{ customer(key: "acme") { id } }'})
+    found: str = json.loads(answer.content)["data"]["customer"]["id"]
+    return found
+
+
+async def test_graphiql_loads_offline_and_runs_its_default_tabs(
+    tmp_path: Path, clock: FrozenClock, browser: Browser, artifacts: Path
+) -> None:
+    async with serve(tmp_path, clock) as live:
+        page = await browser.new_page()
+        page.set_default_timeout(5000)
+        blocked = await block_all_but(page, live.http_url)
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+
+        await page.goto(f"{live.http_url}/graphql")
+        await expect(page.locator(".graphiql-tab")).to_have_count(2)
+        # The first tab is the README's first session: run its CreateCustomer.
+        await page.locator(".graphiql-execute-button").click()
+        await page.get_by_role("menuitem", name="CreateCustomer").click()
+        result = page.locator(".result-window")
+        await expect(result).to_contain_text('"name": "Acme Inc."')
+        await page.screenshot(path=artifacts / "graphiql-first-session.png")
+
+        # The second tab subscribes to the balance, over a WebSocket to the same server.
+        customer = await customer_id(live)
+        await page.locator(".graphiql-tab", has_text="LiveBalance").click()
+        await page.locator(".graphiql-editor-tools").get_by_text("Variables").click()
+        variables = json.dumps({"customerId": customer})
+        await page.locator(VARIABLES_EDITOR).first.evaluate(
+            "(editor, value) => editor.CodeMirror.setValue(value)", variables
+        )
+        await page.locator(".graphiql-execute-button").click()
+        await expect(result).to_contain_text('"sequence": 0')
+        await promote(live.runtime, customer, "25", "USD")
+        await expect(result).to_contain_text('"available": "25.00"')
+        await page.screenshot(path=artifacts / "graphiql-live-balance.png")
+
+        assert blocked == []
+        assert errors == []

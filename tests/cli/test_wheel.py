@@ -25,11 +25,13 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from app.storage import migrations
+from tests.cli.test_container import health_command, image_environment, instructions, one
 from tests.cli.test_migrations import run_admin
 from tests.cli.test_serving import announced_url
+from tests.scale.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = ("pyproject.toml", "README.md", "app")
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", "app")
 
 pytestmark = pytest.mark.wheel
 
@@ -183,3 +185,51 @@ def serving(installed: Installed, database: str) -> Iterator[str]:
         server.terminate()
         # uvicorn shuts down cleanly, then dies of the signal it caught
         assert server.wait(timeout=10) in (0, -signal.SIGTERM), log.read_text()
+
+
+def test_the_images_entry_point_and_health_check_run_from_the_installed_wheel(
+    installed: Installed,
+) -> None:
+    """The Dockerfile's runtime stage, step by step, in the wheel's virtualenv: its ENV,
+    a key (it listens on 0.0.0.0), its ENTRYPOINT and CMD, and its HEALTHCHECK command,
+    which passes while the server is ready and fails once it has stopped."""
+    steps = instructions()
+    port = free_port()
+    environment = clean_environment() | image_environment(steps)
+    environment |= {
+        "CREDITS_PORT": str(port),
+        "CREDITS_DATABASE_URL": f"sqlite:///{installed.folder / 'image.db'}",
+    }
+    assert environment["CREDITS_HOST"] == "0.0.0.0"
+    bin = installed.venv / "bin"
+
+    def run(command: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            command, cwd=installed.folder, env=environment, capture_output=True, text=True
+        )
+
+    credits = [str(bin / one(steps, "ENTRYPOINT")[0])]
+    assert run([*credits, "migrate"]).returncode == 0
+    assert run([*credits, "keys", "create", "--name", "ops", "--role", "admin"]).returncode == 0
+    health = [str(bin / "python"), *health_command(steps)[1:]]
+    assert health_command(steps)[0] == "python"
+    log = installed.folder / "image.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [*credits, *one(steps, "CMD")],
+            cwd=installed.folder,
+            env=environment,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while run(health).returncode != 0:
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, f"never healthy:\n{log.read_text()}"
+            time.sleep(0.2)
+        assert f"listening on http://0.0.0.0:{port}/graphql" in log.read_text()
+    finally:
+        server.terminate()
+        assert server.wait(timeout=10) in (0, -signal.SIGTERM), log.read_text()
+    assert run(health).returncode != 0

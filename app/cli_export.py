@@ -62,7 +62,11 @@ def export_action(args: argparse.Namespace) -> Any:
     async def run(engine: AsyncEngine) -> int:
         with _target(args.output) as out, _progress() as bar:
             chunks = export_ledger(
-                engine, CurrencyCatalog(engine), which, form, on_total=bar.reset if bar else None
+                engine,
+                CurrencyCatalog(engine),
+                which,
+                form,
+                on_total=None if bar is None else bar.reset,
             )
             written = 0
             async for text, count in chunks:
@@ -93,7 +97,7 @@ def _progress() -> Iterator[tqdm | None]:
     if not sys.stderr.isatty():
         yield None
         return
-    with tqdm(total=0, unit=" entries", unit_scale=True, file=sys.stderr) as bar:
+    with tqdm(total=0, unit=" entries", file=sys.stderr) as bar:
         yield bar
 
 

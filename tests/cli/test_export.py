@@ -265,3 +265,27 @@ def test_the_command_refuses_a_bad_instant_naming_the_flag(
         main(["export-ledger", "--to", "2026-01-01", "--database-url", f"sqlite:///{tmp_path}/x"])
     assert exit.value.code == 2
     assert "argument --to: '2026-01-01' is not an RFC 3339 instant" in capsys.readouterr().err
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+async def test_a_progress_bar_only_on_a_terminal(
+    runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, terminal: bool
+) -> None:
+    await load_demo(runtime)
+    stderr = Terminal() if terminal else io.StringIO()
+    monkeypatch.setattr("sys.stderr", stderr)
+    output = tmp_path / "ledger.csv"
+    args = parser().parse_args(["export-ledger", "--format", "csv", "--output", str(output)])
+    assert await export_action(args)(runtime.engine) == 0
+    entries = len(output.read_text().splitlines()) - 1
+    said = stderr.getvalue()
+    assert said.endswith(f"exported {entries} entries to {output}\n")
+    if terminal:
+        assert "100%|" in said and f"{entries}/{entries}" in said
+    else:
+        assert said == f"exported {entries} entries to {output}\n"

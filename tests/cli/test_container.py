@@ -9,7 +9,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[2]

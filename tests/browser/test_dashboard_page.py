@@ -8,7 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from app.domain.access import Role
 from app.domain.time import FrozenClock
+from app.services.keys import create_key
 from tests.access.support import Live, promote, serve
 from tests.browser.conftest import require_browser
 from tests.browser.test_graphiql_page import block_all_but
@@ -91,3 +93,26 @@ async def test_dashboard_with_a_portal_token_shows_a_consumption_within_two_seco
 
         assert blocked == []
         assert errors == []
+
+
+async def test_dashboard_with_an_api_key_and_a_customer_key_shows_that_customer(
+    tmp_path: Path, clock: FrozenClock, browser: Browser
+) -> None:
+    async with serve(tmp_path, clock) as live:
+        await customer_with_credits(live)
+        engine = live.runtime.engine
+        _, secret = await create_key(engine, name="finance", role=Role.READER, now=clock.now())
+        page = await browser.new_page()
+        page.set_default_timeout(5000)
+
+        await page.goto(f"{live.http_url}/dashboard")
+        await page.fill("#token", secret)
+        await page.fill("#customer", "acme")
+        await page.click("#connect button")
+
+        await expect(page.locator("#customer-name")).to_have_text("Acme (acme)")
+        usd = page.locator("#balances tbody tr", has_text="USD")
+        await expect(usd.locator("td").nth(1)).to_have_text("110.00")
+        await page.fill("#token", "not-a-key")
+        await page.click("#connect button")
+        await expect(page.locator("#status")).to_have_class("error")

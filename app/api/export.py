@@ -9,8 +9,9 @@ export is one snapshot streamed for as long as it takes (main.py exempts this pa
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
 
 from starlette.requests import Request
@@ -56,9 +57,11 @@ async def export_route(request: Request) -> Response:
     )
 
 
-async def _encoded(chunks: AsyncIterator[tuple[str, int]]) -> AsyncIterator[bytes]:
-    async for text, _ in chunks:
-        yield text.encode()
+async def _encoded(chunks: AsyncGenerator[tuple[str, int], None]) -> AsyncIterator[bytes]:
+    """The text as bytes; a client gone midway closes the snapshot at once."""
+    async with contextlib.aclosing(chunks):
+        async for text, _ in chunks:
+            yield text.encode()
 
 
 def _parameters(request: Request) -> tuple[ExportFormat, ExportFilter]:

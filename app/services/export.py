@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -69,7 +69,7 @@ async def export_ledger(
     form: ExportFormat,
     *,
     on_total: Callable[[int], None] | None = None,
-) -> AsyncIterator[Chunk]:
+) -> AsyncGenerator[Chunk, None]:
     """The export's text in chunks; `on_total` first hears how many entries it holds."""
     async with snapshot(engine) as connection:
         scales = await _scales(catalog, await currencies_of(connection, which))

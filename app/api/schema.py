@@ -33,6 +33,7 @@ from app.api.ledger import (
 from app.api.limits import Limits, OperationLimits, alias_rule, depth_rule
 from app.api.masking import CodedParserCache, MaskInternalErrors
 from app.api.mutations import Mutation
+from app.api.revenue import CreditRevenueReport, revenue
 from app.api.scalars import SCALARS
 from app.api.subscriptions import Subscription
 from app.api.suggestions import ValidationCacheWithoutSuggestions, without_suggestions
@@ -154,6 +155,12 @@ class Query:
     )
     async def currencies(self, info: Info[Context, None]) -> list[Currency]:
         return [Currency.from_domain(c) for c in await info.context.runtime.catalog.all()]
+
+    credit_revenue: CreditRevenueReport = strawberry.field(
+        resolver=revenue,
+        description="Revenue of paid credits over every customer, in one purchase currency "
+        "(ADMIN and READER keys only).",
+    )
 
 
 class EventExecutor(StrawberryGraphQLCoreExecutionContext):

@@ -3,7 +3,7 @@
 One world for the module: customers A and B, an API key of each role, a revoked key and
 A's portal token. The tables below say what each caller gets: `ok` (the answer a full
 reader gets), `hidden` (the answer had the other customer never existed), `forbidden`
-(the ForbiddenError member) or `401` (HTTP 401, UNAUTHENTICATED). Callers ask about B,
+(the ForbiddenError member; for a query, a FORBIDDEN error and no data) or `401` (HTTP 401, UNAUTHENTICATED). Callers ask about B,
 except `portal_own`, A's token asking about A. Writes made by allowed mutations go to
 fresh objects in EUR, so the world's USD objects stay as built.
 """
@@ -103,6 +103,7 @@ creditLedger:grant       401   ok     ok      ok      401      hidden  ok
 creditLedger:all         401   ok     ok      ok      401      hidden  ok
 currencies               401   ok     ok      ok      401      ok      ok
 viewer                   401   ok     ok      ok      401      ok      ok
+creditRevenue            401   ok     forbidden  ok   401      forbidden  forbidden
 """
 )
 
@@ -283,6 +284,19 @@ def check_viewer(asked: Asked, data: dict[str, Any]) -> None:
     assert data == {"viewer": expected}
 
 
+REVENUE = """
+{
+  creditRevenue(
+    currency: "USD", from: "2026-01-15T00:00:00Z", to: "2026-01-15T12:00:00Z", interval: DAY
+  ) { currency periods { from to } }
+}"""
+
+
+def check_revenue(asked: Asked, data: dict[str, Any]) -> None:
+    period = {"from": "2026-01-15T00:00:00Z", "to": "2026-01-15T12:00:00Z"}
+    assert data == {"creditRevenue": {"currency": "USD", "periods": [period]}}
+
+
 @dataclass(frozen=True)
 class QueryOp:
     ask: Callable[[Asked], tuple[str, dict[str, Any]]]
@@ -310,6 +324,7 @@ QUERY_OPS: dict[str, QueryOp] = {
     ),
     "currencies": QueryOp(lambda a: ("{ currencies { code } }", {}), check_currencies),
     "viewer": QueryOp(lambda a: (VIEWER, {}), check_viewer),
+    "creditRevenue": QueryOp(lambda a: (REVENUE, {}), check_revenue),
 }
 
 
@@ -345,6 +360,10 @@ async def test_a_query_answers_each_caller_as_the_access_rules_say(
         return
     body = response.json()
     assert response.status_code == 200, body
+    if outcome == "forbidden":  # a query only some roles may make: no data, FORBIDDEN
+        assert body["data"] is None, body
+        assert [error["extensions"]["code"] for error in body["errors"]] == ["FORBIDDEN"]
+        return
     assert "errors" not in body, body["errors"]
     op.check(asked, body["data"])
 

@@ -95,23 +95,27 @@ async def test_dashboard_with_a_portal_token_shows_a_consumption_within_two_seco
         assert errors == []
 
 
-async def test_dashboard_with_an_api_key_and_a_customer_key_shows_that_customer(
+async def test_dashboard_in_open_mode_then_with_an_api_key_shows_the_customer_asked(
     tmp_path: Path, clock: FrozenClock, browser: Browser
 ) -> None:
     async with serve(tmp_path, clock) as live:
         await customer_with_credits(live)
-        engine = live.runtime.engine
-        _, secret = await create_key(engine, name="finance", role=Role.READER, now=clock.now())
         page = await browser.new_page()
         page.set_default_timeout(5000)
+        usd = page.locator("#balances tbody tr", has_text="USD")
 
         await page.goto(f"{live.http_url}/dashboard")
+        await page.fill("#customer", "acme")  # OPEN mode: no token at all
+        await page.click("#connect button")
+        await expect(usd.locator("td").nth(1)).to_have_text("110.00")
+
+        engine = live.runtime.engine
+        _, secret = await create_key(engine, name="finance", role=Role.READER, now=clock.now())
+        await page.reload()
         await page.fill("#token", secret)
         await page.fill("#customer", "acme")
         await page.click("#connect button")
-
         await expect(page.locator("#customer-name")).to_have_text("Acme (acme)")
-        usd = page.locator("#balances tbody tr", has_text="USD")
         await expect(usd.locator("td").nth(1)).to_have_text("110.00")
         await page.fill("#token", "not-a-key")
         await page.click("#connect button")

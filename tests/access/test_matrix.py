@@ -3,9 +3,10 @@
 One world for the module: customers A and B, an API key of each role, a revoked key and
 A's portal token. The tables below say what each caller gets: `ok` (the answer a full
 reader gets), `hidden` (the answer had the other customer never existed), `forbidden`
-(the ForbiddenError member; for a query, a FORBIDDEN error and no data) or `401` (HTTP 401, UNAUTHENTICATED). Callers ask about B,
-except `portal_own`, A's token asking about A. Writes made by allowed mutations go to
-fresh objects in EUR, so the world's USD objects stay as built.
+(the ForbiddenError member; for a query, a FORBIDDEN error and no data) or `401` (HTTP
+401, UNAUTHENTICATED). Callers ask about B, except `portal_own`, A's token asking about
+A. Writes made by allowed mutations go to fresh objects in EUR, so the world's USD objects
+stay as built.
 """
 
 from __future__ import annotations

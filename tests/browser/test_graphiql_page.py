@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from app.domain.access import Role
 from app.domain.time import FrozenClock
+from app.services.customers import create_customer
+from app.services.keys import create_key
 from tests.access.support import Live, promote, serve
 from tests.browser.conftest import require_browser
 
@@ -60,10 +63,7 @@ async def test_graphiql_loads_offline_and_runs_its_default_tabs(
         customer = await customer_id(live)
         await page.locator(".graphiql-tab", has_text="LiveBalance").click()
         await page.locator(".graphiql-editor-tools").get_by_text("Variables").click()
-        variables = json.dumps({"customerId": customer})
-        await page.locator(VARIABLES_EDITOR).first.evaluate(
-            "(editor, value) => editor.CodeMirror.setValue(value)", variables
-        )
+        await set_editor(page, json.dumps({"customerId": customer}))
         await page.locator(".graphiql-execute-button").click()
         await expect(result).to_contain_text('"sequence": 0')
         await promote(live.runtime, customer, "25", "USD")
@@ -72,3 +72,39 @@ async def test_graphiql_loads_offline_and_runs_its_default_tabs(
 
         assert blocked == []
         assert errors == []
+
+
+async def test_graphiql_authenticates_its_subscriptions_with_the_filled_in_header(
+    tmp_path: Path, clock: FrozenClock, browser: Browser
+) -> None:
+    async with serve(tmp_path, clock) as live:
+        customer, _ = await create_customer(live.runtime, key="acme", name="Acme Inc.")
+        engine = live.runtime.engine
+        _, secret = await create_key(engine, name="ops", role=Role.ADMIN, now=clock.now())
+        page = await browser.new_page()
+        page.set_default_timeout(5000)
+        await page.goto(f"{live.http_url}/graphql")
+
+        await page.locator(".graphiql-tab", has_text="LiveBalance").click()
+        tools = page.locator(".graphiql-editor-tools")
+        await tools.get_by_text("Variables").click()
+        await set_editor(page, json.dumps({"customerId": customer}))
+        await tools.get_by_text("Headers").click()
+        await set_editor(page, json.dumps({"Authorization": f"Bearer {secret}"}))
+        await page.locator(".graphiql-execute-button").click()
+
+        result = page.locator(".result-window")
+        await expect(result).to_contain_text('"sequence": 0')
+        await promote(live.runtime, customer, "25", "USD")
+        await expect(result).to_contain_text('"available": "25.00"')
+
+
+async def set_editor(page: Page, text: str) -> None:
+    """Replace the text of the variables or headers editor, whichever is showing."""
+    editors = page.locator(VARIABLES_EDITOR)
+    for index in range(await editors.count()):
+        editor = editors.nth(index)
+        if await editor.is_visible():
+            await editor.evaluate("(editor, value) => editor.CodeMirror.setValue(value)", text)
+            return
+    raise AssertionError("no editor is showing")

@@ -54,6 +54,10 @@ FIELDS = (
 )
 
 
+# One encoder: json.dumps with options would build a new one for every entry.
+_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 class ExportFormat(StrEnum):
     JSONL = "jsonl"
     CSV = "csv"
@@ -79,7 +83,7 @@ async def export_ledger(
         if form is ExportFormat.CSV:
             yield _csv([dict(zip(FIELDS, FIELDS, strict=True))]), 0
         async for rows in stream_entries(connection, which):
-            yield render([record(row, scales[row.currency]) for row in rows]), len(rows)
+            yield render([record(row, scales) for row in rows]), len(rows)
 
 
 async def _scales(catalog: CurrencyCatalog, codes: set[str]) -> dict[str, int]:
@@ -87,45 +91,50 @@ async def _scales(catalog: CurrencyCatalog, codes: set[str]) -> dict[str, int]:
     return {code: currency.scale for code, currency in found.items()}
 
 
-def record(row: Any, scale: int) -> dict[str, Any]:
+def record(row: Any, scales: dict[str, int]) -> dict[str, Any]:
     """One entry's fields in FIELDS order: amounts as exact decimal strings."""
-
-    def amount(minor: int) -> str:
-        return format(from_minor(minor, scale), "f")
-
+    (
+        entry_id, transaction_id, customer_id, customer_key, currency, sequence, kind,
+        amount, before, after, grant_id, funding_method, cost_basis, purchase_currency,
+        consumption_id, consumption_key, actor_type, actor_id, actor_name, booked_at,
+        created_at, feature_key, description, labels,
+    ) = row  # fmt: skip
+    scale = scales[currency]
     return {
-        "id": row.id,
-        "transactionId": row.transaction_id,
-        "customerId": row.customer_id,
-        "customerKey": row.customer_key,
-        "currency": row.currency,
-        "sequence": row.sequence,
-        "type": row.type,
-        "amount": amount(row.amount),
-        "balanceBefore": amount(row.balance_before),
-        "balanceAfter": amount(row.balance_after),
-        "grantId": row.grant_id,
-        "fundingMethod": row.funding_method,
-        "perUnitCostBasis": None
-        if row.cost_basis is None
-        else format(Decimal(row.cost_basis), "f"),
-        "purchaseCurrency": row.purchase_currency,
-        "consumptionId": row.consumption_id,
-        "consumptionKey": row.consumption_key,
-        "actorType": row.actor_type,
-        "actorId": row.actor_id,
-        "actorName": row.actor_name,
-        "bookedAt": format_instant(row.booked_at),
-        "createdAt": format_instant(row.created_at),
-        "featureKey": row.feature_key,
-        "description": row.description,
-        "labels": {key: value for key, value in row.labels},
+        "id": entry_id,
+        "transactionId": transaction_id,
+        "customerId": customer_id,
+        "customerKey": customer_key,
+        "currency": currency,
+        "sequence": sequence,
+        "type": kind,
+        "amount": _amount(amount, scale),
+        "balanceBefore": _amount(before, scale),
+        "balanceAfter": _amount(after, scale),
+        "grantId": grant_id,
+        "fundingMethod": funding_method,
+        "perUnitCostBasis": None if cost_basis is None else format(Decimal(cost_basis), "f"),
+        "purchaseCurrency": purchase_currency,
+        "consumptionId": consumption_id,
+        "consumptionKey": consumption_key,
+        "actorType": actor_type,
+        "actorId": actor_id,
+        "actorName": actor_name,
+        "bookedAt": format_instant(booked_at),
+        "createdAt": format_instant(created_at),
+        "featureKey": feature_key,
+        "description": description,
+        "labels": dict(labels),
         "hash": None,
     }
 
 
+def _amount(minor: int, scale: int) -> str:
+    return format(from_minor(minor, scale), "f")
+
+
 def _json_lines(records: list[dict[str, Any]]) -> str:
-    return "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records)
+    return "".join(f"{_json(r)}\n" for r in records)
 
 
 def _csv(records: list[dict[str, Any]]) -> str:
@@ -139,5 +148,5 @@ def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return _json(value)
     return str(value)

@@ -42,6 +42,35 @@ class ExportFilter:
         return found
 
 
+# In the export's field order (app/services/export.py unpacks rows by position).
+COLUMNS = (
+    entries.c.id,
+    entries.c.transaction_id,
+    entries.c.customer_id,
+    customers.c.key.label("customer_key"),
+    entries.c.currency,
+    entries.c.sequence,
+    entries.c.type,
+    entries.c.amount,
+    entries.c.balance_before,
+    entries.c.balance_after,
+    entries.c.grant_id,
+    entries.c.funding_method,
+    grants.c.cost_basis,
+    grants.c.purchase_currency,
+    entries.c.consumption_id,
+    consumptions.c.key.label("consumption_key"),
+    entries.c.actor_type,
+    entries.c.actor_id,
+    entries.c.actor_name,
+    entries.c.booked_at,
+    entries.c.created_at,
+    entries.c.feature_key,
+    entries.c.description,
+    entries.c.labels,
+)
+
+
 def export_statement(which: ExportFilter) -> Select[Any]:
     joined = (
         entries.join(customers, customers.c.id == entries.c.customer_id)
@@ -49,13 +78,7 @@ def export_statement(which: ExportFilter) -> Select[Any]:
         .outerjoin(consumptions, consumptions.c.id == entries.c.consumption_id)
     )
     return (
-        select(
-            entries,
-            customers.c.key.label("customer_key"),
-            grants.c.purchase_currency,
-            grants.c.cost_basis,
-            consumptions.c.key.label("consumption_key"),
-        )
+        select(*COLUMNS)
         .select_from(joined)
         .where(*which.conditions())
         .order_by(entries.c.customer_id, entries.c.currency, entries.c.sequence)

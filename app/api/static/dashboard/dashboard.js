@@ -51,7 +51,8 @@
       // The same value as the HTTP Authorization header; checked for the socket's whole
       // life: a revoked key or an expired token closes it with 4403.
       connectionParams: token ? { Authorization: "Bearer " + token } : {}, // none: OPEN mode
-      retryAttempts: 5,
+      retryAttempts: 5, // a restarting server or a network blip; never bad credentials:
+      shouldRetry: function (event) { return !(event && event.code === 4403); },
       on: {
         connected: function () { if (customerId) refresh(); }, // after a reconnect too
         closed: function (event) {

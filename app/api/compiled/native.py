@@ -50,6 +50,7 @@ class Constant:
 @dataclass(frozen=True)
 class Connection:
     fields: tuple[tuple[str, str, Any], ...]  # (key, "typename"/"edges"/"pageInfo", detail)
+    cursors: bool  # whether an edge's cursor or the page's start or end cursor is selected
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class Node:
 class NativePlan:
     root: Node
     columns: dict[str, tuple[str, ...]]
+    scaled: frozenset[str]  # the row types with amounts: their currencies' scales are read
 
 
 def native_of(plan: OperationPlan) -> NativePlan | None:
@@ -81,19 +83,23 @@ def native_of(plan: OperationPlan) -> NativePlan | None:
     except NotNative:
         return None
     columns: dict[str, set[str]] = {}
-    _collect(root, columns)
-    return NativePlan(root, {kind: tuple(sorted(names)) for kind, names in columns.items()})
+    scaled: set[str] = set()
+    _collect(root, columns, scaled)
+    names = {kind: tuple(sorted(found)) for kind, found in columns.items()}
+    return NativePlan(root, names, frozenset(scaled))
 
 
-def _collect(node: Node, columns: dict[str, set[str]]) -> None:
+def _collect(node: Node, columns: dict[str, set[str]], scaled: set[str]) -> None:
     if node.type in ROW_TYPES:
         found = columns.setdefault(node.type, set(ROW_TYPES[node.type].always))
         for field in node.fields:
             if isinstance(field, Value) and field.leaf is not None:
                 found.update(field.leaf.columns)
+                if field.leaf.scaled:
+                    scaled.add(node.type)
     for field in node.fields:
         if isinstance(field, Relation):
-            _collect(field.child, columns)
+            _collect(field.child, columns, scaled)
 
 
 def _node(plan: ObjectPlan, rows: bool) -> Node:
@@ -198,7 +204,12 @@ def _connection(plan: ObjectPlan) -> tuple[Connection, Node | None]:
             fields.append((field.key, "edges", edge))
         else:
             raise NotNative  # totalCount, or edges twice
-    return Connection(tuple(fields)), child
+    cursors = any(
+        (kind == "edges" and any(part[1] == "cursor" for part in detail))
+        or (kind == "pageInfo" and any(n in ("startCursor", "endCursor") for _, n, _ in detail))
+        for _, kind, detail in fields
+    )
+    return Connection(tuple(fields), cursors), child
 
 
 def _edge(plan: ObjectPlan) -> tuple[tuple[tuple[str, str, str], ...], Node | None]:
@@ -241,9 +252,15 @@ class Run:
         [data] = await self.level(self.plan.root, [root_value])
         return data
 
-    def scoped(self, column: Any) -> list[Any]:
-        scope = self.loaders.scope
-        return [] if scope is None else [column == scope]
+    @property
+    def scope(self) -> str | None:
+        """A portal token's customer: every read answers as if only it existed."""
+        scope: str | None = self.loaders.scope
+        return scope
+
+    def scope_on(self, column: str) -> str | None:
+        """The column a statement matches with the scope, when there is one."""
+        return None if self.scope is None else column
 
     def page(self, order: Order, kw: dict[str, Any]) -> Bounds:
         """The paging arguments checked as the loaders check them (`page_of` reads only
@@ -260,9 +277,9 @@ class Run:
         )
         return Bounds(page.size, page.backward, page.after, page.before)
 
-    async def rows(self, statement: Any) -> list[Any]:
+    async def rows(self, statement: Any, parameters: dict[str, Any]) -> list[Any]:
         async with read_connection(self.engine) as connection:
-            return list(await connection.execute(statement))
+            return list(await connection.execute(statement, parameters))
 
     def arguments(self, field: FieldPlan) -> dict[str, Any]:
         assert field.definition is not None
@@ -306,15 +323,18 @@ class Run:
 
     async def noted(self, kind: str, rows: list[Any]) -> None:
         """Rows this request knows from now on, and the scales their amounts need."""
+        positions = self.positions[kind]
         known = self.known.get(kind)
         if known is not None:
-            known.update((row.id, row) for row in rows)
-        positions = self.positions[kind]
+            index = positions["id"]
+            known.update(zip([row[index] for row in rows], rows, strict=True))
+        if kind not in self.plan.scaled:
+            return
         codes: set[str | None] = set()
         for name in ("currency", "purchase_currency"):
             if name in positions:
                 index = positions[name]
-                codes.update(row[index] for row in rows)
+                codes |= {row[index] for row in rows}
         codes.discard(None)
         if codes - self.env.scales.keys():
             self.env.scales.update(await self.loaders.scales(codes))
@@ -322,8 +342,9 @@ class Run:
     async def relation(
         self, field: Relation, parents: list[Any], results: list[dict[str, Any]]
     ) -> None:
-        values = await field.source.fetch(self, parents, self.arguments(field.field))
         connection = field.connection
+        cursors = connection is not None and connection.cursors
+        values = await field.source.fetch(self, parents, self.arguments(field.field), cursors)
         if connection is not None:
             items = [row for paged in values for row in paged.rows]
         elif field.source.shape == "list":

@@ -40,6 +40,7 @@ class Env:
 class Leaf:
     columns: tuple[str, ...]
     make: Callable[[Position, Env], Reader]
+    scaled: bool = False  # reads `Env.scales`
 
 
 def plain(name: str) -> Leaf:
@@ -51,7 +52,7 @@ def money(name: str) -> Leaf:
         units, currency, scales = at(name), at("currency"), env.scales
         return lambda row: from_minor(row[units], scales[row[currency]])
 
-    return Leaf((name, "currency"), make)
+    return Leaf((name, "currency"), make, scaled=True)
 
 
 def labels(name: str = "labels") -> Leaf:
@@ -132,7 +133,7 @@ GRANT = COMMON | {
     "updatedAt": plain("updated_at"),
     "currency": plain("currency"),
     "fundingMethod": plain("funding_method"),
-    "purchase": Leaf(("currency", *PURCHASE), _purchase),
+    "purchase": Leaf(("currency", *PURCHASE), _purchase, scaled=True),
     "priority": plain("priority"),
     "features": Leaf(("features",), _features),
     "effectiveAt": plain("effective_at"),

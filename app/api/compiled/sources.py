@@ -22,22 +22,22 @@ from app.domain.ids import kind_of
 from app.storage.balances import empty_balance, read_balances
 from app.storage.engine import read_connection
 from app.storage.queries.compiled import (
-    CUSTOMER_ORDER,
-    GRANT_ORDER,
-    LEDGER_ORDER,
+    ORDERS,
     Bounds,
-    Order,
-    by_ids_select,
-    page_select,
-    pages_select,
-    rows_select,
+    by_ids_statement,
+    ids_parameter,
+    match_statement,
+    page_statement,
+    pages_statement,
+    parameters,
+    shape_of,
 )
-from app.storage.tables import customers, entries, grants
 
 if TYPE_CHECKING:
     from app.api.compiled.native import Run
 
-Fetch = Callable[["Run", list[Any], dict[str, Any]], Awaitable[list[Any]]]
+# (run, parents, arguments, whether a cursor is selected) -> one value per parent
+Fetch = Callable[["Run", list[Any], dict[str, Any], bool], Awaitable[list[Any]]]
 
 
 @dataclass(frozen=True)
@@ -80,34 +80,43 @@ def unfiltered(kw: dict[str, Any], *names: str) -> None:
         raise Filtered
 
 
-async def customers_page(run: Run, parents: list[Any], kw: dict[str, Any]) -> list[Any]:
+async def customers_page(
+    run: Run, parents: list[Any], kw: dict[str, Any], cursors: bool = False
+) -> list[Any]:
     unfiltered(kw, "filter")
-    conditions = run.scoped(customers.c.id)
-    bounds = run.page(CUSTOMER_ORDER, kw)
+    bounds = run.page(ORDERS["customer"], kw)
     names = run.columns["Customer"]
-    rows = await run.rows(page_select(customers, names, conditions, CUSTOMER_ORDER, bounds))
-    page = paged(rows, bounds, _keys(names, CUSTOMER_ORDER))
+    shape = shape_of("customer", names, "customer", bounds, cursors, run.scope_on("id"))
+    rows = await run.rows(page_statement(shape), parameters(bounds, run.scope))
+    page = paged(rows, bounds, _keys(names, "customer"))
     return [page for _ in parents]
 
 
-async def customer_one(run: Run, parents: list[Any], kw: dict[str, Any]) -> list[Any]:
+async def customer_one(
+    run: Run, parents: list[Any], kw: dict[str, Any], cursors: bool = False
+) -> list[Any]:
     id, key = kw.get("id"), kw.get("key")
     if (id is None) == (key is None):
         raise bad_input("Give exactly one of id and key")
     if id is not None and kind_of(id) is None:
         raise bad_input(f"{id!r} is not a valid ID")
-    match = customers.c.id == id if key is None else customers.c.key == key
     names = run.columns["Customer"]
-    rows = await run.rows(rows_select(customers, names, [match, *run.scoped(customers.c.id)]))
+    match = "id" if key is None else "key"
+    statement = match_statement("customer", names, match, run.scope_on("id"))
+    rows = await run.rows(statement, {"match": key or id, "scope": run.scope})
     return [rows[0] if rows else None for _ in parents]
 
 
-async def balances(run: Run, parents: list[Any], kw: dict[str, Any]) -> list[Any]:
+async def balances(
+    run: Run, parents: list[Any], kw: dict[str, Any], cursors: bool = False
+) -> list[Any]:
     found = await _balances(run, parents, kw)
     return [found[p.id] for p in parents]
 
 
-async def balance(run: Run, parents: list[Any], kw: dict[str, Any]) -> list[Any]:
+async def balance(
+    run: Run, parents: list[Any], kw: dict[str, Any], cursors: bool = False
+) -> list[Any]:
     currency = kw["currency"]
     known = await run.loaders.runtime.catalog.get(currency)
     if known is None:
@@ -135,74 +144,79 @@ async def _balances(run: Run, parents: list[Any], kw: dict[str, Any]) -> dict[st
     return found
 
 
-async def grant_pages(run: Run, parents: list[Any], kw: dict[str, Any]) -> list[Any]:
+async def grant_pages(
+    run: Run, parents: list[Any], kw: dict[str, Any], cursors: bool = False
+) -> list[Any]:
     unfiltered(kw, "filter", "order_by")
     ids = list(dict.fromkeys(p.id for p in parents))
     await run.loaders.catch_up.customers(ids)
-    column = grants.c.customer_id
-    return await _pages(run, "CreditGrant", column, parents, ids, [], GRANT_ORDER, kw)
+    return await _pages(run, "CreditGrant", "customer_id", parents, ids, "grant", kw, cursors)
 
 
-async def customer_ledger(run: Run, parents: list[Any], kw: dict[str, Any]) -> list[Any]:
+async def customer_ledger(
+    run: Run, parents: list[Any], kw: dict[str, Any], cursors: bool = False
+) -> list[Any]:
     unfiltered(kw, "filter")
     ids = list(dict.fromkeys(p.id for p in parents))
     await run.loaders.catch_up.customers(ids)  # an unfiltered ledger may hold booked events
-    conditions = run.scoped(entries.c.customer_id)
-    column = entries.c.customer_id
-    return await _pages(
-        run, "CreditLedgerEntry", column, parents, ids, conditions, LEDGER_ORDER, kw
-    )
+    kind = "CreditLedgerEntry"
+    return await _pages(run, kind, "customer_id", parents, ids, "ledger", kw, cursors)
 
 
-async def grant_ledger(run: Run, parents: list[Any], kw: dict[str, Any]) -> list[Any]:
+async def grant_ledger(
+    run: Run, parents: list[Any], kw: dict[str, Any], cursors: bool = False
+) -> list[Any]:
     owners = {p.id: p.customer_id for p in parents}
     ids = list(owners)
     await run.loaders.catch_up.grants(ids, owners)
-    conditions = run.scoped(entries.c.customer_id)
-    column = entries.c.grant_id
-    return await _pages(
-        run, "CreditLedgerEntry", column, parents, ids, conditions, LEDGER_ORDER, kw
-    )
+    kind = "CreditLedgerEntry"
+    return await _pages(run, kind, "grant_id", parents, ids, "ledger", kw, cursors)
 
 
 async def _pages(
     run: Run,
     kind: str,
-    parent: Any,
+    parent: str,
     parents: list[Any],
     ids: list[str],
-    conditions: list[Any],
-    order: Order,
+    order: str,
     kw: dict[str, Any],
+    cursors: bool,
 ) -> list[Any]:
-    bounds = run.page(order, kw)
+    """Each parent's page of its children, whose `parent` column names it."""
+    bounds = run.page(ORDERS[order], kw)
     names = run.columns[kind]
-    table = run.tables[kind]
-    statement = pages_select(table, names, parent, ids, conditions, order, bounds, run.dialect)
+    table = run.tables[kind].name
+    shape = shape_of(table, names, order, bounds, cursors, run.scope_on("customer_id"))
+    statement = pages_statement(shape, parent, run.dialect)
+    found = parameters(bounds, run.scope, ids=ids_parameter(ids, run.dialect))
     by_parent: dict[str, list[Any]] = defaultdict(list)
-    for row in await run.rows(statement):
+    for row in await run.rows(statement, found):
         by_parent[row.page_parent].append(row)
     keys = _keys(names, order)
     return [paged(by_parent.get(p.id, []), bounds, keys) for p in parents]
 
 
-def _keys(names: tuple[str, ...], order: Order) -> slice:
-    return slice(len(names), len(names) + len(order.keys))
+def _keys(names: tuple[str, ...], order: str) -> slice:
+    return slice(len(names), len(names) + len(ORDERS[order].keys))
 
 
-def by_id(kind: str, attribute: str, catch_up: bool) -> Fetch:
+def by_id(parent: str, attribute: str, kind: str, catch_up: bool) -> Fetch:
     """The object a parent's `attribute` names: known to this request already, or read."""
 
-    async def fetch(run: Run, parents: list[Any], kw: dict[str, Any]) -> list[Any]:
+    async def fetch(
+        run: Run, parents: list[Any], kw: dict[str, Any], cursors: bool = False
+    ) -> list[Any]:
         known = run.known[kind]
-        ids = [getattr(p, attribute) for p in parents]
+        index = run.positions[parent][attribute]
+        ids = [p[index] for p in parents]
         missing = list(dict.fromkeys(i for i in ids if i not in known))
         if missing:
-            table = run.tables[kind]
             if catch_up:
                 await run.loaders.catch_up.grants(missing, {})
-            scope = run.scoped(table.c.id if kind == "Customer" else table.c.customer_id)
-            rows = await run.rows(by_ids_select(table, run.columns[kind], missing, scope))
+            scope = run.scope_on("id" if kind == "Customer" else "customer_id")
+            statement = by_ids_statement(run.tables[kind].name, run.columns[kind], scope)
+            rows = await run.rows(statement, {"ids": missing, "scope": run.scope})
             known.update((row.id, row) for row in rows)
         return [known[i] for i in ids]  # a KeyError where normal execution asserts
 
@@ -217,11 +231,13 @@ SOURCES = {
     ("Customer", "creditGrants"): Source("CreditGrant", "connection", grant_pages),
     ("Customer", "creditLedger"): Source("CreditLedgerEntry", "connection", customer_ledger),
     ("CreditGrant", "ledgerEntries"): Source("CreditLedgerEntry", "connection", grant_ledger),
-    ("CreditGrant", "customer"): Source("Customer", "one", by_id("Customer", "customer_id", False)),
+    ("CreditGrant", "customer"): Source(
+        "Customer", "one", by_id("CreditGrant", "customer_id", "Customer", False)
+    ),
     ("CreditLedgerEntry", "grant"): Source(
-        "CreditGrant", "one", by_id("CreditGrant", "grant_id", True)
+        "CreditGrant", "one", by_id("CreditLedgerEntry", "grant_id", "CreditGrant", True)
     ),
     ("CreditLedgerEntry", "customer"): Source(
-        "Customer", "one", by_id("Customer", "customer_id", False)
+        "Customer", "one", by_id("CreditLedgerEntry", "customer_id", "Customer", False)
     ),
 }

@@ -1,12 +1,15 @@
 """The compiled read path's SQL: one statement per level, only the columns it selects.
 
-Lists in their default orders (the loaders' own), unfiltered. `page_select` pages one
-list (the root's customers); `pages_select` pages the children of many parents at once:
-`CROSS JOIN LATERAL (… ORDER BY … LIMIT n)` over `unnest` of one array parameter on
-PostgreSQL, a join on `key IN (correlated subquery … LIMIT n)` over `json_each` of one
-JSON parameter on SQLite; both walk the (parent, sort key) index for page + 1 rows of
-each parent. Rows carry `page_parent` and the cursor keys
-(`cursor_k0`, …) after the selected columns.
+Lists come in their default orders (the loaders' own), unfiltered. A statement is built
+once per `Shape` (table, columns, order, which bounds, scope) and run with parameters:
+`:n` rows, `:ids` the parents, `:after_i`/`:before_i` the bounds' sort keys, `:scope`
+the portal token's customer. `page_statement` pages one list (the root's customers);
+`pages_statement` pages the children of many parents at once: `CROSS JOIN LATERAL (…
+ORDER BY … LIMIT n)` over `unnest` of one array on PostgreSQL, a join on `key IN
+(correlated subquery … LIMIT n)` over `json_each` of one JSON text on SQLite; both walk
+the (parent, sort key) index for page + 1 rows of each parent. Rows carry the selected
+columns, then the sort keys (`cursor_k0`, …) when the shape asks for cursors, then
+`page_parent`.
 """
 
 from __future__ import annotations
@@ -15,9 +18,21 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Column, Select, String, Table, column, func, literal, select, true, tuple_
+from sqlalchemy import (
+    Integer,
+    Select,
+    String,
+    Table,
+    bindparam,
+    column,
+    func,
+    select,
+    true,
+    tuple_,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.util import ClauseAdapter
@@ -42,129 +57,159 @@ class Bounds:
     before: tuple[Any, ...] | None
 
 
-CUSTOMER_ORDER = Order((customers.c.id,), (str,))
-LEDGER_ORDER = Order((entries.c.booked_at, entries.c.position), (datetime, int), descending=True)
-GRANT_ORDER = Order((grants.c.created_at, grants.c.id), (datetime, str))  # the default
+ORDERS = {
+    "customer": Order((customers.c.id,), (str,)),
+    "ledger": Order((entries.c.booked_at, entries.c.position), (datetime, int), descending=True),
+    "grant": Order((grants.c.created_at, grants.c.id), (datetime, str)),
+}
+TABLES = {table.name: table for table in (customers, grants, entries)}
 
 
-def page_select(
-    table: Table,
-    names: Sequence[str],
-    conditions: Sequence[ColumnElement[bool]],
-    order: Order,
-    bounds: Bounds,
-) -> Select[Any]:
-    statement = select(*[table.c[n] for n in names], *_keys(order.keys)).where(*conditions)
-    statement = _bounded(statement, order.keys, bounds, order.descending)
-    return statement.order_by(*_sorted(order.keys, order, bounds)).limit(bounds.size + 1)
+@dataclass(frozen=True)
+class Shape:
+    """What a statement's text depends on (its parameters aside)."""
+
+    table: str
+    names: tuple[str, ...]
+    order: str
+    backward: bool = False
+    after: bool = False
+    before: bool = False
+    cursors: bool = False
+    scope: str | None = None  # the column compared with :scope
 
 
-def pages_select(
-    table: Table,
-    names: Sequence[str],
-    parent: Column[Any],
-    parent_ids: Sequence[str],
-    conditions: Sequence[ColumnElement[bool]],
-    order: Order,
-    bounds: Bounds,
-    dialect: str,
-) -> Select[Any]:
+def shape_of(
+    table: str, names: tuple[str, ...], order: str, bounds: Bounds, cursors: bool, scope: str | None
+) -> Shape:
+    after, before = bounds.after is not None, bounds.before is not None
+    return Shape(table, names, order, bounds.backward, after, before, cursors, scope)
+
+
+def parameters(bounds: Bounds, scope: str | None, **more: Any) -> dict[str, Any]:
+    found = {"n": bounds.size + 1, "scope": scope, **more}
+    for name, keys in (("after", bounds.after), ("before", bounds.before)):
+        found |= {f"{name}_{i}": key for i, key in enumerate(keys or ())}
+    return found
+
+
+def ids_parameter(ids: Sequence[str], dialect: str) -> Any:
+    return list(ids) if dialect == "postgresql" else json.dumps(list(ids))
+
+
+@lru_cache(maxsize=256)
+def page_statement(shape: Shape) -> Select[Any]:
+    table, order = TABLES[shape.table], ORDERS[shape.order]
+    keys = _labelled(order.keys) if shape.cursors else []
+    statement = select(*[table.c[n] for n in shape.names], *keys)
+    statement = _bounded(statement.where(*_scoped(table, shape.scope)), order.keys, shape, order)
+    return statement.order_by(*_sorted(order.keys, order, shape)).limit(_limit())
+
+
+@lru_cache(maxsize=256)
+def pages_statement(shape: Shape, parent: str, dialect: str) -> Select[Any]:
     if dialect == "postgresql":
-        return _lateral(table, names, parent, parent_ids, conditions, order, bounds)
-    return _correlated(table, names, parent, parent_ids, conditions, order, bounds)
+        return _lateral(shape, parent)
+    return _correlated(shape, parent)
 
 
-def rows_select(table: Table, names: Sequence[str], conditions: Sequence[Any]) -> Select[Any]:
-    return select(*[table.c[n] for n in names]).where(*conditions)
-
-
-def by_ids_select(
-    table: Table, names: Sequence[str], ids: Sequence[str], conditions: Sequence[Any]
-) -> Select[Any]:
+@lru_cache(maxsize=256)
+def by_ids_statement(table_name: str, names: tuple[str, ...], scope: str | None) -> Select[Any]:
+    table = TABLES[table_name]
     key = table.primary_key.columns.values()[0]
-    return rows_select(table, names, [key.in_(list(ids)), *conditions])
+    ids = key.in_(bindparam("ids", expanding=True))
+    return select(*[table.c[n] for n in names]).where(ids, *_scoped(table, scope))
 
 
-def _lateral(
-    table: Table,
-    names: Sequence[str],
-    parent: Column[Any],
-    parent_ids: Sequence[str],
-    conditions: Sequence[ColumnElement[bool]],
-    order: Order,
-    bounds: Bounds,
+@lru_cache(maxsize=256)
+def match_statement(
+    table_name: str, names: tuple[str, ...], match: str, scope: str | None
 ) -> Select[Any]:
-    ids = literal(list(parent_ids), ARRAY(String()))
+    """The rows whose `match` column equals :match (a customer by id or by key)."""
+    table = TABLES[table_name]
+    condition = table.c[match] == bindparam("match", type_=String())
+    return select(*[table.c[n] for n in names]).where(condition, *_scoped(table, scope))
+
+
+def _lateral(shape: Shape, parent: str) -> Select[Any]:
+    table, order = TABLES[shape.table], ORDERS[shape.order]
+    ids = bindparam("ids", type_=ARRAY(String()))
     parents = func.unnest(ids).table_valued(column("id", String())).render_derived("page_parents")
-    inner = select(*[table.c[n] for n in names], *_keys(order.keys))
-    inner = inner.where(parent == parents.c.id, *conditions)
+    inner = select(*[table.c[n] for n in shape.names], *_labelled(order.keys))
+    inner = inner.where(table.c[parent] == parents.c.id, *_scoped(table, shape.scope))
     rows = (
-        _bounded(inner, order.keys, bounds, order.descending)
-        .order_by(*_sorted(order.keys, order, bounds))
-        .limit(bounds.size + 1)
+        _bounded(inner, order.keys, shape, order)
+        .order_by(*_sorted(order.keys, order, shape))
+        .limit(_limit())
         .lateral("page_row")
     )
     keys = [rows.c[f"cursor_k{i}"] for i in range(len(order.keys))]
     return (
-        select(*[rows.c[n] for n in names], *keys, parents.c.id.label("page_parent"))
+        select(
+            *[rows.c[n] for n in shape.names],
+            *(keys if shape.cursors else []),
+            parents.c.id.label("page_parent"),
+        )
         .select_from(parents)
         .join(rows, true())
-        .order_by(parents.c.id, *_sorted(keys, order, bounds))
+        .order_by(parents.c.id, *_sorted(keys, order, shape))
     )
 
 
-def _correlated(
-    table: Table,
-    names: Sequence[str],
-    parent: Column[Any],
-    parent_ids: Sequence[str],
-    conditions: Sequence[ColumnElement[bool]],
-    order: Order,
-    bounds: Bounds,
-) -> Select[Any]:
-    ids = literal(json.dumps(list(parent_ids)), String())
-    parents = func.json_each(ids).table_valued("value").alias("page_parents")
+def _correlated(shape: Shape, parent: str) -> Select[Any]:
+    table, order = TABLES[shape.table], ORDERS[shape.order]
+    parents = func.json_each(bindparam("ids", type_=String())).table_valued("value")
+    parents = parents.alias("page_parents")
     unique = table.primary_key.columns.values()[0]
+    first = select(unique).where(table.c[parent] == parents.c.value, *_scoped(table, shape.scope))
     first = (
-        _bounded(
-            select(unique).where(parent == parents.c.value, *conditions),
-            order.keys,
-            bounds,
-            order.descending,
-        )
-        .order_by(*_sorted(order.keys, order, bounds))
-        .limit(bounds.size + 1)
+        _bounded(first, order.keys, shape, order)
+        .order_by(*_sorted(order.keys, order, shape))
+        .limit(_limit())
         .correlate(parents)
     )
     row = table.alias("page_row")
     keys = [ClauseAdapter(row).traverse(key) for key in order.keys]
     return (
-        select(*[row.c[n] for n in names], *_keys(keys), parents.c.value.label("page_parent"))
+        select(
+            *[row.c[n] for n in shape.names],
+            *(_labelled(keys) if shape.cursors else []),
+            parents.c.value.label("page_parent"),
+        )
         .select_from(parents)
         .join(row, row.c[unique.name].in_(first))
-        .order_by(parents.c.value, *_sorted(keys, order, bounds))
+        .order_by(parents.c.value, *_sorted(keys, order, shape))
     )
 
 
-def _keys(keys: Sequence[ColumnElement[Any]]) -> list[ColumnElement[Any]]:
+def _limit() -> Any:
+    return bindparam("n", type_=Integer())
+
+
+def _scoped(table: Table, scope: str | None) -> list[ColumnElement[bool]]:
+    """`scope` names the column a portal token's customer must match (None: no scope)."""
+    if scope is None:
+        return []
+    return [table.c[scope] == bindparam("scope", type_=String())]
+
+
+def _labelled(keys: Sequence[ColumnElement[Any]]) -> list[ColumnElement[Any]]:
     return [key.label(f"cursor_k{i}") for i, key in enumerate(keys)]
 
 
-def _sorted(keys: Sequence[Any], order: Order, bounds: Bounds) -> list[ColumnElement[Any]]:
-    descending = order.descending != bounds.backward
+def _sorted(keys: Sequence[Any], order: Order, shape: Shape) -> list[ColumnElement[Any]]:
+    descending = order.descending != shape.backward
     return [key.desc() if descending else key.asc() for key in keys]
 
 
 def _bounded(
-    statement: Select[Any],
-    keys: Sequence[ColumnElement[Any]],
-    bounds: Bounds,
-    descending: bool,
+    statement: Select[Any], keys: Sequence[ColumnElement[Any]], shape: Shape, order: Order
 ) -> Select[Any]:
     row = tuple_(*keys)
-    for values, is_after in ((bounds.after, True), (bounds.before, False)):
-        if values is None:
+    for name, present in (("after", shape.after), ("before", shape.before)):
+        if not present:
             continue
-        bound = tuple_(*[literal(v, type_=k.type) for v, k in zip(values, keys, strict=True)])
-        statement = statement.where(row < bound if is_after == descending else row > bound)
+        bound = tuple_(*[bindparam(f"{name}_{i}", type_=k.type) for i, k in enumerate(keys)])
+        is_after = name == "after"
+        statement = statement.where(row < bound if is_after == order.descending else row > bound)
     return statement

@@ -22,12 +22,13 @@ from app.domain.access import Role
 from app.domain.time import FrozenClock, format_instant, parse_duration
 from app.live.publisher import RecordingPublisher
 from app.main import create_app
-from app.services.export import FIELDS
+from app.services.export import FIELDS, ExportFormat, export_ledger
 from app.services.keys import create_key
 from app.services.portal import create_portal_token
 from app.services.runtime import Runtime
 from app.services.signing import SigningKeys
 from app.settings import Settings
+from app.storage.export import ExportFilter
 from tests.services.support import promo
 from tests.storage.test_postgres import pg_runtime
 
@@ -289,3 +290,29 @@ async def test_a_progress_bar_only_on_a_terminal(
         assert "100%|" in said and f"{entries}/{entries}" in said
     else:
         assert said == f"exported {entries} entries to {output}\n"
+
+
+async def test_the_export_is_one_snapshot_while_writes_go_on(
+    both: Runtime, clock: FrozenClock
+) -> None:
+    """Entries committed after the export began are not in it: the CSV header comes once
+    the snapshot has been read from, the entries are read after these writes."""
+    await load_demo(both)
+    before = await csv_of(both)
+    customers = sorted({row["customerId"] for row in before})
+    chunks = export_ledger(both.engine, both.catalog, ExportFilter(), ExportFormat.CSV)
+    header, count = await anext(chunks)
+    assert count == 0 and header.startswith("id,transactionId,")
+    for customer in customers:
+        await promo(both, customer, "3")
+    rest = "".join([text async for text, _ in chunks])
+    during = list(csv.DictReader(io.StringIO(header + rest)))
+    assert during == before
+    after = await csv_of(both)
+    assert len(after) == len(before) + len(customers)
+
+
+async def csv_of(runtime: Runtime) -> list[dict[str, str]]:
+    chunks = export_ledger(runtime.engine, runtime.catalog, ExportFilter(), ExportFormat.CSV)
+    text = "".join([text async for text, _ in chunks])
+    return list(csv.DictReader(io.StringIO(text)))

@@ -147,6 +147,7 @@
   }
 
   function close() {
+    clearTimeout(timer);
     stops.forEach(function (stop) { stop(); });
     stops = [];
     balances = {};

@@ -35,16 +35,26 @@ def period_bounds(
     return bounds
 
 
-def next_boundary(instant: datetime, interval: RevenueInterval) -> datetime:
-    """The first period start after `instant` (UTC midnight of a day, Monday, or 1st)."""
+def period_start(instant: datetime, interval: RevenueInterval) -> datetime:
+    """The start of the UTC day, ISO week (Monday) or month holding `instant`."""
     day = datetime(instant.year, instant.month, instant.day, tzinfo=UTC)
     if interval is RevenueInterval.DAY:
-        return day + timedelta(days=1)
+        return day
     if interval is RevenueInterval.WEEK:
-        return day + timedelta(days=7 - day.weekday())
-    if day.month == 12:
-        return day.replace(year=day.year + 1, month=1, day=1)
-    return day.replace(month=day.month + 1, day=1)
+        return day - timedelta(days=day.weekday())
+    return day.replace(day=1)
+
+
+def next_boundary(instant: datetime, interval: RevenueInterval) -> datetime:
+    """The first period start after `instant`."""
+    start = period_start(instant, interval)
+    if interval is RevenueInterval.DAY:
+        return start + timedelta(days=1)
+    if interval is RevenueInterval.WEEK:
+        return start + timedelta(days=7)
+    if start.month == 12:
+        return start.replace(year=start.year + 1, month=1)
+    return start.replace(month=start.month + 1)
 
 
 def value(amount: int, scale: int, cost_basis: Decimal) -> Decimal:

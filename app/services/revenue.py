@@ -65,7 +65,7 @@ async def credit_revenue(
     await book_due_events(runtime)
     async with read_connection(runtime.engine) as connection:
         anchor = _cheaper_anchor(await first_booked_at(connection), bounds, now)
-        sums = await read_revenue_sums(connection, purchase_currency.code, bounds, anchor)
+        sums = await read_revenue_sums(connection, purchase_currency.code, bounds, interval, anchor)
     found = await runtime.catalog.get_many({s.currency for s in sums})
     scales = {code: c.scale for code, c in found.items()}
     periods = _periods(sums, bounds, scales, purchase_currency.scale, anchor)

@@ -2,8 +2,9 @@
 
 One statement, so one snapshot on either engine. Its rows are sums of entry amounts (integers
 of the credit currency's smallest unit) grouped by period, credit currency, cost basis and
-entry type: a handful per period, whatever the ledger's length. Each period is a range of
-the `booked_at` index; the grant of each entry in it is a primary-key lookup.
+entry type: a handful per period, whatever the ledger's length. The report's entries are one
+range of the `booked_at` index, each bucketed by the start of its UTC day, ISO week or month
+(`date_trunc` on PostgreSQL, `date`/`strftime` on SQLite); its grant is a key lookup.
 
 The deferred figures need what remained at the report's start. `Anchor.LEDGER` sums the
 entries booked before it; `Anchor.GRANTS` takes the grants' remaining credits now (the
@@ -15,30 +16,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import (
-    Integer,
-    Select,
-    and_,
-    column,
-    func,
-    literal_column,
-    select,
-    union_all,
-    values,
-)
+from sqlalchemy import ColumnElement, Integer, Select, func, literal_column, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain.grants import FundingMethod
+from app.domain.revenue import RevenueInterval, period_start
 from app.storage.tables import entries, grants
-from app.storage.types import UTCDateTime
 
 BEFORE = -1  # the period index of the entries booked before the report
 AFTER = -2  # the period index of the entries booked after it, and of what remains now
 REMAINING = "REMAINING"  # the type of the grants' remaining credits now
+SQLITE_BUCKETS = {
+    RevenueInterval.DAY: ("%Y-%m-%d",),
+    RevenueInterval.WEEK: ("%Y-%m-%d", "weekday 0", "-6 days"),  # the Monday on or before
+    RevenueInterval.MONTH: ("%Y-%m-01",),
+}
 
 
 class Anchor(StrEnum):
@@ -67,51 +63,87 @@ async def read_revenue_sums(
     connection: AsyncConnection,
     purchase_currency: str,
     bounds: Sequence[datetime],
+    interval: RevenueInterval,
     anchor: Anchor,
 ) -> list[RevenueSum]:
-    """Period i is [bounds[i], bounds[i + 1])."""
-    statement = revenue_statement(purchase_currency, bounds, anchor)
+    """Period i is [bounds[i], bounds[i + 1]), each one `interval` long but the cut ends."""
+    statement = revenue_statement(
+        purchase_currency, bounds, interval, anchor, connection.dialect.name
+    )
+    index = {period_start(b, interval).date(): i for i, b in enumerate(bounds[:-1])}
     return [
-        RevenueSum(int(row.period), row.currency, row.cost_basis, row.type, int(row.amount))
+        RevenueSum(
+            index[_day(row.bucket)] if row.part == 0 else row.part,
+            row.currency,
+            row.cost_basis,
+            row.type,
+            int(row.amount),
+        )
         for row in await connection.execute(statement)
     ]
 
 
+def _day(bucket: str | datetime) -> date:
+    if isinstance(bucket, str):  # SQLite's text
+        return date.fromisoformat(bucket)
+    return bucket.astimezone(UTC).date()
+
+
 def revenue_statement(
-    purchase_currency: str, bounds: Sequence[datetime], anchor: Anchor
+    purchase_currency: str,
+    bounds: Sequence[datetime],
+    interval: RevenueInterval,
+    anchor: Anchor,
+    dialect: str,
 ) -> Select[Any]:
-    periods = values(
-        column("period", Integer()),
-        column("starts", UTCDateTime()),
-        column("ends", UTCDateTime()),
-        name="period",
-    ).data([(i, bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)])
-    period = periods.cte("period")
-    within = and_(entries.c.booked_at >= period.c.starts, entries.c.booked_at < period.c.ends)
-    in_periods = _sums(purchase_currency, within, period.c.period).select_from(period)
+    booked = entries.c.booked_at
+    inside = (booked >= bounds[0]) & (booked < bounds[-1])
+    parts = [_sums(purchase_currency, inside, 0, _bucket(interval, dialect))]
     if anchor is Anchor.LEDGER:
-        before = _sums(purchase_currency, entries.c.booked_at < bounds[0], BEFORE)
-        return union_all(in_periods, before)  # type: ignore[return-value]
-    after = _sums(purchase_currency, entries.c.booked_at >= bounds[-1], AFTER)
-    return union_all(in_periods, after, _remaining(purchase_currency))  # type: ignore[return-value]
-
-
-def _sums(purchase_currency: str, booked: Any, period: Any) -> Select[Any]:
-    """Entry amounts of the currency's paid grants, by period, currency, cost basis and type.
-    `period` is a column, or a constant that is no grouping key (GROUP BY -1 names a column)."""
-    keys = [grants.c.currency, grants.c.cost_basis, entries.c.type]
-    if isinstance(period, int):
-        shown = literal_column(str(period), Integer()).label("period")
+        parts.append(_sums(purchase_currency, booked < bounds[0], BEFORE))
     else:
-        shown = period.label("period")
-        keys.insert(0, period)
-    return (
-        select(shown, grants.c.currency, grants.c.cost_basis, entries.c.type)
-        .add_columns(func.sum(entries.c.amount).label("amount"))
-        .select_from(entries.join(grants, grants.c.id == entries.c.grant_id))
+        parts.append(_sums(purchase_currency, booked >= bounds[-1], AFTER))
+        parts.append(_remaining(purchase_currency))
+    return union_all(*parts)  # type: ignore[return-value]
+
+
+def _bucket(interval: RevenueInterval, dialect: str) -> ColumnElement[Any]:
+    """The start of the entry's UTC day, ISO week or month (constants inline, so that the
+    GROUP BY is the selected expression to PostgreSQL)."""
+    if dialect == "sqlite":  # instants are stored as naive UTC text
+        form, *modifiers = (_text(t) for t in SQLITE_BUCKETS[interval])
+        return func.strftime(form, entries.c.booked_at, *modifiers)
+    return func.date_trunc(_text(interval.value.lower()), entries.c.booked_at, _text("UTC"))
+
+
+def _text(constant: str) -> ColumnElement[str]:
+    return literal_column(f"'{constant}'")
+
+
+def _sums(
+    purchase_currency: str, booked: Any, part: int, bucket: ColumnElement[Any] | None = None
+) -> Select[Any]:
+    """Amounts of the currency's paid grants by credit currency, cost basis, type (and bucket).
+
+    The entries are summed per grant first, on the `booked_at` range alone (SQLite would
+    otherwise walk every grant and seek its entries); each grant is then looked up once."""
+    keys: list[ColumnElement[Any]] = [entries.c.grant_id, entries.c.type]
+    if bucket is not None:
+        keys.append(bucket.label("bucket"))
+    moved = (
+        select(*keys, func.sum(entries.c.amount).label("amount"))
         .where(booked, entries.c.funding_method != FundingMethod.NONE.value)
+        .group_by(*(entries.c.grant_id, entries.c.type, *([bucket] if bucket is not None else [])))
+        .subquery("moved")
+    )
+    by = [grants.c.currency, grants.c.cost_basis, moved.c.type]
+    shown = moved.c.bucket if bucket is not None else null()
+    return (
+        select(literal_column(str(part), Integer()).label("part"), *by)
+        .add_columns(func.sum(moved.c.amount).label("amount"), shown.label("bucket"))
+        .select_from(moved.join(grants, grants.c.id == moved.c.grant_id))
         .where(grants.c.purchase_currency == purchase_currency)
-        .group_by(*keys)
+        .group_by(*by, *([moved.c.bucket] if bucket is not None else []))
     )
 
 
@@ -119,10 +151,11 @@ def _remaining(purchase_currency: str) -> Select[Any]:
     keys = (grants.c.currency, grants.c.cost_basis)
     return (
         select(
-            literal_column(str(AFTER), Integer()).label("period"),
+            literal_column(str(AFTER), Integer()).label("part"),
             *keys,
             literal_column(f"'{REMAINING}'").label("type"),
             func.sum(grants.c.remaining).label("amount"),
+            null().label("bucket"),
         )
         .where(grants.c.purchase_currency == purchase_currency, grants.c.remaining != 0)
         .group_by(*keys)

@@ -35,12 +35,20 @@ class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+def without_color_message(
+    logger: Any, method: str, event: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    event.pop("color_message", None)  # uvicorn's copy of its message with terminal colours
+    return event
+
+
 def formatter(json: bool) -> logging.Formatter:
     shared: list[Processor] = [
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.stdlib.ExtraAdder(),
+        without_color_message,
     ]
     renderer: list[Processor]
     if json:

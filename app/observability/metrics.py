@@ -28,6 +28,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    disable_created_metrics,
     generate_latest,
     multiprocess,
 )
@@ -70,6 +71,7 @@ def prepare_workers() -> str:
 
 class Metrics:
     def __init__(self) -> None:
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # no `_created` series beside every counter (process-wide)
         self.multiprocess = multiprocess_dir() is not None
         registry = self.registry = CollectorRegistry()
         if not self.multiprocess:

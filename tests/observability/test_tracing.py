@@ -1,0 +1,111 @@
+"""OpenTelemetry spans per operation when it is installed; no span per field, none unset."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+import strawberry
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+from opentelemetry.util._once import Once
+
+from app.observability import tracing
+from tests.api.conftest import Api
+
+
+def reset_tracer_provider() -> None:
+    """OpenTelemetry lets a process set its tracer provider once; tests set it again (the
+    way OpenTelemetry's own test utilities do)."""
+    trace._TRACER_PROVIDER_SET_ONCE = Once()
+    trace._TRACER_PROVIDER = None
+
+
+@pytest.fixture
+def exported() -> Iterator[InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reset_tracer_provider()
+    trace.set_tracer_provider(provider)
+    try:
+        yield exporter
+    finally:
+        reset_tracer_provider()
+
+
+async def test_an_operation_is_one_span_with_its_parse_and_validation(
+    api: Api, exported: InMemorySpanExporter
+) -> None:
+    await api("query Hello { viewer { kind } customers(first: 2) { totalCount } }")
+
+    spans = {span.name: span for span in exported.get_finished_spans()}
+    assert set(spans) == {"GraphQL Query: Hello", "GraphQL Parsing", "GraphQL Validation"}
+    operation = spans["GraphQL Query: Hello"]
+    assert operation.kind is SpanKind.SERVER and operation.parent is None
+    for child in ("GraphQL Parsing", "GraphQL Validation"):
+        parent = spans[child].parent
+        assert parent is not None and parent.span_id == operation.context.span_id
+
+
+async def test_no_span_is_made_until_a_tracer_provider_is_set(api: Api) -> None:
+    exporter = InMemorySpanExporter()
+    await api("query Hello { viewer { kind } }")  # no provider: a check, no span
+
+    reset_tracer_provider()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    try:
+        await api("{ viewer { kind } }")
+    finally:
+        reset_tracer_provider()
+    await api("query Later { viewer { kind } }")
+
+    names = [span.name for span in exporter.get_finished_spans()]
+    assert sorted(names) == ["GraphQL Parsing", "GraphQL Query", "GraphQL Validation"]
+
+
+def test_tracing_is_off_when_opentelemetry_is_missing_or_disabled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    @strawberry.type
+    class Query:
+        hello: str = "hi"
+
+    schema = strawberry.Schema(query=Query)
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    assert tracing.traced(schema).extensions == ()
+    monkeypatch.undo()
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    assert tracing.traced(schema).extensions == ()
+    monkeypatch.delenv("OTEL_SDK_DISABLED")
+    assert [ext.__name__ for ext in tracing.traced(schema).extensions] == ["OperationSpans"]
+    assert len(tracing.traced(schema).extensions) == 1  # added once
+
+
+IMPORTS = """
+import sys
+from app.main import create_app
+from app.settings import Settings
+create_app(Settings(database_url="sqlite:///unused.db"))
+print(sorted({name.split(".")[0] for name in sys.modules if name.startswith("opentelemetry")}))
+"""
+
+
+def test_nothing_imports_opentelemetry_when_tracing_is_off() -> None:
+    def imported(**environment: str) -> str:
+        command = [sys.executable, "-c", IMPORTS]
+        env = os.environ | environment
+        return subprocess.run(
+            command, env=env, check=True, capture_output=True, text=True, timeout=60
+        ).stdout.strip()
+
+    assert imported(OTEL_SDK_DISABLED="true") == "[]"
+    assert imported(OTEL_SDK_DISABLED="false") == "['opentelemetry']"

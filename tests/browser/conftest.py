@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+import pytest_asyncio
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser
+    from playwright.async_api import Browser, Page
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
@@ -48,8 +49,10 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def browser() -> AsyncIterator[Browser]:
+    """One browser for the session (starting Playwright's driver and chromium takes
+    seconds); each test opens its own page. Test modules run in the session's loop."""
     require_browser()
     from playwright.async_api import async_playwright
 
@@ -62,3 +65,16 @@ async def browser() -> AsyncIterator[Browser]:
             yield browser
         finally:
             await browser.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    """A page in a context of its own (fresh storage), closed after the test so that
+    nothing it opened (WebSockets) outlives it."""
+    context = await browser.new_context()
+    page = await context.new_page()
+    page.set_default_timeout(5000)
+    try:
+        yield page
+    finally:
+        await context.close()

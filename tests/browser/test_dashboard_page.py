@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from app.domain.access import Role
 from app.domain.time import FrozenClock
 from app.services.keys import create_key
@@ -16,7 +18,9 @@ from tests.browser.conftest import require_browser
 from tests.browser.test_graphiql_page import block_all_but
 
 require_browser()
-from playwright.async_api import Browser, expect  # noqa: E402
+from playwright.async_api import Page, expect  # noqa: E402
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")  # the session's browser
 
 
 async def graphql(live: Live, query: str, **variables: Any) -> Any:
@@ -54,12 +58,10 @@ async def customer_with_credits(live: Live) -> tuple[str, str]:
 
 
 async def test_dashboard_with_a_portal_token_shows_a_consumption_within_two_seconds(
-    tmp_path: Path, clock: FrozenClock, browser: Browser, artifacts: Path
+    tmp_path: Path, clock: FrozenClock, page: Page, artifacts: Path
 ) -> None:
     async with serve(tmp_path, clock) as live:
         customer, token = await customer_with_credits(live)
-        page = await browser.new_page()
-        page.set_default_timeout(5000)
         blocked = await block_all_but(page, live.http_url)
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
@@ -96,12 +98,10 @@ async def test_dashboard_with_a_portal_token_shows_a_consumption_within_two_seco
 
 
 async def test_dashboard_in_open_mode_then_with_an_api_key_shows_the_customer_asked(
-    tmp_path: Path, clock: FrozenClock, browser: Browser
+    tmp_path: Path, clock: FrozenClock, page: Page
 ) -> None:
     async with serve(tmp_path, clock) as live:
         await customer_with_credits(live)
-        page = await browser.new_page()
-        page.set_default_timeout(5000)
         usd = page.locator("#balances tbody tr", has_text="USD")
 
         await page.goto(f"{live.http_url}/dashboard")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from app.domain.access import Role
 from app.domain.time import FrozenClock
 from app.services.customers import create_customer
@@ -13,7 +15,9 @@ from tests.access.support import Live, promote, serve
 from tests.browser.conftest import require_browser
 
 require_browser()
-from playwright.async_api import Browser, Page, Route, expect  # noqa: E402
+from playwright.async_api import Page, Route, expect  # noqa: E402
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")  # the session's browser
 
 VARIABLES_EDITOR = ".graphiql-editor-tool .CodeMirror"
 
@@ -41,11 +45,9 @@ async def customer_id(live: Live) -> str:
 
 
 async def test_graphiql_loads_offline_and_runs_its_default_tabs(
-    tmp_path: Path, clock: FrozenClock, browser: Browser, artifacts: Path
+    tmp_path: Path, clock: FrozenClock, page: Page, artifacts: Path
 ) -> None:
     async with serve(tmp_path, clock) as live:
-        page = await browser.new_page()
-        page.set_default_timeout(5000)
         blocked = await block_all_but(page, live.http_url)
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
@@ -75,14 +77,12 @@ async def test_graphiql_loads_offline_and_runs_its_default_tabs(
 
 
 async def test_graphiql_authenticates_its_subscriptions_with_the_filled_in_header(
-    tmp_path: Path, clock: FrozenClock, browser: Browser
+    tmp_path: Path, clock: FrozenClock, page: Page
 ) -> None:
     async with serve(tmp_path, clock) as live:
         customer, _ = await create_customer(live.runtime, key="acme", name="Acme Inc.")
         engine = live.runtime.engine
         _, secret = await create_key(engine, name="ops", role=Role.ADMIN, now=clock.now())
-        page = await browser.new_page()
-        page.set_default_timeout(5000)
         await page.goto(f"{live.http_url}/graphql")
 
         await page.locator(".graphiql-tab", has_text="LiveBalance").click()

@@ -1,4 +1,4 @@
-"""`GET /export/ledger`: the ledger export (DESIGN.md §16) over HTTP, streamed.
+"""`GET /export/ledger`: the ledger export (docs/operations.md) over HTTP, streamed.
 
 For ADMIN and READER API keys (and OPEN mode, which acts as ADMIN); a WRITER key or a
 portal token gets 403, no credentials 401. Parameters: format (jsonl, the default, or

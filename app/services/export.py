@@ -1,10 +1,10 @@
-"""The ledger export (DESIGN.md §16): every matching entry as JSON Lines or CSV, streamed.
+"""The ledger export (docs/operations.md): every matching entry as JSON Lines or CSV.
 
 One snapshot for the whole export (REPEATABLE READ on PostgreSQL, one read transaction on
 SQLite), so writers may go on meanwhile and the file still balances. Rows are formatted
 as they arrive, a chunk of lines at a time: memory does not grow with the ledger.
 Amounts are decimal strings at the currency's scale; instants RFC 3339 in UTC.
-`hash` is null: entries carry no hash until tamper evidence (§17) is built.
+`hash` is null: entries carry no hash until tamper evidence is built.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The ledger export's SQL: every matching entry with what §16 adds to it, streamed.
+"""The ledger export's SQL: every matching entry with the keys and terms it refers to.
 
 Rows come in the ledger's order (customer id, currency, sequence: the unique index's
 order, so no sort) a batch at a time from a server-side cursor, so memory does not grow

@@ -1,4 +1,4 @@
-"""The ledger export (DESIGN.md §16): the same rows the GraphQL ledger shows, over the
+"""The ledger export (docs/operations.md): the same rows the GraphQL ledger shows, over the
 command and over HTTP, in JSON Lines and CSV, on SQLite and PostgreSQL; who may fetch it."""
 
 from __future__ import annotations

@@ -15,11 +15,16 @@ if TYPE_CHECKING:
     from app.api.grants import CreditGrant
 
 
-@strawberry.type
+@strawberry.type(
+    description="Figures derived from the ledger for one customer and currency at one instant."
+)
 class CreditBalance:
     currency: str
     at: datetime = strawberry.field(description="The instant this balance describes.")
-    feature_key: str | None
+    feature_key: str | None = strawberry.field(
+        description="When given, every figure counts only grants unrestricted or listing "
+        "this feature."
+    )
     available: Decimal = strawberry.field(description="Consumable now.")
     pending: Decimal = strawberry.field(
         description="Granted but not consumable yet: effective later, "
@@ -28,7 +33,7 @@ class CreditBalance:
     funded: Decimal = strawberry.field(
         description="Lifetime totals up to `at`. funded - consumed - expired - voided = available."
     )
-    consumed: Decimal
+    consumed: Decimal = strawberry.field(description="Consumed net of reversals.")
     expired: Decimal
     voided: Decimal
     available_promotional: Decimal = strawberry.field(
@@ -58,7 +63,7 @@ class CreditBalance:
         )
 
 
-@strawberry.type
+@strawberry.type(description="Credits of one funded grant that will expire unless used.")
 class CreditExpiration:
     grant: Annotated[CreditGrant, strawberry.lazy("app.api.grants")]
     currency: str
@@ -66,3 +71,13 @@ class CreditExpiration:
     amount: Decimal = strawberry.field(
         description="What is still remaining on the grant and will be forfeited at expiresAt."
     )
+
+    @classmethod
+    def of_grant(cls, grant: CreditGrant) -> CreditExpiration:
+        assert grant.expires_at is not None
+        return cls(
+            grant=grant,
+            currency=grant.currency,
+            expires_at=grant.expires_at,
+            amount=grant.remaining,
+        )

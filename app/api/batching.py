@@ -9,8 +9,9 @@ with no new key, so each relation level is one statement however large the page.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, TypeVar
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Hashable, Iterable
+from typing import Any, Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -53,3 +54,15 @@ class BatchLoader(Generic[K, V]):
         for key, value in zip(keys, values, strict=True):
             if not batch[key].done():
                 batch[key].set_result(value)
+
+
+def loader(load: Callable[[list[K]], Awaitable[list[V]]]) -> BatchLoader[K, V]:
+    return BatchLoader(load)
+
+
+def group(keys: Iterable[K], by: Callable[[K], Hashable]) -> dict[Any, list[K]]:
+    """A batch's distinct keys by what one statement can answer for them together."""
+    groups: dict[Any, dict[K, None]] = defaultdict(dict)
+    for key in keys:
+        groups[by(key)][key] = None
+    return {common: list(members) for common, members in groups.items()}

@@ -1,44 +1,28 @@
-"""Types shared by every aggregate: Node, PageInfo, Label, OrderDirection."""
+"""Types shared by every aggregate: Node, Label, OrderDirection; domain enums in the schema."""
 
 from __future__ import annotations
 
+import json
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
 
-from app.api.pagination import Slice
+E = TypeVar("E", bound=type[Enum])
 
 
-@strawberry.interface
+@strawberry.interface(description="An object with a global id, found again with `node(id:)`.")
 class Node:
     id: strawberry.ID
 
 
-@strawberry.type
-class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
-
-    @classmethod
-    def from_cursors(cls, cursors: list[str], page: Slice) -> PageInfo:
-        return cls(
-            has_next_page=page.has_next,
-            has_previous_page=page.has_previous,
-            start_cursor=cursors[0] if cursors else None,
-            end_cursor=cursors[-1] if cursors else None,
-        )
-
-
-@strawberry.type
+@strawberry.type(description="A key and value the caller attached, for its own use.")
 class Label:
     key: str
     value: str
 
 
-@strawberry.input
+@strawberry.input(description="A key and value to attach, for the caller's own use.")
 class LabelInput:
     key: str
     value: str
@@ -50,8 +34,24 @@ class OrderDirection(Enum):
     DESC = "DESC"
 
 
-def labels_of(raw: list[Any]) -> list[Label]:
-    return [Label(key=key, value=value) for key, value in raw]
+def schema_enum(domain: E, name: str, description: str | None = None, **values: str) -> E:
+    """The domain's own enum in the schema under `name`, with descriptions of its values
+    (Strawberry takes those only from `enum_value` members, which a domain enum lacks)."""
+    strawberry.enum(domain, name=name, description=description)
+    for value in domain.__strawberry_definition__.values:  # type: ignore[attr-defined]
+        value.description = values.get(value.name)
+    return domain
+
+
+def labels_of(raw: str | list[Any]) -> list[Label]:
+    """Labels as stored: JSON text from a read (decoded only now), or the list itself."""
+    pairs = json.loads(raw) if isinstance(raw, str) else raw
+    return [Label(key=key, value=value) for key, value in pairs]
+
+
+def stored_labels(self: Any) -> list[Label]:
+    """The `labels` field of a type that keeps them as stored, in `raw_labels`."""
+    return labels_of(self.raw_labels)
 
 
 def label_pairs(labels: list[LabelInput] | None) -> tuple[tuple[str, str], ...] | None:

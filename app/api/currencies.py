@@ -17,7 +17,9 @@ class Currency:
     )
     name: str
     scale: int = strawberry.field(description="Decimal places an amount in this currency may have.")
-    custom: bool
+    custom: bool = strawberry.field(
+        description="A credit unit made with createCustomCurrency, not an ISO 4217 currency."
+    )
 
     @classmethod
     def from_domain(cls, currency: DomainCurrency) -> Currency:
@@ -26,7 +28,7 @@ class Currency:
         )
 
 
-@strawberry.input
+@strawberry.input(description="A custom credit unit: its code, name and scale (0 to 9).")
 class CreateCustomCurrencyInput:
     code: str
     name: str

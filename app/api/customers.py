@@ -1,36 +1,31 @@
-"""Customer, its connection and filter; its balances, grants, ledger and expirations."""
+"""Customer and its filter; its balances, grants, ledger and expirations."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Any
 
 import strawberry
 from strawberry.types import Info
 
 from app.api.balances import CreditBalance, CreditExpiration
-from app.api.common import Label, LabelInput, Node, PageInfo, labels_of
+from app.api.common import Label, LabelInput, Node, label_pairs, stored_labels
 from app.api.context import Context
+from app.api.grants import CreditGrantConnection, CreditGrantFilter, CreditGrantOrder
+from app.api.ledger import CreditLedgerEntryConnection, CreditLedgerFilter
+from app.api.pagination import Connection
 from app.api.scalars import Duration
-
-if TYPE_CHECKING:
-    from app.api.grants import CreditGrantConnection, CreditGrantFilter, CreditGrantOrder
-    from app.api.ledger import CreditLedgerEntryConnection, CreditLedgerFilter
-
-GrantConnection = Annotated["CreditGrantConnection", strawberry.lazy("app.api.grants")]
-GrantFilter = Annotated["CreditGrantFilter", strawberry.lazy("app.api.grants")]
-GrantOrder = Annotated["CreditGrantOrder", strawberry.lazy("app.api.grants")]
-LedgerConnection = Annotated["CreditLedgerEntryConnection", strawberry.lazy("app.api.ledger")]
-LedgerFilter = Annotated["CreditLedgerFilter", strawberry.lazy("app.api.ledger")]
+from app.storage.queries.customers import CustomerQuery
 
 
-@strawberry.type
+@strawberry.type(description="Who owns credits.")
 class Customer(Node):
     id: strawberry.ID
     key: str = strawberry.field(description="The caller's own unique reference for the customer.")
     name: str
     description: str | None
-    labels: list[Label]
+    raw_labels: strawberry.Private[Any]
+    labels: list[Label] = strawberry.field(resolver=stored_labels)
     created_at: datetime
     updated_at: datetime
 
@@ -43,7 +38,10 @@ class Customer(Node):
     ) -> list[CreditBalance]:
         return await info.context.loaders.balances(self.id, at, feature_key)
 
-    @strawberry.field
+    @strawberry.field(
+        description="The customer's balance in one currency as of `at` (default: now); "
+        "all zeros for a known currency the customer never had."
+    )
     async def credit_balance(
         self,
         info: Info[Context, None],
@@ -53,7 +51,7 @@ class Customer(Node):
     ) -> CreditBalance:
         return await info.context.loaders.balance(self.id, currency, at, feature_key)
 
-    @strawberry.field
+    @strawberry.field(description="The customer's grants, by creation unless ordered otherwise.")
     async def credit_grants(
         self,
         info: Info[Context, None],
@@ -61,9 +59,9 @@ class Customer(Node):
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-        filter: GrantFilter | None = None,
-        order_by: GrantOrder | None = None,
-    ) -> GrantConnection:
+        filter: CreditGrantFilter | None = None,
+        order_by: CreditGrantOrder | None = None,
+    ) -> CreditGrantConnection:
         return await info.context.loaders.customer_grants(
             self.id, first, after, last, before, filter, order_by
         )
@@ -76,8 +74,8 @@ class Customer(Node):
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-        filter: LedgerFilter | None = None,
-    ) -> LedgerConnection:
+        filter: CreditLedgerFilter | None = None,
+    ) -> CreditLedgerEntryConnection:
         return await info.context.loaders.customer_ledger(
             self.id, first, after, last, before, filter
         )
@@ -98,30 +96,16 @@ class Customer(Node):
             key=row.key,
             name=row.name,
             description=row.description,
-            labels=labels_of(row.labels),
+            raw_labels=row.labels,
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
 
 
-@strawberry.type
-class CustomerEdge:
-    cursor: str
-    node: Customer
+CustomerConnection = Connection[Customer]
 
 
-@strawberry.type
-class CustomerConnection:
-    edges: list[CustomerEdge]
-    page_info: PageInfo
-    count_key: strawberry.Private[Any]
-
-    @strawberry.field
-    async def total_count(self, info: Info[Context, None]) -> int:
-        return await info.context.loaders.count(self.count_key)
-
-
-@strawberry.input
+@strawberry.input(description="Which customers a list keeps; every field given must match.")
 class CustomerFilter:
     key: str | None = None
     name_contains: str | None = strawberry.field(
@@ -132,7 +116,14 @@ class CustomerFilter:
     )
 
 
-@strawberry.input
+def customer_query(filter: CustomerFilter | None) -> CustomerQuery:
+    """A customer list request in plain, hashable values."""
+    if filter is None:
+        return CustomerQuery()
+    return CustomerQuery(filter.key, filter.name_contains, label_pairs(filter.labels))
+
+
+@strawberry.input(description="A new customer.")
 class CreateCustomerInput:
     key: str
     name: str
@@ -140,9 +131,11 @@ class CreateCustomerInput:
     labels: list[LabelInput] | None = None
 
 
-@strawberry.input
+@strawberry.input(description="Changes to a customer: a field omitted (or null) stays as it is.")
 class UpdateCustomerInput:
     customer_id: strawberry.ID
     name: str | None = None
     description: str | None = None
-    labels: list[LabelInput] | None = None
+    labels: list[LabelInput] | None = strawberry.field(
+        default=None, description="When given, replaces all labels."
+    )

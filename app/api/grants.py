@@ -1,8 +1,7 @@
-"""CreditGrant, its purchase, its connection, its filter and order."""
+"""CreditGrant, its purchase, its filter and order; the grant enums are the domain's."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -11,97 +10,111 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import strawberry
 from strawberry.types import Info
 
-from app.api.common import Label, Node, OrderDirection, PageInfo, labels_of
+from app.api.common import Label, Node, OrderDirection, schema_enum, stored_labels
 from app.api.context import Context
+from app.api.ledger import CreditLedgerEntryConnection
+from app.api.pagination import Connection
+from app.domain.grants import AvailabilityPolicy, FundingMethod, GrantStatus, SettlementStatus
 from app.domain.money import from_minor
 from app.storage.mapping import grant_from_row
+from app.storage.queries.grants import GrantQuery
 
 if TYPE_CHECKING:
     from app.api.customers import Customer
-    from app.api.ledger import CreditLedgerEntryConnection
+
+schema_enum(
+    GrantStatus,
+    "CreditGrantStatus",
+    "A grant's state at an instant, derived from its funding, expiry and void.",
+    PENDING="Not consumable yet: effective in the future, "
+    "or waiting for payment under its availability policy.",
+    ACTIVE="Consumable, with a remaining amount above zero.",
+    DEPLETED="Fully consumed.",
+    EXPIRED="Its expiry passed; what remained was forfeited.",
+    VOIDED="Voided (or its payment failed); what remained was forfeited.",
+)
+schema_enum(
+    FundingMethod,
+    "CreditFundingMethod",
+    "How a grant's credits are paid for: NONE for promotional credits, INVOICE or "
+    "EXTERNAL for a purchase.",
+)
+schema_enum(
+    AvailabilityPolicy,
+    "CreditAvailabilityPolicy",
+    "When a purchased grant becomes fundable: at creation, once its payment is "
+    "authorized, or once it is settled.",
+)
+schema_enum(
+    SettlementStatus,
+    "CreditSettlementStatus",
+    "A payment's progress: PENDING, then AUTHORIZED and SETTLED, or FAILED.",
+)
+# the names the schema knows them by
+CreditGrantStatus = GrantStatus
+CreditFundingMethod = FundingMethod
+CreditAvailabilityPolicy = AvailabilityPolicy
+CreditSettlementStatus = SettlementStatus
 
 
-@strawberry.enum
-class CreditGrantStatus(Enum):
-    PENDING = strawberry.enum_value(
-        "PENDING",
-        description="Not consumable yet: effective in the future, "
-        "or waiting for payment under its availability policy.",
-    )
-    ACTIVE = strawberry.enum_value(
-        "ACTIVE", description="Consumable, with a remaining amount above zero."
-    )
-    DEPLETED = strawberry.enum_value("DEPLETED", description="Fully consumed.")
-    EXPIRED = strawberry.enum_value(
-        "EXPIRED", description="Its expiry passed; what remained was forfeited."
-    )
-    VOIDED = strawberry.enum_value(
-        "VOIDED", description="Voided (or its payment failed); what remained was forfeited."
-    )
+def _status(self: Any) -> GrantStatus:
+    return grant_from_row(self.row).status(self.now)
 
 
-@strawberry.enum
-class CreditFundingMethod(Enum):
-    NONE = "NONE"
-    INVOICE = "INVOICE"
-    EXTERNAL = "EXTERNAL"
-
-
-@strawberry.enum
-class CreditAvailabilityPolicy(Enum):
-    ON_CREATION = "ON_CREATION"
-    ON_AUTHORIZATION = "ON_AUTHORIZATION"
-    ON_SETTLEMENT = "ON_SETTLEMENT"
-
-
-@strawberry.enum
-class CreditSettlementStatus(Enum):
-    PENDING = "PENDING"
-    AUTHORIZED = "AUTHORIZED"
-    SETTLED = "SETTLED"
-    FAILED = "FAILED"
-
-
-@strawberry.type
+@strawberry.type(description="The payment terms of a purchased grant, and its settlement.")
 class CreditPurchase:
-    currency: str
-    per_unit_cost_basis: Decimal
-    amount: Decimal
-    availability_policy: CreditAvailabilityPolicy
-    settlement_status: CreditSettlementStatus
+    currency: str = strawberry.field(description="The currency the price is paid in.")
+    per_unit_cost_basis: Decimal = strawberry.field(
+        description="The price of one credit, in the purchase currency."
+    )
+    amount: Decimal = strawberry.field(
+        description="The price: the grant's amount times the cost basis, rounded half to even."
+    )
+    availability_policy: AvailabilityPolicy
+    settlement_status: SettlementStatus
     payment_reference: str | None
     authorized_at: datetime | None
     settled_at: datetime | None
     failed_at: datetime | None
 
 
-@strawberry.type
+@strawberry.type(
+    description="One lot of credits for one customer in one currency, with its own "
+    "priority, features, effective time and expiry."
+)
 class CreditGrant(Node):
     id: strawberry.ID
     customer_id: strawberry.Private[str]
-    key: str | None
+    key: str | None = strawberry.field(description="The caller's unique reference, if given.")
     name: str
     description: str | None
-    labels: list[Label]
+    raw_labels: strawberry.Private[Any]
+    labels: list[Label] = strawberry.field(resolver=stored_labels)
     currency: str
-    funding_method: CreditFundingMethod
-    purchase: CreditPurchase | None
-    priority: int
-    features: list[str]
+    funding_method: FundingMethod
+    purchase: CreditPurchase | None = strawberry.field(description="Null for promotional credits.")
+    priority: int = strawberry.field(description="Lower is drawn first (1 to 1000).")
+    features: list[str] = strawberry.field(
+        description="The features its credits can pay for; empty for any."
+    )
     effective_at: datetime
     expires_at: datetime | None
     voided_at: datetime | None
     void_reason: str | None
-    status: CreditGrantStatus
+    row: strawberry.Private[Any]
+    now: strawberry.Private[datetime]
+    status: GrantStatus = strawberry.field(
+        resolver=_status, description="The grant's status as of the request."
+    )
     created_at: datetime
     updated_at: datetime
-    amount: Decimal
-    remaining: Decimal
-    consumed: Decimal
-    expired: Decimal
-    voided: Decimal
+    amount: Decimal = strawberry.field(description="Credits granted.")
+    remaining: Decimal = strawberry.field(description="Credits still to draw or forfeit.")
+    consumed: Decimal = strawberry.field(description="Credits drawn, net of reversals.")
+    expired: Decimal = strawberry.field(description="Credits forfeited at expiry.")
+    voided: Decimal = strawberry.field(description="Credits forfeited by a void.")
 
-    @strawberry.field
+    @strawberry.field(description="Who owns the grant.")
     def customer(
         self, info: Info[Context, None]
     ) -> Annotated[Customer, strawberry.lazy("app.api.customers")]:
@@ -115,12 +128,11 @@ class CreditGrant(Node):
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-    ) -> Annotated[CreditLedgerEntryConnection, strawberry.lazy("app.api.ledger")]:
+    ) -> CreditLedgerEntryConnection:
         return await info.context.loaders.grant_entries(self.id, first, after, last, before)
 
     @classmethod
     def from_row(cls, row: Any, scales: dict[str, int], now: datetime) -> CreditGrant:
-        grant = grant_from_row(row)
         scale = scales[row.currency]
         return cls(
             id=strawberry.ID(row.id),
@@ -128,9 +140,9 @@ class CreditGrant(Node):
             key=row.key,
             name=row.name,
             description=row.description,
-            labels=labels_of(row.labels),
+            raw_labels=row.labels,
             currency=row.currency,
-            funding_method=CreditFundingMethod(row.funding_method),
+            funding_method=FundingMethod(row.funding_method),
             purchase=_purchase(row, scales),
             priority=row.priority,
             features=list(row.features),
@@ -138,7 +150,8 @@ class CreditGrant(Node):
             expires_at=row.expires_at,
             voided_at=row.voided_at,
             void_reason=row.void_reason,
-            status=CreditGrantStatus(grant.status(now).value),
+            row=row,
+            now=now,
             created_at=row.created_at,
             updated_at=row.updated_at,
             amount=from_minor(row.amount, scale),
@@ -149,6 +162,9 @@ class CreditGrant(Node):
         )
 
 
+CreditGrantConnection = Connection[CreditGrant]
+
+
 def _purchase(row: Any, scales: dict[str, int]) -> CreditPurchase | None:
     if row.purchase_currency is None:
         return None
@@ -156,8 +172,8 @@ def _purchase(row: Any, scales: dict[str, int]) -> CreditPurchase | None:
         currency=row.purchase_currency,
         per_unit_cost_basis=Decimal(row.cost_basis),
         amount=from_minor(row.purchase_amount, scales[row.purchase_currency]),
-        availability_policy=CreditAvailabilityPolicy(row.availability_policy),
-        settlement_status=CreditSettlementStatus(row.settlement_status),
+        availability_policy=AvailabilityPolicy(row.availability_policy),
+        settlement_status=SettlementStatus(row.settlement_status),
         payment_reference=row.payment_reference,
         authorized_at=row.authorized_at,
         settled_at=row.settled_at,
@@ -165,29 +181,14 @@ def _purchase(row: Any, scales: dict[str, int]) -> CreditPurchase | None:
     )
 
 
-@strawberry.type
-class CreditGrantEdge:
-    cursor: str
-    node: CreditGrant
-
-
-@strawberry.type
-class CreditGrantConnection:
-    edges: list[CreditGrantEdge]
-    page_info: PageInfo
-    count_key: strawberry.Private[Any]
-
-    @strawberry.field
-    async def total_count(self, info: Info[Context, None]) -> int:
-        return await info.context.loaders.count(self.count_key)
-
-
-@strawberry.input
+@strawberry.input(description="Which grants a list keeps; every field given must match.")
 class CreditGrantFilter:
-    status: list[CreditGrantStatus] | None = None
+    status: list[GrantStatus] | None = strawberry.field(
+        default=None, description="Any of these statuses, as of the request."
+    )
     currency: str | None = None
-    funding_method: list[CreditFundingMethod] | None = None
-    settlement_status: list[CreditSettlementStatus] | None = None
+    funding_method: list[FundingMethod] | None = None
+    settlement_status: list[SettlementStatus] | None = None
     key: str | None = None
     feature_key: str | None = strawberry.field(
         default=None,
@@ -196,49 +197,38 @@ class CreditGrantFilter:
     )
 
 
-@strawberry.enum
+@strawberry.enum(description="What a grant list is sorted by (then by id).")
 class CreditGrantOrderField(Enum):
     CREATED_AT = "CREATED_AT"
     EFFECTIVE_AT = "EFFECTIVE_AT"
-    EXPIRES_AT = "EXPIRES_AT"
+    EXPIRES_AT = strawberry.enum_value(
+        "EXPIRES_AT", description="By expiry; one that never expires counts as expiring last."
+    )
     PRIORITY = "PRIORITY"
     BURN_ORDER = strawberry.enum_value(
         "BURN_ORDER", description="The order in which consumption draws credits; see DESIGN.md."
     )
 
 
-@strawberry.input
+@strawberry.input(description="How a grant list is sorted.")
 class CreditGrantOrder:
     field: CreditGrantOrderField
     direction: OrderDirection | None = OrderDirection.ASC
 
 
-@dataclass(frozen=True)
-class GrantQuery:
-    """A grant list request in plain values: hashable, so loaders can batch by it."""
-
-    statuses: tuple[str, ...] | None = None
-    currency: str | None = None
-    funding_methods: tuple[str, ...] | None = None
-    settlement_statuses: tuple[str, ...] | None = None
-    key: str | None = None
-    feature_key: str | None = None
-    order: str = "CREATED_AT"
-    descending: bool = False
-
-    @classmethod
-    def of(cls, filter: CreditGrantFilter | None, order: CreditGrantOrder | None) -> GrantQuery:
-        f = filter or CreditGrantFilter()
-        return cls(
-            statuses=_values(f.status),
-            currency=f.currency,
-            funding_methods=_values(f.funding_method),
-            settlement_statuses=_values(f.settlement_status),
-            key=f.key,
-            feature_key=f.feature_key,
-            order=order.field.value if order else "CREATED_AT",
-            descending=bool(order and order.direction is OrderDirection.DESC),
-        )
+def grant_query(filter: CreditGrantFilter | None, order: CreditGrantOrder | None) -> GrantQuery:
+    """A grant list request in plain, hashable values."""
+    f = filter or CreditGrantFilter()
+    return GrantQuery(
+        statuses=_values(f.status),
+        currency=f.currency,
+        funding_methods=_values(f.funding_method),
+        settlement_statuses=_values(f.settlement_status),
+        key=f.key,
+        feature_key=f.feature_key,
+        order=order.field.value if order else "CREATED_AT",
+        descending=bool(order and order.direction is OrderDirection.DESC),
+    )
 
 
 def _values(items: list[Any] | None) -> tuple[str, ...] | None:

@@ -1,55 +1,53 @@
-"""Ledger entries, their actor and connection, and consumptions (which group entries)."""
+"""Ledger entries, their actor and filter, and consumptions (which group entries); the
+entry and actor enums are the domain's."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 from strawberry.types import Info
 
-from app.api.common import Label, Node, PageInfo, labels_of
+from app.api.common import Label, Node, schema_enum, stored_labels
 from app.api.context import Context
 from app.api.errors import checked_instant
+from app.api.pagination import Connection
+from app.domain.ledger import ActorType, EntryType
 from app.domain.money import from_minor
+from app.storage.queries.ledger import LedgerQuery
 
 if TYPE_CHECKING:
     from app.api.customers import Customer
     from app.api.grants import CreditGrant
 
-
-@strawberry.enum
-class CreditLedgerEntryType(Enum):
-    FUNDED = strawberry.enum_value("FUNDED", description="Credits became consumable.")
-    CONSUMED = "CONSUMED"
-    RESTORED = strawberry.enum_value(
-        "RESTORED",
-        description="A consumption was reversed and its credits returned to the grants "
-        "they came from.",
-    )
-    EXPIRED = "EXPIRED"
-    VOIDED = "VOIDED"
-
-
-@strawberry.enum
-class ActorType(Enum):
-    SYSTEM = strawberry.enum_value(
-        "SYSTEM", description="The server itself: scheduled funding and expiry."
-    )
-    API_KEY = "API_KEY"
-    OPEN = strawberry.enum_value(
-        "OPEN", description="A request in OPEN mode, when no API key exists yet."
-    )
+schema_enum(
+    EntryType,
+    "CreditLedgerEntryType",
+    "What movement of credits an entry records.",
+    FUNDED="Credits became consumable.",
+    CONSUMED="Credits were drawn by a consumption.",
+    RESTORED="A consumption was reversed and its credits returned to the grants they came from.",
+    EXPIRED="What remained of a grant was forfeited at its expiry.",
+    VOIDED="What remained of a grant was forfeited by a void.",
+)
+schema_enum(
+    ActorType,
+    "ActorType",
+    "Who booked an entry.",
+    SYSTEM="The server itself: scheduled funding and expiry.",
+    API_KEY="A request made with an API key.",
+    OPEN="A request in OPEN mode, when no API key exists yet.",
+)
+CreditLedgerEntryType = EntryType  # the name the schema knows it by
 
 
-@strawberry.type
+@strawberry.type(description="Who booked a ledger entry.")
 class Actor:
     type: ActorType
-    id: strawberry.ID | None
-    name: str
+    id: strawberry.ID | None = strawberry.field(description="The API key's id, for API_KEY.")
+    name: str = strawberry.field(description='The API key\'s name, or "system" or "open".')
 
 
 @strawberry.type(description="An immutable record of one movement of credits on one grant.")
@@ -58,29 +56,42 @@ class CreditLedgerEntry(Node):
     customer_id: strawberry.Private[str]
     grant_id: strawberry.Private[str]
     consumption_id: strawberry.Private[str | None]
-    type: CreditLedgerEntryType
+    type: EntryType
     currency: str
-    amount: Decimal
-    available_balance_before: Decimal
-    available_balance_after: Decimal
-    sequence: int
-    booked_at: datetime
-    created_at: datetime
-    transaction_id: strawberry.ID
+    amount: Decimal = strawberry.field(
+        description="The change to the available balance: negative when credits leave it."
+    )
+    available_balance_before: Decimal = strawberry.field(
+        description="The available balance of the customer's ledger in this currency "
+        "just before this entry."
+    )
+    available_balance_after: Decimal = strawberry.field(
+        description="The same balance just after this entry: before + amount."
+    )
+    sequence: int = strawberry.field(
+        description="The entry's number in the customer's ledger in this currency: 1, 2, 3, "
+        "… with no gaps."
+    )
+    booked_at: datetime = strawberry.field(description="When the movement took effect.")
+    created_at: datetime = strawberry.field(description="When the entry was written.")
+    transaction_id: strawberry.ID = strawberry.field(
+        description="Shared by the entries one operation wrote."
+    )
     actor: Actor
     feature_key: str | None
     description: str | None
-    labels: list[Label]
+    raw_labels: strawberry.Private[Any]
+    labels: list[Label] = strawberry.field(resolver=stored_labels)
 
     # Sync resolvers: an object this request already loaded is answered at once, without
     # an awaitable per entry (a ledger page of 10,000 entries asks for their grants).
-    @strawberry.field
+    @strawberry.field(description="Whose ledger the entry is in.")
     def customer(
         self, info: Info[Context, None]
     ) -> Annotated[Customer, strawberry.lazy("app.api.customers")]:
         return cast("Customer", info.context.loaders.customer_soon(self.customer_id))
 
-    @strawberry.field
+    @strawberry.field(description="The grant whose credits moved.")
     def grant(
         self, info: Info[Context, None]
     ) -> Annotated[CreditGrant, strawberry.lazy("app.api.grants")]:
@@ -100,7 +111,7 @@ class CreditLedgerEntry(Node):
             customer_id=row.customer_id,
             grant_id=row.grant_id,
             consumption_id=row.consumption_id,
-            type=CreditLedgerEntryType(row.type),
+            type=EntryType(row.type),
             currency=row.currency,
             amount=from_minor(row.amount, scale),
             available_balance_before=from_minor(row.balance_before, scale),
@@ -116,30 +127,16 @@ class CreditLedgerEntry(Node):
             ),
             feature_key=row.feature_key,
             description=row.description,
-            labels=labels_of(row.labels),
+            raw_labels=row.labels,
         )
 
 
-@strawberry.type
-class CreditLedgerEntryEdge:
-    cursor: str
-    node: CreditLedgerEntry
+CreditLedgerEntryConnection = Connection[CreditLedgerEntry]
 
 
-@strawberry.type
-class CreditLedgerEntryConnection:
-    edges: list[CreditLedgerEntryEdge]
-    page_info: PageInfo
-    count_key: strawberry.Private[Any]
-
-    @strawberry.field
-    async def total_count(self, info: Info[Context, None]) -> int:
-        return await info.context.loaders.count(self.count_key)
-
-
-@strawberry.input
+@strawberry.input(description="Which ledger entries a list keeps; every field given must match.")
 class CreditLedgerFilter:
-    types: list[CreditLedgerEntryType] | None = None
+    types: list[EntryType] | None = None
     currency: str | None = None
     grant_id: strawberry.ID | None = None
     feature_key: str | None = strawberry.field(
@@ -155,52 +152,44 @@ class CreditLedgerFilter:
     )
 
 
-@dataclass(frozen=True)
-class LedgerQuery:
-    """A ledger list request in plain values: hashable, so loaders can batch by it."""
-
-    types: tuple[str, ...] | None = None
-    currency: str | None = None
-    grant_id: str | None = None
-    feature_key: str | None = None
-    booked_from: datetime | None = None
-    booked_before: datetime | None = None
-
-    @classmethod
-    def of(cls, filter: CreditLedgerFilter | None) -> LedgerQuery:
-        f = filter or CreditLedgerFilter()
-        return cls(
-            types=None if f.types is None else tuple(sorted({t.value for t in f.types})),
-            currency=f.currency,
-            grant_id=f.grant_id,
-            feature_key=f.feature_key,
-            booked_from=_instant(f.booked_from, "bookedFrom"),
-            booked_before=_instant(f.booked_before, "bookedBefore"),
-        )
+def ledger_query(filter: CreditLedgerFilter | None) -> LedgerQuery:
+    """A ledger list request in plain, hashable values (its instants checked)."""
+    f = filter or CreditLedgerFilter()
+    return LedgerQuery(
+        types=None if f.types is None else tuple(sorted({t.value for t in f.types})),
+        currency=f.currency,
+        grant_id=f.grant_id,
+        feature_key=f.feature_key,
+        booked_from=_instant(f.booked_from, "bookedFrom"),
+        booked_before=_instant(f.booked_before, "bookedBefore"),
+    )
 
 
 def _instant(value: datetime | None, name: str) -> datetime | None:
     return None if value is None else checked_instant(value, name)
 
 
-@strawberry.type
+@strawberry.type(description="One use of credits (a charge), drawn from one or more grants.")
 class CreditConsumption(Node):
     id: strawberry.ID
     customer_id: strawberry.Private[str]
-    key: str
+    key: str = strawberry.field(description="The caller's unique reference for it.")
     currency: str
     feature_key: str | None
     description: str | None
-    labels: list[Label]
-    requested: Decimal
+    raw_labels: strawberry.Private[Any]
+    labels: list[Label] = strawberry.field(resolver=stored_labels)
+    requested: Decimal = strawberry.field(description="The amount asked for.")
     consumed: Decimal = strawberry.field(description="What was drawn when it was consumed.")
-    shortfall: Decimal
+    shortfall: Decimal = strawberry.field(
+        description="What could not be drawn: above zero only for a PARTIAL consumption."
+    )
     reversed: Decimal = strawberry.field(
         description="What has been given back by reversals so far."
     )
     created_at: datetime
 
-    @strawberry.field
+    @strawberry.field(description="Whose credits were drawn.")
     async def customer(
         self, info: Info[Context, None]
     ) -> Annotated[Customer, strawberry.lazy("app.api.customers")]:
@@ -220,7 +209,7 @@ class CreditConsumption(Node):
             currency=row.currency,
             feature_key=row.feature_key,
             description=row.description,
-            labels=labels_of(row.labels),
+            raw_labels=row.labels,
             requested=from_minor(row.requested, scale),
             consumed=from_minor(row.consumed, scale),
             shortfall=from_minor(row.shortfall, scale),

@@ -1,43 +1,36 @@
 """Per-request DataLoaders: one statement per relation level, whatever the page sizes.
 
-Each batch opens its own short connection (one AsyncSession/connection must never be
-shared by sibling resolvers running concurrently). Loaders live for one request only,
+The SQL is the storage layer's (`app.storage.queries`); here keys are batched, the due
+events of the customers a batch reads are booked first (`CatchUp`), and rows become API
+objects. Each batch reads in a short transaction of its own (one connection must never
+be shared by sibling resolvers running concurrently). Loaders live for one request only,
 so nothing they cache outlives the instant the request describes.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.api.balances import CreditBalance, CreditExpiration
-from app.api.batching import BatchLoader
+from app.api.batching import group, loader
 from app.api.catch_up import CatchUp, books_time_driven
-from app.api.common import PageInfo, label_pairs
-from app.api.customers import Customer, CustomerConnection, CustomerEdge, CustomerFilter
+from app.api.customers import Customer, CustomerConnection, customer_query
 from app.api.errors import bad_input, checked_instant
-from app.api.grants import CreditGrant, CreditGrantConnection, CreditGrantEdge, GrantQuery
+from app.api.grants import CreditGrant, CreditGrantConnection, grant_query
 from app.api.ledger import (
     CreditConsumption,
     CreditLedgerEntry,
     CreditLedgerEntryConnection,
-    CreditLedgerEntryEdge,
-    LedgerQuery,
+    ledger_query,
 )
-from app.api.pagination import (
-    Ordering,
-    Page,
-    cursor_of,
-    keyset_select,
-    page_of,
-    per_parent_select,
-    slice_rows,
-)
+from app.api.pagination import connection_of, page_of
 from app.domain.balances import Balance
 from app.domain.ids import kind_of
 from app.domain.time import Duration, add_duration
@@ -45,55 +38,20 @@ from app.services.runtime import Runtime
 from app.settings import Settings
 from app.storage.balances import empty_balance, read_balance, read_balances
 from app.storage.engine import read_connection
-from app.storage.reads import (
-    customer_conditions,
-    expires_or_never,
-    grant_conditions,
-    ledger_conditions,
-)
-from app.storage.tables import consumptions, customers, entries, grants
+from app.storage.queries import customers, grants, ledger
+from app.storage.queries.grants import GrantQuery
+from app.storage.queries.ledger import LedgerQuery
+from app.storage.queries.pages import Ordering, Page
 
 if TYPE_CHECKING:
+    from app.api.customers import CustomerFilter
     from app.api.grants import CreditGrantFilter, CreditGrantOrder
     from app.api.ledger import CreditLedgerFilter
 
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
-
-CUSTOMER_ORDER = Ordering((customers.c.id,), (str,))
-LEDGER_ORDER = Ordering((entries.c.booked_at, entries.c.position), (datetime, int), descending=True)
-GRANT_ORDERS = {
-    "CREATED_AT": ((grants.c.created_at, grants.c.id), (datetime, str)),
-    "EFFECTIVE_AT": ((grants.c.effective_at, grants.c.id), (datetime, str)),
-    "EXPIRES_AT": ((expires_or_never, grants.c.id), (datetime, str)),
-    "PRIORITY": ((grants.c.priority, grants.c.id), (int, str)),
-    "BURN_ORDER": ((grants.c.burn_key,), (str,)),
-}
-
-
-LEDGER_PARENTS = {"grant": entries.c.grant_id, "customer": entries.c.customer_id}
 LEDGER_KINDS = ("grant", "customer", "all")
-
-
-def grant_ordering(query: GrantQuery) -> Ordering:
-    keys, kinds = GRANT_ORDERS[query.order]
-    return Ordering(keys, kinds, query.descending)
-
-
-@dataclass(frozen=True)
-class CustomerQuery:
-    key: str | None = None
-    name_contains: str | None = None
-    labels: tuple[tuple[str, str], ...] | None = None
-
-    @classmethod
-    def of(cls, filter: CustomerFilter | None) -> CustomerQuery:
-        if filter is None:
-            return cls()
-        return cls(filter.key, filter.name_contains, label_pairs(filter.labels))
-
-    def conditions(self) -> list[Any]:
-        return customer_conditions(self.key, self.name_contains, self.labels)
+GrantPage = tuple[str, GrantQuery, Page]
+LedgerPage = tuple[str, str | None, LedgerQuery, Page]  # kind, parent, filter, page
+Until = tuple[str, datetime, str | None]  # customer, instant, currency or feature
 
 
 @dataclass(frozen=True)
@@ -112,16 +70,16 @@ class Loaders:
         self.now = now
         self.scope = scope  # a portal token's customer: every read answers as if only it existed
         self.catch_up = CatchUp(runtime, now, scope)
-        self._customers = _loader(self._load_customers)
-        self._grants = _loader(self._load_grants)
-        self._consumptions = _loader(self._load_consumptions)
-        self._entries = _loader(self._load_entries)
-        self._balances = _loader(self._load_balances)
-        self._grant_pages = _loader(self._load_grant_pages)
-        self._ledger_pages = _loader(self._load_ledger_pages)
-        self._consumption_entries = _loader(self._load_consumption_entries)
-        self._counts = _loader(self._load_counts)
-        self._expirations = _loader(self._load_expirations)
+        self._customers = loader(self._load_customers)
+        self._grants = loader(self._load_grants)
+        self._consumptions = loader(self._load_consumptions)
+        self._entries = loader(self._load_entries)
+        self._balances = loader(self._load_balances)
+        self._grant_pages = loader(self._load_grant_pages)
+        self._ledger_pages = loader(self._load_ledger_pages)
+        self._consumption_entries = loader(self._load_consumption_entries)
+        self._counts = loader(self._load_counts)
+        self._expirations = loader(self._load_expirations)
         self.known_customers: dict[str, Customer] = {}
         self.known_grants: dict[str, CreditGrant] = {}
 
@@ -144,10 +102,9 @@ class Loaders:
         return await self._customers.load(customer_id)
 
     async def customer_by_key(self, key: str) -> Customer | None:
-        rows = await self._rows(
-            select(customers).where(customers.c.key == key, *self.scoped(customers.c.id))
-        )
-        return self.customer_of(rows[0]) if rows else None
+        async with self.read() as connection:
+            row = await customers.by_key(connection, key, self.scope)
+        return None if row is None else self.customer_of(row)
 
     async def customers_page(
         self,
@@ -157,18 +114,12 @@ class Loaders:
         before: str | None,
         filter: CustomerFilter | None,
     ) -> CustomerConnection:
-        query = CustomerQuery.of(filter)
-        page = self.page(CUSTOMER_ORDER, first, after, last, before)
-        statement = select(customers).where(*query.conditions(), *self.scoped(customers.c.id))
-        rows = await self._rows(keyset_select(statement, CUSTOMER_ORDER, page))
-        cut = slice_rows(rows, page)
-        edges = [
-            CustomerEdge(cursor=cursor_of(row, CUSTOMER_ORDER), node=self.customer_of(row))
-            for row in cut.rows
-        ]
-        info = PageInfo.from_cursors([edge.cursor for edge in edges], cut)
-        count = CountKey("customers", None, query)
-        return CustomerConnection(edges=edges, page_info=info, count_key=count)
+        query = customer_query(filter)
+        page = self.page(customers.ORDER, first, after, last, before)
+        async with self.read() as connection:
+            cut = await customers.page_of(connection, query, page, self.scope)
+        nodes = [self.customer_of(row) for row in cut.rows]
+        return connection_of(cut, customers.ORDER, nodes, CountKey("customers", None, query))
 
     async def grant(self, grant_id: str) -> CreditGrant:
         found = await self._grants.load(grant_id)
@@ -209,7 +160,7 @@ class Loaders:
         self, customer_id: str, currency: str, at: datetime, sequence: int | None
     ) -> CreditBalance:
         """The balance as of one committed change (its instant and its last sequence)."""
-        async with read_connection(self.runtime.engine) as connection:
+        async with self.read() as connection:
             balance = await read_balance(connection, customer_id, currency, at, sequence)
         scales = await self.scales([currency])
         return CreditBalance.from_balance(balance, scales[currency])
@@ -232,8 +183,8 @@ class Loaders:
         filter: CreditGrantFilter | None,
         order: CreditGrantOrder | None,
     ) -> CreditGrantConnection:
-        query = GrantQuery.of(filter, order)
-        page = self.page(grant_ordering(query), first, after, last, before)
+        query = grant_query(filter, order)
+        page = self.page(query.ordering(), first, after, last, before)
         return await self._grant_pages.load((customer_id, query, page))
 
     async def customer_ledger(
@@ -245,10 +196,10 @@ class Loaders:
         before: str | None,
         filter: CreditLedgerFilter | None,
     ) -> CreditLedgerEntryConnection:
-        query = LedgerQuery.of(filter)
+        query = ledger_query(filter)
         if query.grant_id is not None and kind_of(query.grant_id) is None:
             raise bad_input(f"{query.grant_id!r} is not a valid ID")
-        page = self.page(LEDGER_ORDER, first, after, last, before)
+        page = self.page(ledger.ORDER, first, after, last, before)
         kind = "all" if customer_id is None else "customer"
         return await self._ledger_pages.load((kind, customer_id, query, page))
 
@@ -260,7 +211,7 @@ class Loaders:
         last: int | None,
         before: str | None,
     ) -> CreditLedgerEntryConnection:
-        page = self.page(LEDGER_ORDER, first, after, last, before)
+        page = self.page(ledger.ORDER, first, after, last, before)
         return await self._ledger_pages.load(("grant", grant_id, LedgerQuery(), page))
 
     async def expirations(
@@ -283,217 +234,130 @@ class Loaders:
         last: int | None,
         before: str | None,
     ) -> Page:
+        settings = self.settings
         return page_of(
             ordering,
             first,
             after,
             last,
             before,
-            default=self.settings.default_page_size,
-            maximum=self.settings.max_page_size,
+            default=settings.default_page_size,
+            maximum=settings.max_page_size,
         )
-
-    def customer_of(self, row: Any) -> Customer:
-        customer = self.known_customers[row.id] = Customer.from_row(row)
-        return customer
-
-    def scoped(self, customer_column: Any) -> list[Any]:
-        """The condition that keeps a portal token's reads to its one customer."""
-        return [] if self.scope is None else [customer_column == self.scope]
 
     async def scales(self, codes: Iterable[str]) -> dict[str, int]:
         found = await self.runtime.catalog.get_many(set(codes))
         return {code: currency.scale for code, currency in found.items()}
 
+    async def entry_objects(self, rows: Sequence[Any]) -> list[CreditLedgerEntry]:
+        scales = await self.scales(r.currency for r in rows)
+        return [CreditLedgerEntry.from_row(row, scales) for row in rows]
+
+    # ---- rows to objects (the request remembers customers and grants it has seen)
+
+    def customer_of(self, row: Any) -> Customer:
+        customer = self.known_customers[row.id] = Customer.from_row(row)
+        return customer
+
+    async def grant_objects(self, rows: Sequence[Any]) -> dict[str, CreditGrant]:
+        currencies = {r.currency for r in rows}
+        scales = await self.scales(currencies | {r.purchase_currency for r in rows} - {None})
+        made = {row.id: CreditGrant.from_row(row, scales, self.now) for row in rows}
+        self.known_grants.update(made)
+        return made
+
+    def read(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return read_connection(self.runtime.engine)
+
     # ---- batches
 
-    @property
-    def dialect(self) -> str:
-        return self.runtime.engine.dialect.name
-
-    async def _rows(self, statement: Select[Any]) -> list[Any]:
-        async with read_connection(self.runtime.engine) as connection:
-            return list(await connection.execute(statement))
-
     async def _load_customers(self, ids: list[str]) -> list[Customer | None]:
-        rows = await self._rows(
-            select(customers).where(customers.c.id.in_(ids), *self.scoped(customers.c.id))
-        )
+        async with self.read() as connection:
+            rows = await customers.by_ids(connection, ids, self.scope)
         found = {row.id: self.customer_of(row) for row in rows}
         return [found.get(i) for i in ids]
 
     async def _load_grants(self, ids: list[str]) -> list[CreditGrant | None]:
         await self._caught_up_grants(ids)
-        rows = await self._rows(
-            select(grants).where(grants.c.id.in_(ids), *self.scoped(grants.c.customer_id))
-        )
-        found = await self._grant_objects(rows)
+        async with self.read() as connection:
+            rows = await grants.by_ids(connection, ids, self.scope)
+        found = await self.grant_objects(rows)
         return [found.get(i) for i in ids]
 
-    async def _grant_objects(self, rows: Sequence[Any]) -> dict[str, CreditGrant]:
-        scales = await self.scales(
-            {r.currency for r in rows} | {r.purchase_currency for r in rows if r.purchase_currency}
-        )
-        made = {row.id: CreditGrant.from_row(row, scales, self.now) for row in rows}
-        self.known_grants.update(made)
-        return made
-
     async def _load_consumptions(self, ids: list[str]) -> list[CreditConsumption | None]:
-        rows = await self._rows(
-            select(consumptions).where(
-                consumptions.c.id.in_(ids), *self.scoped(consumptions.c.customer_id)
-            )
-        )
+        async with self.read() as connection:
+            rows = await ledger.consumptions_by_ids(connection, ids, self.scope)
         scales = await self.scales(r.currency for r in rows)
         found = {row.id: CreditConsumption.from_row(row, scales) for row in rows}
         return [found.get(i) for i in ids]
 
     async def _load_entries(self, ids: list[str]) -> list[CreditLedgerEntry | None]:
-        rows = await self._rows(
-            select(entries).where(entries.c.id.in_(ids), *self.scoped(entries.c.customer_id))
-        )
+        async with self.read() as connection:
+            rows = await ledger.entries_by_ids(connection, ids, self.scope)
         found = {str(e.id): e for e in await self.entry_objects(rows)}
         return [found.get(i) for i in ids]
 
-    async def entry_objects(self, rows: Sequence[Any]) -> list[CreditLedgerEntry]:
-        scales = await self.scales(r.currency for r in rows)
-        return [CreditLedgerEntry.from_row(row, scales) for row in rows]
-
     async def _load_consumption_entries(self, ids: list[str]) -> list[list[CreditLedgerEntry]]:
-        statement = (
-            select(entries)
-            .where(entries.c.consumption_id.in_(ids), entries.c.type == "CONSUMED")
-            .order_by(entries.c.sequence)
-        )
-        rows = await self._rows(statement)
+        async with self.read() as connection:
+            rows = await ledger.consumed_entries(connection, ids)
         by_consumption: dict[str, list[CreditLedgerEntry]] = defaultdict(list)
         for row, entry in zip(rows, await self.entry_objects(rows), strict=True):
             by_consumption[row.consumption_id].append(entry)
         return [by_consumption[i] for i in ids]
 
-    async def _load_balances(
-        self, keys: list[tuple[str, datetime, str | None]]
-    ) -> list[list[CreditBalance]]:
+    async def _load_balances(self, keys: list[Until]) -> list[list[CreditBalance]]:
         await self.catch_up.customers(k[0] for k in keys)
         found: list[Balance] = []
-        for (at, feature_key), group in _group(keys, lambda k: (k[1], k[2])).items():
-            async with read_connection(self.runtime.engine) as connection:
-                batch = await read_balances(connection, [k[0] for k in group], at, feature_key)
-            found.extend(batch.values())
+        for (at, feature_key), batch in group(keys, lambda k: (k[1], k[2])).items():
+            async with self.read() as connection:
+                read = await read_balances(connection, [k[0] for k in batch], at, feature_key)
+            found.extend(read.values())
         scales = await self.scales({b.currency for b in found})
-        results: dict[tuple[str, datetime, str | None], list[CreditBalance]] = defaultdict(list)
+        results: dict[Until, list[CreditBalance]] = defaultdict(list)
         for balance in found:
             key = (balance.customer_id, balance.at, balance.feature_key)
             results[key].append(CreditBalance.from_balance(balance, scales[balance.currency]))
         return [results[key] for key in keys]
 
-    async def _load_grant_pages(
-        self, keys: list[tuple[str, GrantQuery, Page]]
-    ) -> list[CreditGrantConnection]:
+    async def _load_grant_pages(self, keys: list[GrantPage]) -> list[CreditGrantConnection]:
         await self.catch_up.customers(k[0] for k in keys)
-        results: dict[tuple[str, GrantQuery, Page], CreditGrantConnection] = {}
-        for (query, page), group in _group(keys, lambda k: (k[1], k[2])).items():
-            ordering = grant_ordering(query)
-            parent_ids = [k[0] for k in group]
-            conditions = grant_conditions(query, self.now)
-            statement = per_parent_select(
-                grants,
-                grants.c.customer_id,
-                parent_ids,
-                conditions,
-                ordering,
-                page,
-                dialect=self.dialect,
-            )
-            rows = await self._rows(statement)
-            objects = await self._grant_objects(rows)
-            by_parent = _by_parent(rows)
-            for parent in parent_ids:
-                cut = slice_rows(by_parent[parent], page)
-                edges = [
-                    CreditGrantEdge(cursor=cursor_of(r, ordering), node=objects[r.id])
-                    for r in cut.rows
-                ]
-                info = PageInfo.from_cursors([e.cursor for e in edges], cut)
-                count = CountKey("grants", parent, query)
-                results[(parent, query, page)] = CreditGrantConnection(
-                    edges=edges, page_info=info, count_key=count
-                )
+        results: dict[GrantPage, CreditGrantConnection] = {}
+        for (query, page), batch in group(keys, lambda k: (k[1], k[2])).items():
+            async with self.read() as connection:
+                cuts = await grants.pages(connection, [k[0] for k in batch], query, page, self.now)
+            made = await self.grant_objects([row for cut in cuts.values() for row in cut.rows])
+            for customer_id, cut in cuts.items():
+                nodes = [made[row.id] for row in cut.rows]
+                count = CountKey("grants", customer_id, query)
+                paged = connection_of(cut, query.ordering(), nodes, count)
+                results[(customer_id, query, page)] = paged
         return [results[key] for key in keys]
 
-    async def _load_ledger_pages(
-        self, keys: list[tuple[str, str | None, LedgerQuery, Page]]
-    ) -> list[CreditLedgerEntryConnection]:
+    async def _load_ledger_pages(self, keys: list[LedgerPage]) -> list[CreditLedgerEntryConnection]:
         await self._caught_up_ledgers([(kind, parent, query) for kind, parent, query, _ in keys])
-        results: dict[Any, CreditLedgerEntryConnection] = {}
-        for (kind, query, page), group in _group(keys, lambda k: (k[0], k[2], k[3])).items():
-            parent_ids = [k[1] for k in group]
-            conditions = [*ledger_conditions(query), *self.scoped(entries.c.customer_id)]
-            parent_column = LEDGER_PARENTS.get(kind)
-            if parent_column is None:
-                statement = select(entries).where(*conditions)
-                rows = await self._rows(keyset_select(statement, LEDGER_ORDER, page))
-                by_parent: dict[Any, list[Any]] = {None: rows}
-            else:
-                ids = [str(parent) for parent in parent_ids]
-                statement = per_parent_select(
-                    entries,
-                    parent_column,
-                    ids,
-                    conditions,
-                    LEDGER_ORDER,
-                    page,
-                    dialect=self.dialect,
-                )
-                rows = await self._rows(statement)
-                by_parent = _by_parent(rows)
-            objects = {e.id: e for e in await self.entry_objects(rows)}
-            for parent in parent_ids:
-                cut = slice_rows(by_parent.get(parent, []), page)
-                edges = [
-                    CreditLedgerEntryEdge(cursor=cursor_of(r, LEDGER_ORDER), node=objects[r.id])
-                    for r in cut.rows
-                ]
-                info = PageInfo.from_cursors([e.cursor for e in edges], cut)
+        results: dict[LedgerPage, CreditLedgerEntryConnection] = {}
+        for (kind, query, page), batch in group(keys, lambda k: (k[0], k[2], k[3])).items():
+            parents = [k[1] for k in batch]
+            async with self.read() as connection:
+                cuts = await ledger.pages(connection, kind, parents, query, page, self.scope)
+            for parent, cut in cuts.items():
+                nodes = await self.entry_objects(cut.rows)
                 count = CountKey(f"ledger:{kind}", parent, query)
-                results[(kind, parent, query, page)] = CreditLedgerEntryConnection(
-                    edges=edges, page_info=info, count_key=count
-                )
+                paged = connection_of(cut, ledger.ORDER, nodes, count)
+                results[(kind, parent, query, page)] = paged
         return [results[key] for key in keys]
 
-    async def _load_expirations(
-        self, keys: list[tuple[str, datetime, str | None]]
-    ) -> list[list[CreditExpiration]]:
+    async def _load_expirations(self, keys: list[Until]) -> list[list[CreditExpiration]]:
         await self.catch_up.customers(k[0] for k in keys)
-        results: dict[tuple[str, datetime, str | None], list[CreditExpiration]] = defaultdict(list)
-        for (until, currency), group in _group(keys, lambda k: (k[1], k[2])).items():
-            statement = (
-                select(grants)
-                .where(
-                    grants.c.customer_id.in_([k[0] for k in group]),
-                    grants.c.voided_at.is_(None),
-                    grants.c.funded_at.is_not(None),
-                    grants.c.funded_at <= self.now,
-                    grants.c.remaining > 0,
-                    grants.c.expires_at > self.now,
-                    grants.c.expires_at <= until,
-                )
-                .order_by(grants.c.expires_at, grants.c.burn_key)
-            )
-            if currency is not None:
-                statement = statement.where(grants.c.currency == currency)
-            rows = await self._rows(statement)
-            objects = await self._grant_objects(rows)
+        results: dict[Until, list[CreditExpiration]] = defaultdict(list)
+        for (until, currency), batch in group(keys, lambda k: (k[1], k[2])).items():
+            customer_ids = [k[0] for k in batch]
+            async with self.read() as connection:
+                rows = await grants.expiring(connection, customer_ids, self.now, until, currency)
+            made = await self.grant_objects(rows)
             for row in rows:
-                grant = objects[row.id]
-                results[(row.customer_id, until, currency)].append(
-                    CreditExpiration(
-                        grant=grant,
-                        currency=row.currency,
-                        expires_at=row.expires_at,
-                        amount=grant.remaining,
-                    )
-                )
+                expiration = CreditExpiration.of_grant(made[row.id])
+                results[(row.customer_id, until, currency)].append(expiration)
         return [results[key] for key in keys]
 
     async def _load_counts(self, keys: list[CountKey]) -> list[int]:
@@ -501,18 +365,22 @@ class Loaders:
         ledgers = [(k.kind.removeprefix("ledger:"), k.parent, k.query) for k in keys]
         await self._caught_up_ledgers([key for key in ledgers if key[0] in LEDGER_KINDS])
         results: dict[CountKey, int] = {}
-        for (kind, query), group in _group(keys, lambda k: (k.kind, k.query)).items():
-            parents = [k.parent for k in group]
-            statement, parent_column = self._count_statement(kind, query)
-            if parent_column is None:
-                total = (await self._rows(statement))[0][0]
-                results |= {k: int(total) for k in group}
-                continue
-            grouped = statement.add_columns(parent_column).where(parent_column.in_(parents))
-            rows = await self._rows(grouped.group_by(parent_column))
-            counts = {row[1]: int(row[0]) for row in rows}
-            results |= {k: counts.get(k.parent, 0) for k in group}
+        for (kind, query), batch in group(keys, lambda k: (k.kind, k.query)).items():
+            async with self.read() as connection:
+                found = await self._counts_of(connection, kind, query, [k.parent for k in batch])
+            results |= {k: found[k.parent] for k in batch}
         return [results[key] for key in keys]
+
+    async def _counts_of(
+        self, connection: AsyncConnection, kind: str, query: Any, parents: list[str | None]
+    ) -> dict[str | None, int]:
+        if kind == "customers":
+            return {None: await customers.count(connection, query, self.scope)}
+        if kind == "grants":
+            found = await grants.counts(connection, [str(p) for p in parents], query, self.now)
+            return {customer_id: count for customer_id, count in found.items()}
+        whose = kind.removeprefix("ledger:")
+        return await ledger.counts(connection, whose, parents, query, self.scope)
 
     # ---- catch-up: the due events of the customers a batch reads are booked first
 
@@ -530,34 +398,3 @@ class Loaders:
         await self._caught_up_grants(grant_ids)
         if any(kind == "all" and q.grant_id is None for kind, _, q in wanted):
             await self.catch_up.everyone()
-
-    def _count_statement(self, kind: str, query: Any) -> tuple[Select[Any], Any]:
-        count = func.count()
-        if kind == "grants":
-            statement = select(count).select_from(grants).where(*grant_conditions(query, self.now))
-            return statement, grants.c.customer_id
-        if kind == "customers":
-            scoped = self.scoped(customers.c.id)
-            return select(count).select_from(customers).where(*query.conditions(), *scoped), None
-        scoped = self.scoped(entries.c.customer_id)
-        statement = select(count).select_from(entries).where(*ledger_conditions(query), *scoped)
-        return statement, LEDGER_PARENTS.get(kind.removeprefix("ledger:"))
-
-
-def _loader(load: Callable[[list[K]], Awaitable[list[V]]]) -> BatchLoader[K, V]:
-    return BatchLoader(load)
-
-
-def _group(keys: Iterable[K], by: Callable[[K], Hashable]) -> dict[Any, list[K]]:
-    groups: dict[Any, list[K]] = defaultdict(list)
-    for key in keys:
-        if key not in groups[by(key)]:
-            groups[by(key)].append(key)
-    return groups
-
-
-def _by_parent(rows: Sequence[Any]) -> dict[Any, list[Any]]:
-    grouped: dict[Any, list[Any]] = defaultdict(list)
-    for row in rows:
-        grouped[row.page_parent].append(row)
-    return grouped

@@ -1,8 +1,8 @@
-"""Keyset pagination: stable while rows are inserted, forwards and backwards.
+"""Connections: one generic `Connection[T]` of `Edge[T]` for every list, and its cursors.
 
 A cursor is the sort key of its row (base64 of JSON), so a page never shifts when rows
-are inserted before it. `keyset_select` pages one list; `per_parent_select` pages the
-children of many parents in one statement, in the form each engine plans well.
+are inserted before it; it is encoded only when a client selects it. `page_of` checks a
+client's paging arguments; the SQL that pages lives in `app.storage.queries.pages`.
 """
 
 from __future__ import annotations
@@ -10,49 +10,81 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import (
-    Column,
-    Select,
-    String,
-    Table,
-    column,
-    func,
-    literal,
-    select,
-    true,
-    tuple_,
-    values,
-)
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.sql import ColumnElement
-from sqlalchemy.sql.util import ClauseAdapter
+import strawberry
+from strawberry.types import Info
 
+from app.api.context import Context
 from app.api.errors import bad_input
 from app.domain.time import format_instant, utc_instant
+from app.storage.queries.pages import Ordering, Page, Slice, keys_of
+
+T = TypeVar("T")
+Keys = tuple[Any, ...]
 
 
-@dataclass(frozen=True)
-class Page:
-    """A validated request for one page."""
+@strawberry.type(description="Where a page lies in its list, and the cursors of its ends.")
+class PageInfo:
+    has_next_page: bool = strawberry.field(description="More items follow this page.")
+    has_previous_page: bool = strawberry.field(description="More items come before this page.")
+    start_keys: strawberry.Private[Keys | None]
+    end_keys: strawberry.Private[Keys | None]
 
-    size: int
-    backward: bool
-    after: tuple[Any, ...] | None = None
-    before: tuple[Any, ...] | None = None
+    @strawberry.field(description="The first item's cursor; null for an empty page.")
+    def start_cursor(self) -> str | None:
+        return None if self.start_keys is None else encode_cursor(self.start_keys)
+
+    @strawberry.field(description="The last item's cursor; null for an empty page.")
+    def end_cursor(self) -> str | None:
+        return None if self.end_keys is None else encode_cursor(self.end_keys)
 
 
-@dataclass(frozen=True, eq=False)
-class Ordering:
-    """The sort keys of a list, the last of them unique, and how cursors decode."""
+def _cursor(self: Any) -> str:
+    return encode_cursor(self.keys)
 
-    keys: tuple[ColumnElement[Any], ...]
-    kinds: tuple[type, ...]
-    descending: bool = False
+
+@strawberry.type(description="One item of a page, and its cursor.")
+class Edge(Generic[T]):
+    keys: strawberry.Private[Keys]
+    cursor: str = strawberry.field(
+        resolver=_cursor,
+        description="Where this item stands in its list: pass it as `after` (or `before`) "
+        "for the items that follow (or come before) it.",
+    )
+    node: T
+
+
+@strawberry.type(description="One page of a list, in the list's order.")
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    page_info: PageInfo
+    count_key: strawberry.Private[Any]  # what the request's loaders count the list by
+
+    @strawberry.field(description="How many items the whole list holds, over every page.")
+    async def total_count(self, info: Info[Context, None]) -> int:
+        count: int = await info.context.loaders.count(self.count_key)
+        return count
+
+
+def connection_of(
+    cut: Slice, ordering: Ordering, nodes: Sequence[T], count_key: Hashable
+) -> Connection[T]:
+    """A page of rows as a connection of their nodes (one per row, in order); each edge
+    keeps its row's sort keys for its cursor."""
+    edges = [
+        Edge(keys=keys_of(row, ordering), node=node)
+        for row, node in zip(cut.rows, nodes, strict=True)
+    ]
+    info = PageInfo(
+        has_next_page=cut.has_next,
+        has_previous_page=cut.has_previous,
+        start_keys=edges[0].keys if edges else None,
+        end_keys=edges[-1].keys if edges else None,
+    )
+    return Connection(edges=edges, page_info=info, count_key=count_key)
 
 
 def page_of(
@@ -86,7 +118,11 @@ def encode_cursor(values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(plain).encode()).decode()
 
 
-def decode_cursor(cursor: str | None, kinds: tuple[type, ...], name: str) -> tuple[Any, ...] | None:
+def cursor_of(row: Any, ordering: Ordering) -> str:
+    return encode_cursor(keys_of(row, ordering))
+
+
+def decode_cursor(cursor: str | None, kinds: tuple[type, ...], name: str) -> Keys | None:
     if cursor is None:
         return None
     try:
@@ -108,145 +144,3 @@ def _decode_value(value: Any, kind: type) -> Any:
     if kind is str and not isinstance(value, str):
         raise ValueError("not a string")
     return value
-
-
-def _bounded(statement: Select[Any], ordering: Ordering, page: Page) -> Select[Any]:
-    keys = tuple_(*ordering.keys)
-    for bound_values, is_after in ((page.after, True), (page.before, False)):
-        if bound_values is None:
-            continue
-        bound = tuple_(
-            *[literal(v, type_=k.type) for v, k in zip(bound_values, ordering.keys, strict=True)]
-        )
-        statement = statement.where(
-            keys < bound if is_after == ordering.descending else keys > bound
-        )
-    return statement
-
-
-def _order(ordering: Ordering, page: Page) -> list[ColumnElement[Any]]:
-    descending = ordering.descending != page.backward
-    return [key.desc() if descending else key.asc() for key in ordering.keys]
-
-
-def with_keys(statement: Select[Any], ordering: Ordering) -> Select[Any]:
-    return statement.add_columns(
-        *[key.label(f"cursor_k{i}") for i, key in enumerate(ordering.keys)]
-    )
-
-
-def keyset_select(statement: Select[Any], ordering: Ordering, page: Page) -> Select[Any]:
-    statement = _bounded(with_keys(statement, ordering), ordering, page)
-    return statement.order_by(*_order(ordering, page)).limit(page.size + 1)
-
-
-def per_parent_select(
-    table: Table,
-    parent: Column[Any],
-    parent_ids: Sequence[str],
-    conditions: Sequence[ColumnElement[bool]],
-    ordering: Ordering,
-    page: Page,
-    *,
-    dialect: str = "sqlite",
-) -> Select[Any]:
-    """Each parent's page in one statement, reading only the rows it returns.
-
-    Rows carry `page_parent` and the cursor keys, ordered by parent then the page's order.
-    Both forms walk the (parent, sort key) index for the first page + 1 rows of each parent.
-    """
-    if dialect == "postgresql":
-        return _lateral_select(table, parent, parent_ids, conditions, ordering, page)
-    return _correlated_select(table, parent, parent_ids, conditions, ordering, page)
-
-
-def _lateral_select(
-    table: Table,
-    parent: Column[Any],
-    parent_ids: Sequence[str],
-    conditions: Sequence[ColumnElement[bool]],
-    ordering: Ordering,
-    page: Page,
-) -> Select[Any]:
-    """PostgreSQL: `unnest(:ids) CROSS JOIN LATERAL (… ORDER BY … LIMIT n)`.
-
-    PostgreSQL 15 planned the correlated form as a nested loop over every child row by
-    every parent (121 s for 50 parents over 10,000 rows); LATERAL is one index walk per
-    parent. One array parameter keeps one statement text (and prepared statement).
-    """
-    ids = literal(list(parent_ids), ARRAY(String()))
-    parents = func.unnest(ids).table_valued(column("id", String())).render_derived("page_parents")
-    rows = (
-        _bounded(
-            with_keys(select(table), ordering).where(parent == parents.c.id, *conditions),
-            ordering,
-            page,
-        )
-        .order_by(*_order(ordering, page))
-        .limit(page.size + 1)
-        .lateral("page_row")
-    )
-    descending = ordering.descending != page.backward
-    keys = [rows.c[f"cursor_k{i}"] for i in range(len(ordering.keys))]
-    return (
-        select(rows, parents.c.id.label("page_parent"))
-        .select_from(parents)
-        .join(rows, true())
-        .order_by(parents.c.id, *[key.desc() if descending else key.asc() for key in keys])
-    )
-
-
-def _correlated_select(
-    table: Table,
-    parent: Column[Any],
-    parent_ids: Sequence[str],
-    conditions: Sequence[ColumnElement[bool]],
-    ordering: Ordering,
-    page: Page,
-) -> Select[Any]:
-    """SQLite (no LATERAL): a join on `unique IN (correlated subquery … LIMIT n)`.
-
-    For every parent id the subquery walks the index for the first page + 1 keys; the
-    outer query reads just those rows by primary key.
-    """
-    rows = [(i,) for i in parent_ids]
-    parents = values(column("id", String()), name="page_parents").data(rows).cte()
-    unique = table.primary_key.columns.values()[0]
-    first_keys = (
-        _bounded(select(unique).where(parent == parents.c.id, *conditions), ordering, page)
-        .order_by(*_order(ordering, page))
-        .limit(page.size + 1)
-        .correlate(parents)
-    )
-    row = table.alias("page_row")
-    adapt = ClauseAdapter(row).traverse
-    keys = [adapt(key) for key in ordering.keys]
-    descending = ordering.descending != page.backward
-    return (
-        select(row, parents.c.id.label("page_parent"))
-        .add_columns(*[key.label(f"cursor_k{i}") for i, key in enumerate(keys)])
-        .select_from(parents)
-        .join(row, row.c[unique.name].in_(first_keys))
-        .order_by(parents.c.id, *[key.desc() if descending else key.asc() for key in keys])
-    )
-
-
-@dataclass
-class Slice:
-    rows: list[Any]
-    has_next: bool
-    has_previous: bool
-
-
-def slice_rows(rows: Sequence[Any], page: Page) -> Slice:
-    """Trim the look-ahead row and restore the list's own order."""
-    more = len(rows) > page.size
-    kept = list(rows[: page.size])
-    if page.backward:
-        kept.reverse()
-        return Slice(kept, has_next=page.before is not None, has_previous=more)
-    return Slice(kept, has_next=more, has_previous=page.after is not None)
-
-
-def cursor_of(row: Any, ordering: Ordering) -> str:
-    return encode_cursor([row._mapping[f"cursor_k{i}"] for i in range(len(ordering.keys))])

@@ -10,14 +10,15 @@ from typing import Any
 import pytest
 from sqlalchemy import Column, Select, Table, select
 
-from app.api.grants import GrantQuery
-from app.api.loaders import GRANT_ORDERS, LEDGER_ORDER, grant_ordering
-from app.api.pagination import Ordering, Page, cursor_of, keyset_select, per_parent_select
+from app.api.pagination import cursor_of
 from app.domain.ids import new_id
 from app.domain.time import FrozenClock, parse_duration
 from app.services.customers import create_customer
 from app.services.runtime import Runtime
 from app.storage.engine import read_connection
+from app.storage.queries.grants import ORDERS, GrantQuery
+from app.storage.queries.ledger import ORDER as LEDGER_ORDER
+from app.storage.queries.pages import Ordering, Page, keyset_select, per_parent_select
 from app.storage.tables import entries, grants
 from tests.services.support import consume, promo
 from tests.storage.test_postgres import pg_runtime
@@ -105,9 +106,9 @@ async def test_grant_pages_of_many_customers_equal_each_customers_own_pages(
     both: Runtime, clock: FrozenClock
 ) -> None:
     customers = await world(both, clock)
-    for order in GRANT_ORDERS:
+    for order in ORDERS:
         for descending in (False, True):
-            ordering = grant_ordering(GrantQuery(order=order, descending=descending))
+            ordering = GrantQuery(order=order, descending=descending).ordering()
             for conditions in ([], [grants.c.priority == 2]):
                 await assert_pages_agree(
                     both, grants, grants.c.customer_id, customers, conditions, ordering

@@ -1,1 +1,1 @@
-"""The read side's SQL: one module per concern, each building the statements the API's loaders run."""
+"""The read side's SQL: one module per concern, each returning plain rows to the loaders."""

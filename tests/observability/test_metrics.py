@@ -236,29 +236,25 @@ from app.observability.metrics import Metrics
 metrics = Metrics()
 for _ in range(int(sys.argv[1])):
     metrics.observe("Hello", "success", 0.002)
-metrics.open_websockets = int(sys.argv[2])
-metrics.websockets.set(metrics.open_websockets)
+metrics.websockets.set(int(sys.argv[2]))
 if sys.argv[3] == "ended":
     metrics.process_ended()
+    print(metrics.render().decode())
 """
 
 
 def test_workers_figures_add_up_in_multiprocess_mode(tmp_path: Path) -> None:
     """Two worker processes write their figures to PROMETHEUS_MULTIPROC_DIR; a scrape of
-    either reads the sum: requests of both, open WebSockets of the live one only."""
+    either reads the sum: requests of both, open WebSockets of the live one only (the
+    second has ended when it renders)."""
     environment = os.environ | {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    text = ""
     for requests, sockets, ended in ((3, 2, "live"), (4, 5, "ended")):
         command = [sys.executable, "-c", WORKER, str(requests), str(sockets), ended]
-        subprocess.run(command, env=environment, check=True, timeout=60)
-    render = "from app.observability.metrics import Metrics; print(Metrics().render().decode())"
-    text = subprocess.run(
-        [sys.executable, "-c", render],
-        env=environment,
-        check=True,
-        timeout=60,
-        capture_output=True,
-        text=True,
-    ).stdout
+        run = subprocess.run(
+            command, env=environment, check=True, timeout=60, capture_output=True, text=True
+        )
+        text = run.stdout
 
     samples = parse(text)
     assert value(samples, REQUESTS, operation="Hello", outcome="success") == 7

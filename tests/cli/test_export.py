@@ -3,6 +3,7 @@ command and over HTTP, in JSON Lines and CSV, on SQLite and PostgreSQL; who may 
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -29,6 +30,8 @@ from app.services.runtime import Runtime
 from app.services.signing import SigningKeys
 from app.settings import Settings
 from app.storage.export import ExportFilter
+from app.storage.seed import Shape, seed
+from tests.conftest import create_sqlite_engine
 from tests.services.support import promo
 from tests.storage.test_postgres import pg_runtime
 
@@ -316,3 +319,29 @@ async def csv_of(runtime: Runtime) -> list[dict[str, str]]:
     chunks = export_ledger(runtime.engine, runtime.catalog, ExportFilter(), ExportFormat.CSV)
     text = "".join([text async for text, _ in chunks])
     return list(csv.DictReader(io.StringIO(text)))
+
+
+async def test_a_long_export_is_not_cut_by_the_request_time_limit(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    """5,000 entries take far longer than a 10 ms limit to stream; they all arrive."""
+    engine = await create_sqlite_engine(tmp_path / "credits.db")
+    try:
+        await seed(engine, Shape(customers=0, grants=10, entries=1, big_entries=5000))
+    finally:
+        await engine.dispose()
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'credits.db'}",
+        scheduler_enabled=False,
+        execution_timeout=0.01,
+    )
+    app = create_app(settings, clock=clock, publisher=RecordingPublisher())
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            started = asyncio.get_running_loop().time()
+            answer = await client.get("/export/ledger")
+            took = asyncio.get_running_loop().time() - started
+    assert answer.status_code == 200 and took > 0.01
+    rows = jsonl(answer.text)
+    assert len(rows) == 5000 and rows[-1]["sequence"] == 5000

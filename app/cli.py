@@ -29,6 +29,7 @@ from app.cli_keys import add_keys_parser, keys_action
 from app.domain.errors import DomainError
 from app.domain.time import SystemClock
 from app.live.publisher import publisher_for
+from app.observability.metrics import prepare_workers
 from app.services.currencies import CurrencyCatalog
 from app.services.keys import any_key
 from app.services.runtime import Runtime
@@ -269,6 +270,7 @@ def serve_workers(settings: Settings) -> int:
     """Several processes: each worker builds its app from the CREDITS_* variables."""
     for name in ("database_url", "host", "port", "workers"):
         os.environ[f"CREDITS_{name.upper()}"] = str(getattr(settings, name))
+    prepare_workers()  # PROMETHEUS_MULTIPROC_DIR: /metrics adds up every worker's figures
     url = f"http://{settings.host}:{settings.port}/graphql"
     print(f"==> credits server starting {settings.workers} workers on {url}", flush=True)
     print(f"==> database {shown(settings.database_url)}", flush=True)

@@ -14,6 +14,8 @@ up to date by every request.
 
 from __future__ import annotations
 
+import atexit
+import glob
 import math
 import os
 import re
@@ -63,9 +65,11 @@ def prepare_workers() -> str:
     if path is None:
         path = tempfile.mkdtemp(prefix="credits-metrics-")
         os.environ[MULTIPROCESS_DIR] = path
+        atexit.register(shutil.rmtree, path, True)
     else:
-        shutil.rmtree(path, ignore_errors=True)  # figures of an earlier run would add up
         os.makedirs(path, exist_ok=True)
+        for stale in glob.glob(os.path.join(path, "*.db")):  # an earlier run's would add up
+            os.remove(stale)
     return path
 
 

@@ -35,6 +35,7 @@ from app.storage.tables import api_keys
 
 if TYPE_CHECKING:
     from app.api.context import Context
+    from app.api.live_reads import LiveReads
 
 INTERVAL = 0.5  # seconds between the watcher's ticks: a revocation ends sockets within this
 CLOSE_CODE = 4403
@@ -47,6 +48,7 @@ class Session:
     socket: WebSocket
     ended: bool = False
     closing: asyncio.Task[None] | None = field(default=None, repr=False)
+    refreshed_for: object = field(default=None, repr=False)  # the event its loaders serve
 
 
 class Sessions:
@@ -60,6 +62,7 @@ class Sessions:
         self.order = itertools.count()
         self.stale = 0  # ended sessions possibly still in the heap
         self.subscriptions = 0  # live subscriptions of this process, all sockets
+        self.reads: LiveReads | None = None  # what starting subscriptions read, shared
 
     def watch(self, socket: WebSocket, viewer: Viewer) -> Session:
         session = Session(viewer, socket)
@@ -156,11 +159,19 @@ async def close(socket: WebSocket) -> None:
 async def check_viewer(context: Context) -> None:
     """Before each event and each new subscription: returns while the credentials of the
     context's WebSocket hold (or it is no WebSocket); else never returns (see `admit`)."""
+    session = session_of(context)
+    if session is not None:
+        await sessions_of(context).admit(session)
+
+
+def session_of(context: Context) -> Session | None:
+    """The watched session of the context's WebSocket (None for anything else)."""
     request: Any = context.request
     if isinstance(request, WebSocket):
         session = request.scope.get("state", {}).get("session")
         if isinstance(session, Session):
-            await sessions_of(context).admit(session)
+            return session
+    return None
 
 
 def sessions_of(context: Context) -> Sessions:

@@ -7,6 +7,12 @@ database by sequence. A balance is read as of each change (its instant and last
 sequence), so two changes queued together still give two events. Each event is read
 with fresh loaders: a WebSocket lives long, and nothing cached may outlive the instant
 an answer describes.
+
+Subscribers share the work: subscriptions starting together share one read of which
+customers exist, of the ledgers' sequences and of the current balances
+(`app.api.live_reads`); every subscriber of one change gets the same objects (one read,
+one mapping per change and key, `shared`), which `app.api.fanout` then executes and
+encodes once per operation, variables and scope.
 """
 
 from __future__ import annotations
@@ -20,7 +26,6 @@ from typing import Any, TypeVar
 
 import strawberry
 from graphql import GraphQLError
-from sqlalchemy import select
 from strawberry.types import Info
 
 from app.api.balances import CreditBalance
@@ -28,7 +33,8 @@ from app.api.context import Context
 from app.api.errors import bad_input
 from app.api.grants import CreditGrant
 from app.api.ledger import CreditLedgerEntry, CreditLedgerEntryType
-from app.api.sessions import check_viewer, sessions_of
+from app.api.live_reads import LiveReads
+from app.api.sessions import Session, check_viewer, session_of, sessions_of
 from app.domain.events import Committed
 from app.domain.ids import kind_of
 from app.domain.ledger import Entry
@@ -36,7 +42,7 @@ from app.live.broker import Broker, Overflowed, Resync
 from app.live.broker import Subscription as Feed
 from app.storage.engine import read_connection
 from app.storage.mapping import entry_values
-from app.storage.tables import accounts, customers, entries, grants
+from app.storage.queries import live
 
 REFILL_PAGE = 500
 T = TypeVar("T")
@@ -94,7 +100,7 @@ async def balances(
     if await info.context.runtime.catalog.get(currency) is None:
         raise bad_input(f"{currency!r} is not a known currency")
     async with await open_feed(info, customer_id) as feed:
-        balance = await info.context.fresh_loaders().balance(customer_id, currency, None, None)
+        balance = await live_reads(info.context).balances.get((customer_id, currency))
         yield balance
         last = figures(balance)  # its last element is the sequence
         while True:
@@ -117,7 +123,7 @@ async def ledger(
     info: Info[Context, None], customer_id: str, currency: str | None, after_sequence: int | None
 ) -> AsyncIterator[CreditLedgerEntry]:
     async with await open_feed(info, customer_id) as feed:
-        seen = await sequences(info, customer_id)
+        seen = dict(await live_reads(info.context).sequences.get(customer_id))
         if currency is not None and after_sequence is not None:
             seen[currency] = after_sequence
             async for entry in refill(info, customer_id, currency, seen):
@@ -149,7 +155,7 @@ async def masked(info: Info[Context, None], stream: AsyncIterator[T]) -> AsyncIt
     try:
         async for item in stream:
             await check_viewer(info.context)
-            info.context.refresh()
+            refresh_for(info.context, item)
             yield item
     except GraphQLError:
         raise
@@ -202,10 +208,8 @@ async def open_feed(info: Info[Context, None], customer_id: str) -> Feed:
     sessions.subscriptions += 1
     feed.on_release.append(lambda: setattr(sessions, "subscriptions", sessions.subscriptions - 1))
     try:
-        async with read_connection(context.runtime.engine) as connection:
-            statement = select(customers.c.id).where(customers.c.id == customer_id)
-            if (await connection.execute(statement)).first() is None:
-                raise not_found(customer_id)
+        if not await live_reads(context).customers.get(customer_id):
+            raise not_found(customer_id)
     except BaseException:
         await feed.__aexit__(None, None, None)  # cancelled or refused: release it now
         raise
@@ -295,13 +299,21 @@ async def check_ledger_arguments(
         raise bad_input(f"{currency!r} is not a known currency")
 
 
-async def sequences(info: Info[Context, None], customer_id: str) -> dict[str, int]:
-    """The last sequence of each of the customer's ledgers, read after subscribing."""
-    statement = select(accounts.c.currency, accounts.c.sequence).where(
-        accounts.c.customer_id == customer_id
-    )
-    async with read_connection(info.context.runtime.engine) as connection:
-        return {row.currency: row.sequence for row in await connection.execute(statement)}
+def live_reads(context: Context) -> LiveReads:
+    sessions = sessions_of(context)
+    if sessions.reads is None:
+        sessions.reads = LiveReads(context.runtime, context.settings)
+    return sessions.reads
+
+
+def refresh_for(context: Context, item: object) -> None:
+    """Fresh loaders for each event, made once per socket: its subscribers of one change
+    are handed the same item."""
+    session = session_of(context)
+    if session is None or session.refreshed_for is not item:
+        context.refresh()
+    if isinstance(session, Session):
+        session.refreshed_for = item
 
 
 async def ledgers_moved(info: Info[Context, None], committed: Committed) -> set[str]:
@@ -310,7 +322,7 @@ async def ledgers_moved(info: Info[Context, None], committed: Committed) -> set[
     sequences, any of the customer's ledgers may have moved."""
     moved = {e.currency for e in committed.entries} | set(committed.sequences)
     if isinstance(committed, Resync) and not committed.sequences:
-        moved |= set(await sequences(info, committed.customer_id))
+        moved |= set(await live_reads(info.context).sequences.get(committed.customer_id))
     return moved
 
 
@@ -319,15 +331,8 @@ async def grants_changed(info: Info[Context, None], committed: Committed) -> lis
     (sent again even if a change of theirs was already sent: at least once, never missed)."""
     if not isinstance(committed, Resync):
         return sorted(committed.grant_ids)
-    statement = (
-        select(grants.c.id)
-        .where(grants.c.customer_id == committed.customer_id)
-        .order_by(grants.c.updated_at, grants.c.id)
-    )
-    if committed.at is not None:
-        statement = statement.where(grants.c.updated_at >= committed.at)
     async with read_connection(info.context.runtime.engine) as connection:
-        return [str(grant_id) for grant_id in (await connection.execute(statement)).scalars()]
+        return await live.grants_changed_since(connection, committed.customer_id, committed.at)
 
 
 async def follow(
@@ -335,15 +340,16 @@ async def follow(
 ) -> AsyncIterator[CreditLedgerEntry]:
     """The entries after the last one sent: from the change itself when they follow on."""
     last = seen.get(currency, 0)
-    fresh = sorted(
-        (e for e in committed.entries if e.currency == currency and e.sequence > last),
-        key=lambda e: e.sequence,
-    )
+    own = []
+    if committed.entries:
+        own = await shared(
+            committed, ("own entries", currency), partial(own_entries, info, committed, currency)
+        )
+    fresh = [entry for entry in own if entry.sequence > last]
     if fresh and fresh[0].sequence == last + 1:
-        scales = await info.context.fresh_loaders().scales([currency])
         for entry in fresh:
             seen[currency] = entry.sequence
-            yield CreditLedgerEntry.from_row(row_of(entry), scales)
+            yield entry
         return
     if not fresh and committed.sequences.get(currency, last + 1) <= last:
         return  # nothing after what was sent (a change without sequences is re-read)
@@ -373,22 +379,22 @@ async def refill(
             return
 
 
+async def own_entries(
+    info: Info[Context, None], committed: Committed, currency: str
+) -> list[CreditLedgerEntry]:
+    """The entries a change carries in one currency, in sequence order, mapped once."""
+    mine = sorted(
+        (e for e in committed.entries if e.currency == currency), key=lambda e: e.sequence
+    )
+    return await info.context.fresh_loaders().entry_objects([row_of(e) for e in mine])
+
+
 async def entry_page(
     info: Info[Context, None], customer_id: str, currency: str, after: int
 ) -> list[Any]:
     """A page of one ledger's entries after a sequence, in sequence order."""
-    statement = (
-        select(entries)
-        .where(
-            entries.c.customer_id == customer_id,
-            entries.c.currency == currency,
-            entries.c.sequence > after,
-        )
-        .order_by(entries.c.sequence)
-        .limit(REFILL_PAGE)
-    )
     async with read_connection(info.context.runtime.engine) as connection:
-        return list(await connection.execute(statement))
+        return await live.entries_after(connection, customer_id, currency, after, REFILL_PAGE)
 
 
 def row_of(entry: Entry) -> SimpleNamespace:

@@ -123,7 +123,7 @@ class HeldCheck:
         event.listen(live.runtime.engine.sync_engine, "before_cursor_execute", self.hold)
 
     def hold(self, connection: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.startswith("SELECT customer.id \nFROM customer \nWHERE customer.id ="):
+        if statement.startswith("SELECT customer.id \nFROM customer \nWHERE customer.id IN"):
             self.began += 1
             try:
                 await_(asyncio.sleep(self.seconds))
@@ -150,4 +150,6 @@ async def test_a_subscription_ended_while_it_is_starting_holds_nothing(
             tcp_of(session).abort()
             await stream.item()
         await subscribed(live, 0, within=1.5)
-        assert (check.began, check.cancelled) == (1, 1)
+        # The check is a read that subscriptions starting together share: the one that
+        # left stopped waiting for it, and the read itself goes on for the others.
+        assert (check.began, check.cancelled) == (1, 0)

@@ -1,0 +1,142 @@
+"""One execution and one encoding per event, shared by every subscriber of the same document.
+
+The subscription streams hand every subscriber of one change the same object (one shared
+read, one mapping). Executing a subscription's selection set on it depends only on that
+object, the operation, its variables and the viewer's customer scope; so the first
+subscriber of an event executes it and the others with the same operation, variables and
+scope take its result (one whose execution raised errors is not shared: each subscriber
+gets its own, with its own request id). Sending then encodes each distinct result once:
+per subscriber, only the message's id is written around the shared bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
+from inspect import isawaitable
+from typing import Any
+
+from graphql import ExecutionResult
+from graphql.execution.executor import Executor
+from graphql.pyutils.ref_map import RefMap
+from starlette.websockets import WebSocketDisconnect
+from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+RECENT = 512  # events' results and encodings kept: a few per live change suffice
+
+
+class Recent(OrderedDict[Hashable, Any]):
+    """The last RECENT entries, by insertion."""
+
+    def keep(self, key: Hashable, value: Any) -> None:
+        self[key] = value
+        if len(self) > RECENT:
+            self.popitem(last=False)
+
+
+class Sharing:
+    """Per process: recent executions by event, and recent encodings by result."""
+
+    def __init__(self) -> None:
+        self.executions = Recent()
+        self.encodings = Recent()
+        self.executed = 0  # selection sets executed for events, for tests
+        self.encoded = 0  # event payloads encoded, for tests
+
+
+SHARING = Sharing()
+
+
+class EventExecutor(StrawberryGraphQLCoreExecutionContext):
+    """Executes each subscription event once per operation, variables and scope.
+
+    Also gives each event its own memo of collected subfields: graphql-core 3.3.2 copies
+    the executor per event but shares that memo, keyed by the id of lists built anew for
+    each event, so a long-lived subscription grew by one entry per event, for ever.
+    """
+
+    per_event = False
+
+    def build_per_event_executor(self, payload: Any) -> Executor[Any]:
+        executor = super().build_per_event_executor(payload)
+        executor._relevant_sub_fields = {}
+        executor._stream_usages = RefMap()
+        executor.per_event = True  # type: ignore[attr-defined]
+        return executor
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        run = super().execute_operation
+        if not self.per_event:
+            return run(serially)
+        return shared_execution(self, event_key(self), lambda: run(False))
+
+
+def event_key(executor: Executor[Any]) -> Hashable:
+    viewer = getattr(executor.context_value, "viewer", None)
+    scope = None if viewer is None else viewer.customer_id
+    variables = repr(sorted(executor.variable_values.coerced.items()))
+    return (id(executor.root_value), id(executor.operation), variables, scope)
+
+
+def shared_execution(executor: Executor[Any], key: Hashable, run: Callable[[], Any]) -> Any:
+    found = SHARING.executions.get(key)
+    if found is not None and found[0] is executor.root_value:
+        result = found[2]
+        if isinstance(result, ExecutionResult):
+            return result
+        return joined(result, run)
+    SHARING.executed += 1
+    result = run()
+    if isawaitable(result):
+        result = asyncio.ensure_future(result)
+        SHARING.executions.keep(key, (executor.root_value, executor.operation, result))
+        return owned(result)
+    if not result.errors:
+        SHARING.executions.keep(key, (executor.root_value, executor.operation, result))
+    return result
+
+
+async def owned(task: asyncio.Future[ExecutionResult]) -> ExecutionResult:
+    return await asyncio.shield(task)  # the first subscriber leaving leaves it to the others
+
+
+async def joined(task: asyncio.Future[ExecutionResult], run: Callable[[], Any]) -> ExecutionResult:
+    result = await asyncio.shield(task)
+    if not result.errors:
+        return result
+    own = run()  # errors carry the request id of whoever executed: each gets its own
+    return await own if isawaitable(own) else own  # type: ignore[no-any-return]
+
+
+def encoded_message(message: Mapping[str, Any], encode: Callable[[Any], str | bytes]) -> str | None:
+    """A `next`/`data` message whose payload is data alone, as text, its payload encoded
+    once for every subscriber it goes to; None for any other message."""
+    payload = message.get("payload")
+    if (
+        not isinstance(payload, dict)
+        or payload.keys() != {"data"}
+        or list(message)[-1] != "payload"
+    ):
+        return None
+    data = payload["data"]
+    found = SHARING.encodings.get(id(data))
+    if found is None or found[0] is not data:
+        SHARING.encoded += 1
+        found = (data, as_text(encode(payload)))
+        SHARING.encodings.keep(id(data), found)
+    head = as_text(encode({k: v for k, v in message.items() if k != "payload"}))
+    return f'{head[:-1]},"payload":{found[1]}}}'
+
+
+def as_text(encoded: str | bytes) -> str:
+    return encoded.decode() if isinstance(encoded, bytes) else encoded
+
+
+async def send_text(websocket: Any, text: str) -> None:
+    """What strawberry's ASGI adapter does with an encoded message."""
+    try:
+        await websocket.ws.send_text(text)
+    except WebSocketDisconnect as error:
+        raise WebSocketDisconnected from error

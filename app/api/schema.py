@@ -10,10 +10,8 @@ from typing import Any
 import strawberry
 from graphql import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from graphql.execution.executor import Executor
-from graphql.pyutils.ref_map import RefMap
 from strawberry.extensions import AddValidationRules, SchemaExtension, ValidationCache
 from strawberry.schema.config import StrawberryConfig
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import Info
 
 from app.api.access import Viewer, viewer_of
@@ -23,6 +21,7 @@ from app.api.context import Context
 from app.api.currencies import Currency
 from app.api.customers import Customer, CustomerConnection, CustomerFilter
 from app.api.errors import bad_input
+from app.api.fanout import EventExecutor
 from app.api.grants import CreditGrant
 from app.api.ledger import (
     CreditConsumption,
@@ -161,21 +160,6 @@ class Query:
         description="Revenue of paid credits over every customer, in one purchase currency "
         "(ADMIN and READER keys only).",
     )
-
-
-class EventExecutor(StrawberryGraphQLCoreExecutionContext):
-    """Each subscription event gets its own memo of collected subfields.
-
-    graphql-core 3.3.2 copies the executor per event but shares that memo, keyed by the
-    id of lists built anew for each event: a long-lived subscription grew by one entry
-    per event, for ever.
-    """
-
-    def build_per_event_executor(self, payload: Any) -> Executor[Any]:
-        executor = super().build_per_event_executor(payload)
-        executor._relevant_sub_fields = {}
-        executor._stream_usages = RefMap()
-        return executor
 
 
 @cache

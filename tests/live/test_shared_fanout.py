@@ -1,0 +1,83 @@
+"""One change, many subscribers: the selection set is executed and the payload encoded
+once per operation and variables, whatever the number of subscribers and sockets."""
+
+from __future__ import annotations
+
+from app.api.fanout import SHARING
+from tests.live.support import (
+    BALANCE,
+    ENTRIES,
+    LEGACY_WS,
+    TRANSPORT_WS,
+    Live,
+    Stream,
+    connect,
+    ledgers_started,
+    subscribed,
+)
+
+
+def counts() -> tuple[int, int]:
+    return SHARING.executed, SHARING.encoded
+
+
+async def test_ten_subscribers_of_one_document_cost_one_execution_and_one_encoding(
+    live: Live,
+) -> None:
+    customer_id = await live.customer("acme")
+    await live.promote(customer_id, "10")
+    async with connect(live, TRANSPORT_WS) as first, connect(live, LEGACY_WS) as second:
+        streams = [
+            Stream(session, ENTRIES, customerId=customer_id, currency="USD")
+            for session in (first, second)
+            for _ in range(5)
+        ]
+        await ledgers_started(live, 10)
+        before = counts()
+        await live.consume(customer_id, "c1", "1.50")
+        events = [await stream.next() for stream in streams]
+        after = counts()
+        for stream in streams:
+            await stream.close()
+
+    assert [(e["sequence"], e["type"], e["amount"]) for e in events] == [
+        (2, "CONSUMED", "-1.50")
+    ] * 10
+    assert len({e["id"] for e in events}) == 1
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
+
+
+async def test_each_distinct_set_of_variables_is_executed_once(live: Live) -> None:
+    customer_id = await live.customer("acme")
+    await live.promote(customer_id, "10")
+    async with connect(live, TRANSPORT_WS) as session:
+        usd = [Stream(session, ENTRIES, customerId=customer_id, currency="USD") for _ in "abc"]
+        every = [Stream(session, ENTRIES, customerId=customer_id) for _ in "abc"]
+        await ledgers_started(live, 6)
+        before = counts()
+        await live.consume(customer_id, "c1", "2")
+        events = [await stream.next() for stream in usd + every]
+        after = counts()
+
+    assert [e["amount"] for e in events] == ["-2.00"] * 6
+    assert (after[0] - before[0], after[1] - before[1]) == (2, 2)
+
+
+async def test_subscribers_starting_together_share_their_first_balance(live: Live) -> None:
+    customer_id = await live.customer("acme")
+    await live.promote(customer_id, "10")
+    async with connect(live, TRANSPORT_WS) as session:
+        streams = [
+            Stream(session, BALANCE, customerId=customer_id, currency="USD") for _ in range(8)
+        ]
+        firsts = [await stream.next() for stream in streams]
+        await subscribed(live, 8)
+        reads = live.app.state.sessions.reads
+        assert reads.balances.answered == 8
+        assert reads.customers.answered == 8
+
+    assert {(b["available"], b["sequence"]) for b in firsts} == {("10.00", 1)}
+    # Each read answered every subscription that asked before it began: fewer reads than
+    # subscriptions (at most one at a time; the first turn's askers share the first).
+    assert reads.balances.reads < 8
+    assert reads.customers.reads < 8

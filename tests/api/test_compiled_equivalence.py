@@ -11,6 +11,7 @@ either path.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ import pytest
 from graphql import parse
 
 import app.api.compiled as compiled
+import app.api.compiled.run as compiled_run
+from app.api.compiled.native import Run, native_of
 from app.api.compiled.plan import plan_of
 from app.api.schema import get_schema
 from app.domain.time import FrozenClock
@@ -96,9 +99,80 @@ query Customer($customerId: ID!) {
 }
 """
 
+# The benchmark's dashboard (scripts/benchmark/measure.py), which the native lane answers.
+BENCH_DASHBOARD = """
+{ customers(first: 50) { edges { node {
+    creditBalances { currency available }
+    creditGrants(first: 20) { edges { node {
+      remaining
+      ledgerEntries(first: 10) { edges { node { amount grant { id } } } }
+    } } }
+} } } }
+"""
+
+# Every field and relation the native lane reads from rows, both directions of paging.
+NATIVE_PAGES = """
+query Pages($n: Int) {
+  forward: customers(first: $n) {
+    __typename
+    pageInfo { __typename hasNextPage hasPreviousPage startCursor endCursor }
+    edges { __typename cursor node {
+      __typename id key name description labels { __typename key value } createdAt updatedAt
+    } }
+  }
+  backward: customers(last: 1) {
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    edges { cursor node { id
+      creditGrants(last: 2) {
+        pageInfo { startCursor endCursor hasPreviousPage hasNextPage }
+        edges { cursor node {
+          id key name description status currency amount remaining consumed expired voided
+          priority features effectiveAt expiresAt voidedAt voidReason fundingMethod createdAt
+          updatedAt labels { key value } customer { id key }
+          purchase { currency perUnitCostBasis amount availabilityPolicy settlementStatus
+            paymentReference authorizedAt settledAt failedAt }
+          ledgerEntries(last: 2) {
+            pageInfo { hasPreviousPage hasNextPage endCursor }
+            edges { cursor node {
+              id type currency amount availableBalanceBefore availableBalanceAfter sequence
+              bookedAt createdAt transactionId featureKey description labels { key value }
+              actor { __typename type id name } customer { id name } grant { id status }
+            } }
+          }
+        } }
+      }
+    } }
+  }
+}
+"""
+
+NATIVE_LEDGERS = """
+{ customers { edges { node { id
+  balances: creditBalances { currency available pending funded consumed expired voided
+    availablePromotional availablePaid sequence at featureKey }
+  creditLedger(first: 4) { edges { node { id amount
+    grant { id name status customer { id } ledgerEntries(first: 1) { edges { node { id } } } }
+  } } }
+} } } }
+"""
+
+NATIVE_ONE = """
+query One($id: ID!) {
+  byId: customer(id: $id) { id name
+    usd: creditBalance(currency: "USD") { available sequence at }
+    eur: creditBalance(currency: "EUR") { available sequence }
+    creditLedger(last: 2) { edges { cursor node { type amount } } }
+  }
+  byKey: customer(key: "alpha") { id key creditGrants { edges { node { id } } } }
+  nobody: customer(key: "zulu") { id }
+}
+"""
+
+NATIVE = (BENCH_DASHBOARD, README_CUSTOMER, NATIVE_PAGES, NATIVE_LEDGERS, NATIVE_ONE)
+
 OURS = (
     DASHBOARD,
-    README_CUSTOMER,
+    *NATIVE,
     '{ byKey: customer(key: "alpha") { id } nobody: customer(key: "zulu") { id } }',
     "{ creditLedger(first: 5) { totalCount edges { cursor node { id grant { key } } } } }",
     "{ currencies { code scale } viewer { __typename } }",
@@ -183,6 +257,29 @@ async def answers(
     return (bodies[0], bodies[1]) if on_first else (bodies[1], bodies[0])
 
 
+def native_spy(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The native plans each answer of the native lane came from."""
+    answered: list[object] = []
+
+    class Spy(Run):
+        async def answer(self, root_value: Any) -> dict[str, Any]:
+            data = await super().answer(root_value)
+            answered.append(self.plan)
+            return data
+
+    monkeypatch.setattr(compiled_run, "Run", Spy)
+    return answered
+
+
+def natively_answered(answered: list[object]) -> set[str]:
+    """The documents whose native plan answered (read back from the plan cache)."""
+    return {
+        key[1]
+        for key, plans in compiled_run._plans.items()
+        if plans is not None and any(plans[1] is plan for plan in answered)
+    }
+
+
 async def test_every_query_document_of_the_tests_answers_the_same_through_both_paths(
     pair: Pair, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -196,6 +293,7 @@ async def test_every_query_document_of_the_tests_answers_the_same_through_both_p
         return result
 
     monkeypatch.setattr(compiled, "answer", spy)
+    native = native_spy(monkeypatch)
     documents = (*OURS, *query_documents())
     assert len(documents) > 80
     sent = 0
@@ -212,6 +310,9 @@ async def test_every_query_document_of_the_tests_answers_the_same_through_both_p
     # The comparison means something: the compiled path answered many of them itself.
     assert DASHBOARD in compiled_answers and README_CUSTOMER in compiled_answers
     assert len(set(compiled_answers)) > 30
+    # and the native lane (rows, no resolvers) answered many of those, ours among them
+    assert set(NATIVE) <= natively_answered(native)
+    assert len(natively_answered(native)) > 20
 
 
 async def test_the_dashboard_answers_with_data_and_within_the_cost_limit(pair: Pair) -> None:
@@ -292,3 +393,97 @@ async def test_with_compiled_reads_off_every_query_runs_the_normal_way(
     monkeypatch.setattr(compiled, "answer", spy)
     await answers(pair, "admin", README_CUSTOMER, None, {"customerId": pair.world.a.customer}, True)
     assert len(calls) == 1  # the app with compiled reads on asked; the other did not
+
+
+def native(text: str) -> object:
+    found = plan_of(get_schema()._schema, parse(text), None)
+    return None if found is None else native_of(found)
+
+
+def test_what_the_native_lane_leaves_to_the_resolvers() -> None:
+    assert all(native(text) is not None for text in NATIVE)
+    assert native("{ __typename customers { edges { node { ... on Node { id } } } } }")
+    # counts, lists the lane has no statement for, and fields with resolvers of their own
+    assert native(DASHBOARD) is None
+    assert native("{ customers { totalCount } }") is None
+    assert native("{ creditLedger { edges { node { id } } } }") is None
+    assert native("{ currencies { code } }") is None
+    assert (
+        native(
+            '{ customers { edges { node { upcomingCreditExpirations(within: "P1D") {'
+            " amount } } } } }"
+        )
+        is None
+    )
+    assert (
+        native(
+            "{ customers { edges { node { creditLedger { edges { node {"
+            " consumption { id } } } } } } } }"
+        )
+        is None
+    )
+
+
+async def test_pages_after_and_before_a_cursor_answer_the_same_through_the_native_lane(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answered = native_spy(monkeypatch)
+    first = "{ customers(first: 1) { edges { cursor node { creditLedger(first: 1) {"
+    first += " edges { cursor } } } } } }"
+    on, off = await answers(pair, "admin", first, None, {}, True)
+    assert on == off
+    edge = json.loads(on.split(b" ", 1)[1])["data"]["customers"]["edges"][0]
+    cursors = {"c": edge["cursor"], "e": edge["node"]["creditLedger"]["edges"][0]["cursor"]}
+    text = """
+    query($c: String!, $e: String!) {
+      after: customers(after: $c) { edges { node { id
+        creditLedger(first: 2, after: $e) { pageInfo { hasNextPage hasPreviousPage }
+          edges { cursor node { id } } } } } }
+      before: customers(last: 5, before: $c) { pageInfo { hasNextPage } edges { node { id
+        creditLedger(last: 2, before: $e) { pageInfo { hasNextPage hasPreviousPage }
+          edges { cursor node { id } } } } } }
+    }"""
+    on, off = await answers(pair, "admin", text, None, cursors, False)
+    assert on == off and b'"errors"' not in on
+    assert len(answered) == 2  # both documents, by the native lane
+
+
+async def test_a_filter_or_an_order_leaves_the_native_lane_before_any_statement(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answered = native_spy(monkeypatch)
+    statements: list[object] = []
+    real_rows = Run.rows
+
+    async def rows(self: Run, statement: Any, parameters: dict[str, Any]) -> list[Any]:
+        statements.append(statement)
+        return await real_rows(self, statement, parameters)
+
+    monkeypatch.setattr(Run, "rows", rows)
+    for text in (
+        '{ customers(filter: { key: "alpha" }) { edges { node { id } } } }',
+        "{ customers { edges { node { id creditGrants(orderBy: { field: PRIORITY }) {"
+        " edges { node { id } } } } } } }",
+        "{ customers { edges { node { id creditLedger(filter: { types: [FUNDED] }) {"
+        " edges { node { id } } } } } } }",
+        "{ customers(first: 1) { edges { node { id creditLedger(first: 501) {"
+        " edges { node { id } } } } } } }",
+    ):
+        on, off = await answers(pair, "admin", text, None, {}, True)
+        assert on == off
+    assert statements == [] and answered == []
+
+
+async def test_a_portal_token_sees_only_its_customer_through_the_native_lane(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answered = native_spy(monkeypatch)
+    a, b = pair.world.a, pair.world.b
+    on, off = await answers(pair, "portal_own", NATIVE_LEDGERS, None, {}, True)
+    assert on == off
+    assert a.customer.encode() in on and b.customer.encode() not in on
+    assert a.grant.encode() in on and b.grant.encode() not in on
+    for customer, seen in ((a.customer, True), (b.customer, False)):
+        on, off = await answers(pair, "portal_own", NATIVE_ONE, None, {"id": customer}, True)
+        assert on == off and (customer.encode() in on) == seen
+    assert len(answered) == 3

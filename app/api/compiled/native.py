@@ -21,10 +21,10 @@ from strawberry.types.arguments import convert_arguments
 
 from app.api.compiled.plan import DEFINITION, Fallback, FieldPlan, ObjectPlan, OperationPlan
 from app.api.compiled.rows import ROW_TYPES, Env, Leaf
-from app.api.compiled.sources import SOURCES, Paged, Source
+from app.api.compiled.sources import SOURCES, Paged, Source, unfiltered
 from app.api.pagination import page_of
 from app.storage.engine import read_connection
-from app.storage.queries.compiled import Bounds, Order
+from app.storage.queries.compiled import ORDERS, Bounds, Order
 
 Finish = Callable[[Any], Any]
 
@@ -247,10 +247,24 @@ class Run:
         }
         self.tables = {kind: row_type.table for kind, row_type in ROW_TYPES.items()}
         self.known: dict[str, dict[str, Any]] = {"Customer": {}, "CreditGrant": {}}
+        self.converted: dict[int, dict[str, Any]] = {}  # each relation's arguments
 
     async def answer(self, root_value: Any) -> dict[str, Any]:
+        self.checked(self.plan.root)
         [data] = await self.level(self.plan.root, [root_value])
         return data
+
+    def checked(self, node: Node) -> None:
+        """Before any statement: every relation's arguments converted, and those the lane
+        does not answer (a filter, an order, a page the loaders refuse) raised, so that
+        the resolvers' lane does not find half the work done already."""
+        for field in node.fields:
+            if isinstance(field, Relation):
+                kw = self.arguments(field.field)
+                unfiltered(kw, *field.source.unsupported)
+                if field.source.order is not None:
+                    self.page(ORDERS[field.source.order], kw)
+                self.checked(field.child)
 
     @property
     def scope(self) -> str | None:
@@ -282,6 +296,12 @@ class Run:
             return list(await connection.execute(statement, parameters))
 
     def arguments(self, field: FieldPlan) -> dict[str, Any]:
+        found = self.converted.get(id(field))
+        if found is None:
+            found = self.converted[id(field)] = self.convert(field)
+        return found
+
+    def convert(self, field: FieldPlan) -> dict[str, Any]:
         assert field.definition is not None
         raw = get_argument_values(field.definition, field.node, self.variables)
         strawberry_field = field.definition.extensions[DEFINITION]

@@ -5,7 +5,8 @@ first: the due events of the customers it concerns (catch-up, DESIGN §5), the s
 argument checks (which raise, so the resolvers' lane then words the error) and the
 portal token's scope. It returns one value per parent: a `Paged` cut for a connection,
 a list, or one object (None when there is none). Lists are answered unfiltered in their
-default order; a filter or an order raises `Filtered` (the resolvers' lane answers).
+default order: a source names the arguments it does not answer, and `Run` raises
+`Filtered` before any statement when one is given (the resolvers' lane answers).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ class Source:
     child: str  # the type of what it returns: a row type's name, or "CreditBalance"
     shape: str  # "connection", "list" or "one"
     fetch: Fetch
+    unsupported: tuple[str, ...] = ()  # arguments the lane does not answer (when given)
+    order: str | None = None  # a connection's order (its paging arguments are checked)
 
 
 class Filtered(Exception):
@@ -83,7 +86,6 @@ def unfiltered(kw: dict[str, Any], *names: str) -> None:
 async def customers_page(
     run: Run, parents: list[Any], kw: dict[str, Any], cursors: bool = False
 ) -> list[Any]:
-    unfiltered(kw, "filter")
     bounds = run.page(ORDERS["customer"], kw)
     names = run.columns["Customer"]
     shape = shape_of("customer", names, "customer", bounds, cursors, run.scope_on("id"))
@@ -147,7 +149,6 @@ async def _balances(run: Run, parents: list[Any], kw: dict[str, Any]) -> dict[st
 async def grant_pages(
     run: Run, parents: list[Any], kw: dict[str, Any], cursors: bool = False
 ) -> list[Any]:
-    unfiltered(kw, "filter", "order_by")
     ids = list(dict.fromkeys(p.id for p in parents))
     await run.loaders.catch_up.customers(ids)
     return await _pages(run, "CreditGrant", "customer_id", parents, ids, "grant", kw, cursors)
@@ -156,7 +157,6 @@ async def grant_pages(
 async def customer_ledger(
     run: Run, parents: list[Any], kw: dict[str, Any], cursors: bool = False
 ) -> list[Any]:
-    unfiltered(kw, "filter")
     ids = list(dict.fromkeys(p.id for p in parents))
     await run.loaders.catch_up.customers(ids)  # an unfiltered ledger may hold booked events
     kind = "CreditLedgerEntry"
@@ -224,13 +224,21 @@ def by_id(parent: str, attribute: str, kind: str, catch_up: bool) -> Fetch:
 
 
 SOURCES = {
-    ("Query", "customers"): Source("Customer", "connection", customers_page),
+    ("Query", "customers"): Source(
+        "Customer", "connection", customers_page, ("filter",), "customer"
+    ),
     ("Query", "customer"): Source("Customer", "one", customer_one),
     ("Customer", "creditBalances"): Source("CreditBalance", "list", balances),
     ("Customer", "creditBalance"): Source("CreditBalance", "one", balance),
-    ("Customer", "creditGrants"): Source("CreditGrant", "connection", grant_pages),
-    ("Customer", "creditLedger"): Source("CreditLedgerEntry", "connection", customer_ledger),
-    ("CreditGrant", "ledgerEntries"): Source("CreditLedgerEntry", "connection", grant_ledger),
+    ("Customer", "creditGrants"): Source(
+        "CreditGrant", "connection", grant_pages, ("filter", "order_by"), "grant"
+    ),
+    ("Customer", "creditLedger"): Source(
+        "CreditLedgerEntry", "connection", customer_ledger, ("filter",), "ledger"
+    ),
+    ("CreditGrant", "ledgerEntries"): Source(
+        "CreditLedgerEntry", "connection", grant_ledger, (), "ledger"
+    ),
     ("CreditGrant", "customer"): Source(
         "Customer", "one", by_id("CreditGrant", "customer_id", "Customer", False)
     ),

@@ -14,6 +14,7 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import OperationDefinitionNode
 from starlette.requests import Request
@@ -54,6 +55,16 @@ class GraphQLView(GraphQL[Context, None]):
             if media_type != "application/json":
                 raise HTTPException(415, "Send the operation as application/json")
         return await super().parse_http_body(request)
+
+    def encode_json(self, data: object) -> str:
+        """orjson: the JSON json.dumps writes with compact separators, UTF-8 text left
+        unescaped, in a tenth of the time (a dashboard answers 400 kB). What orjson
+        refuses (a lone surrogate echoed in an error, an integer beyond 64 bits) is
+        written by json.dumps."""
+        try:
+            return orjson.dumps(data).decode()
+        except (orjson.JSONEncodeError, UnicodeDecodeError):
+            return json.dumps(data, separators=(",", ":"))
 
     def parse_json(self, data: str | bytes) -> Any:
         """The body, or a GET's variables or extensions: always one JSON object."""

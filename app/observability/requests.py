@@ -25,9 +25,10 @@ from graphql import GraphQLError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.domain.access import Viewer, ViewerKind
+from app.observability import logs
 from app.observability.metrics import Metrics
 
-log = logging.getLogger("credits.request")
+log = logging.getLogger(logs.REQUEST_LOGGER)
 
 SUCCESS = "success"
 INTERNAL = "internal"
@@ -153,9 +154,13 @@ class ObserveRequests:
             level = logging.ERROR
         else:
             level = logging.DEBUG if path in QUIET else logging.INFO
-        if log.isEnabledFor(level):
-            line = fields(observed, outcome, status, seconds)
-            log.log(level, "request", exc_info=observed.error, extra=line)
+        request_log = logs.request_log
+        if request_log is None:  # logging left to whoever runs the app: a standard record
+            if log.isEnabledFor(level):
+                line = fields(observed, outcome, status, seconds)
+                log.log(level, "request", exc_info=observed.error, extra=line)
+        elif level >= request_log.level:
+            request_log.write(level, fields(observed, outcome, status, seconds), observed.error)
         observed.error = None  # the trace holds the request's frames: let them go
 
 

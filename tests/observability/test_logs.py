@@ -18,6 +18,7 @@ import pytest
 
 from app.domain.access import Role
 from app.main import create_app
+from app.observability import logs
 from app.observability.logs import configure_logging, formatter, wants_json
 from app.services.currencies import CurrencyCatalog
 from app.services.keys import create_key
@@ -30,12 +31,10 @@ LISTENING = re.compile(r"listening on (http://\S+)/graphql")
 
 
 class Lines:
-    """What the server logs, as the JSON formatter writes it, one object a line."""
+    """What the server logs, one JSON object a line."""
 
     def __init__(self) -> None:
         self.stream = io.StringIO()
-        self.handler = logging.StreamHandler(self.stream)
-        self.handler.setFormatter(formatter(json=True))
 
     def all(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.stream.getvalue().splitlines()]
@@ -46,13 +45,13 @@ class Lines:
 
 @pytest.fixture
 def lines(api: Api) -> Iterator[Lines]:
-    """Attached once the app has started (its lifespan configures logging)."""
+    """Logging as the app's lifespan configured it, written here instead of to stderr."""
     captured = Lines()
-    logging.getLogger().addHandler(captured.handler)
+    configure_logging("info", "json", stream=captured.stream)
     try:
         yield captured
     finally:
-        logging.getLogger().removeHandler(captured.handler)
+        configure_logging("info", "json")
 
 
 async def test_a_request_logs_one_json_line_with_its_request_id(api: Api, lines: Lines) -> None:
@@ -147,9 +146,18 @@ def test_a_terminal_gets_readable_text_and_anything_else_json() -> None:
     assert wants_json("auto", Terminal()) is False
     assert wants_json("json", Terminal()) is True
     assert wants_json("text", io.StringIO()) is False
-    record = logging.LogRecord("credits.request", logging.INFO, __file__, 1, "request", (), None)
+    record = logging.LogRecord("credits.api", logging.INFO, __file__, 1, "started", (), None)
     record.request_id = "01JREQUEST"
     text = re.sub(r"\x1b\[[0-9;]*m", "", formatter(json=False).format(record))
+    assert re.search(r"\[info\s*\] started\s+.*request_id=01JREQUEST", text), text
+    terminal = Terminal()
+    configure_logging("info", "auto", stream=terminal)
+    try:
+        assert logs.request_log is not None
+        logs.request_log.write(logging.INFO, {"request_id": "01JREQUEST"}, None)
+    finally:
+        configure_logging("info", "json")
+    text = re.sub(r"\x1b\[[0-9;]*m", "", terminal.getvalue())
     assert re.search(r"\[info\s*\] request\s+.*request_id=01JREQUEST", text), text
     with pytest.raises(ValueError, match="CREDITS_LOG_FORMAT"):
         create_app(Settings(log_format="xml"))

@@ -46,7 +46,7 @@ async def metrics_endpoint(request: Request) -> Response:
     metrics: Metrics = state.metrics
     sample(state)
     runtime = state.runtime
-    await metrics.sample_scheduler(runtime.engine, runtime.clock.now())
+    await metrics.sample_at_scrape(runtime.engine, runtime.clock.now())
     return Response(metrics.render(), media_type=CONTENT_TYPE_PLAIN_0_0_4)
 
 

@@ -22,6 +22,7 @@ import re
 import shutil
 import tempfile
 from collections import Counter as Tally
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -116,6 +117,15 @@ class Metrics:
             registry=registry,
             multiprocess_mode="mostrecent",
         )
+        # For the webhook delivery worker (issue 11) when it comes: attempts by outcome,
+        # and, once it calls watch_webhook_backlog, the age of its oldest undelivered event.
+        self.webhook_deliveries = Counter(
+            "credits_webhook_deliveries",
+            "Webhook delivery attempts by outcome",
+            ("outcome",),
+            registry=registry,
+        )
+        self.samplers: list[Callable[[], Awaitable[None]]] = []
         self.children: dict[tuple[str, str], tuple[Any, Any]] = {}
         self.operations: set[str] = set()
         self.open_websockets = 0
@@ -157,8 +167,26 @@ class Metrics:
         self.pool_in_use.set(checked_out() if checked_out else math.nan)
         self.pool_waiting.set(waiting(pool))
 
-    async def sample_scheduler(self, engine: AsyncEngine, now: datetime) -> None:
+    async def sample_at_scrape(self, engine: AsyncEngine, now: datetime) -> None:
+        """What the database (or a registered sampler) answers: read at each scrape only."""
         self.scheduler_lag.set(await overdue_seconds(engine, now))
+        for sampler in self.samplers:
+            await sampler()
+
+    def watch_webhook_backlog(self, oldest: Callable[[], Awaitable[float]]) -> None:
+        """`oldest()` answers the age in seconds of the oldest event not yet delivered (0
+        when none); it is asked at each scrape, like the scheduler's lag."""
+        gauge = Gauge(
+            "credits_webhook_oldest_undelivered_seconds",
+            "Age of the oldest webhook event not yet delivered (0: none)",
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
+        )
+
+        async def sample() -> None:
+            gauge.set(await oldest())
+
+        self.samplers.append(sample)
 
     def render(self) -> bytes:
         if not self.multiprocess:

@@ -1,6 +1,7 @@
 """Live updates never starve requests (DESIGN §11): 4,000 subscriptions set up at once
 (40 sockets of 100) against a `credits serve` process while `{ viewer { kind } }` over HTTP
-keeps answering within a second, and every subscription gets its balance, then the next."""
+keeps answering within a second (every answer, on both engines, timed by a process of its
+own), and every subscription gets its balance, then the next."""
 
 from __future__ import annotations
 
@@ -9,11 +10,10 @@ import contextlib
 import json
 import os
 import sys
-import threading
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from subprocess import PIPE
 from typing import Any
 
 import httpx
@@ -112,29 +112,25 @@ async def promote(client: httpx.AsyncClient, customer_id: str, amount: str) -> N
 
 
 class Probe:
-    """`{ viewer { kind } }` over HTTP again and again, from a thread of its own (so the
-    test's own sockets cannot delay it): how long each answer took, and any wrong one."""
+    """tests/live/probe.py in a process of its own, from start to `stop`."""
 
-    def __init__(self, http_url: str) -> None:
-        self.http_url = http_url
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
         self.seconds: list[float] = []
         self.wrong: list[str] = []
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self.run)
-        self.thread.start()
 
-    def run(self) -> None:
-        with httpx.Client(base_url=self.http_url, timeout=30) as client:
-            while not self.stopping.wait(0.05):
-                started = time.monotonic()
-                response = client.post("/graphql", json={"query": "{ viewer { kind } }"})
-                self.seconds.append(time.monotonic() - started)
-                if response.json() != {"data": {"viewer": {"kind": "OPEN"}}}:
-                    self.wrong.append(f"{response.status_code} {response.text}")
+    @classmethod
+    async def start(cls, http_url: str) -> Probe:
+        script = str(Path(__file__).parent / "probe.py")
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, script, http_url, stdin=PIPE, stdout=PIPE
+        )
+        return cls(process)
 
     async def stop(self) -> None:
-        self.stopping.set()
-        await asyncio.to_thread(self.thread.join)
+        output, _ = await asyncio.wait_for(self.process.communicate(b""), 60)
+        found = json.loads(output)
+        self.seconds, self.wrong = found["seconds"], found["wrong"]
 
 
 async def next_of_each(socket: Socket, count: int) -> list[dict[str, Any]]:
@@ -151,15 +147,6 @@ async def next_of_each(socket: Socket, count: int) -> list[dict[str, Any]]:
 def data_of(message: dict[str, Any]) -> Any:
     assert message["type"] == "next" and "errors" not in message["payload"], message
     return message["payload"]["data"]["creditBalanceChanged"]
-
-
-def within_bound(database_url: str, seconds: list[float]) -> bool:
-    """Every answer under a second on PostgreSQL. On SQLite one probe in about 750 took
-    1.1-1.4 s in some runs (cause not found yet; issue 7's note): there 99% must answer
-    under a second and every one under two (before the gate: 10 s and 504s)."""
-    if not database_url.startswith("sqlite"):
-        return seconds[-1] < 1.0
-    return seconds[int(len(seconds) * 0.99)] < 1.0 and seconds[-1] < 2.0
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -190,7 +177,7 @@ async def test_4000_subscriptions_at_once_leave_requests_their_share(database_ur
         for socket in sockets:
             assert await socket.init(None) == {"type": "connection_ack"}
 
-        probe = Probe(served.http_url)
+        probe = await Probe.start(served.http_url)
         for s, socket in enumerate(sockets):
             messages = [
                 {
@@ -210,7 +197,8 @@ async def test_4000_subscriptions_at_once_leave_requests_their_share(database_ur
         ] * (SOCKETS * PER_SOCKET)
         assert probe.wrong == []
         assert len(probe.seconds) > 10, probe.seconds
-        assert within_bound(database_url, sorted(probe.seconds)), sorted(probe.seconds)[-5:]
+        print(f"{len(probe.seconds)} probes, slowest {max(probe.seconds):.3f} s")  # with -s
+        assert max(probe.seconds) < 1.0, sorted(probe.seconds)[-5:]
 
         for customer_id in made:
             await promote(client, customer_id, "1")

@@ -5,6 +5,7 @@ CREDITS_DASHBOARD says), with local assets only, gzipped; it needs no credential
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 
 from app.api.dashboard import STATIC_URL_PREFIX
@@ -67,3 +68,13 @@ def test_the_dashboard_is_on_where_graphiql_is_unless_set() -> None:
     assert (with_graphiql.graphiql, with_graphiql.dashboard) == (True, True)
     assert (only_dashboard.graphiql, only_dashboard.dashboard) == (False, True)
     assert (without.graphiql, without.dashboard) == (True, False)
+
+
+def test_the_vendored_graphql_ws_is_the_version_the_node_tests_use() -> None:
+    root = Path(__file__).resolve().parents[2]
+    tested = json.loads((root / "package.json").read_text())["devDependencies"]["graphql-ws"]
+    vendoring = (root / "scripts" / "vendor-assets").read_text()
+    readme = (root / "app" / "api" / "static" / "dashboard" / "README.md").read_text()
+
+    assert f"[graphql-ws@{tested}]=" in vendoring
+    assert f"`graphql-ws@{tested}`" in readme

@@ -177,3 +177,21 @@ def test_default_tabs_parse_against_the_served_schema() -> None:
     schema = get_schema().as_str()
     for tab in default_tabs():
         assert validate(build_schema(schema), parse(tab["query"])) == []
+
+
+def test_the_static_readme_names_the_versions_scripts_vendor_assets_fetches() -> None:
+    root = Path(__file__).resolve().parents[2]
+    fetched = re.findall(
+        r"^  \[([\w-]+@[\d.]+)\]=", (root / "scripts" / "vendor-assets").read_text(), re.M
+    )
+    readme = (_STATIC_DIR / "README.md").read_text(encoding="utf-8")
+
+    assert sorted(fetched) == [
+        "graphiql@3.9.0",
+        "graphql-ws@6.4.2",
+        "react-dom@18.3.1",
+        "react@18.3.1",
+    ]
+    for package in fetched:
+        if not package.startswith("graphql-ws"):  # the dashboard's README names that one
+            assert f"`{package}`" in readme, package

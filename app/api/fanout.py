@@ -81,6 +81,8 @@ def event_key(executor: Executor[Any]) -> Hashable:
 
 
 def shared_execution(executor: Executor[Any], key: Hashable, run: Callable[[], Any]) -> Any:
+    """The result of this event's execution for its key: run here, or the one run for an
+    earlier subscriber (awaited if still running)."""
     found = SHARING.executions.get(key)
     if found is not None and found[0] is executor.root_value:
         result = found[2]
@@ -88,6 +90,9 @@ def shared_execution(executor: Executor[Any], key: Hashable, run: Callable[[], A
             return result
         return joined(result, run)
     SHARING.executed += 1
+    refresh = getattr(executor.context_value, "refresh", None)
+    if refresh is not None:
+        refresh()  # fresh loaders for the fields nested in this event, read once for all
     result = run()
     if isawaitable(result):
         result = asyncio.ensure_future(result)

@@ -48,7 +48,6 @@ class Session:
     socket: WebSocket
     ended: bool = False
     closing: asyncio.Task[None] | None = field(default=None, repr=False)
-    refreshed_for: object = field(default=None, repr=False)  # the event its loaders serve
 
 
 class Sessions:

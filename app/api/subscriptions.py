@@ -34,7 +34,7 @@ from app.api.errors import bad_input
 from app.api.grants import CreditGrant
 from app.api.ledger import CreditLedgerEntry, CreditLedgerEntryType
 from app.api.live_reads import LiveReads
-from app.api.sessions import Session, check_viewer, session_of, sessions_of
+from app.api.sessions import check_viewer, sessions_of
 from app.domain.events import Committed
 from app.domain.ids import kind_of
 from app.domain.ledger import Entry
@@ -150,12 +150,12 @@ async def changed_grants(info: Info[Context, None], customer_id: str) -> AsyncIt
 
 async def masked(info: Info[Context, None], stream: AsyncIterator[T]) -> AsyncIterator[T]:
     """Expected errors pass; anything else ends the subscription as `Internal server error`
-    with a request id, and the trace goes to the log. Each event gets fresh loaders for
-    the fields nested in it, and goes out only while the socket's credentials hold."""
+    with a request id, and the trace goes to the log. Each event goes out only while the
+    socket's credentials hold (and gets fresh loaders for the fields nested in it where
+    it is executed, `app.api.fanout`)."""
     try:
         async for item in stream:
             await check_viewer(info.context)
-            refresh_for(info.context, item)
             yield item
     except GraphQLError:
         raise
@@ -304,16 +304,6 @@ def live_reads(context: Context) -> LiveReads:
     if sessions.reads is None:
         sessions.reads = LiveReads(context.runtime, context.settings)
     return sessions.reads
-
-
-def refresh_for(context: Context, item: object) -> None:
-    """Fresh loaders for each event, made once per socket: its subscribers of one change
-    are handed the same item."""
-    session = session_of(context)
-    if session is None or session.refreshed_for is not item:
-        context.refresh()
-    if isinstance(session, Session):
-        session.refreshed_for = item
 
 
 async def ledgers_moved(info: Info[Context, None], committed: Committed) -> set[str]:

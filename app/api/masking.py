@@ -115,6 +115,8 @@ class ExpectedErrorsAtInfo(logging.Filter):
         error = record.msg
         if not isinstance(error, GraphQLError):
             return True
+        if escaped_a_hook(error):
+            return True  # logged nowhere else: it keeps its level and trace
         code = code_of(error)
         if code is None or not logging.getLogger(record.name).isEnabledFor(logging.INFO):
             return False
@@ -125,6 +127,18 @@ class ExpectedErrorsAtInfo(logging.Filter):
         if observed is not None:
             record.request_id = observed.request_id
         return True
+
+
+def escaped_a_hook(error: GraphQLError) -> bool:
+    """An exception raised outside execution (in an extension's hook): Strawberry answers
+    it as an error without a path, which masking never sees."""
+    original = error.original_error
+    return (
+        error.path is None
+        and original is not None
+        and not isinstance(original, GraphQLError)
+        and not error.message.startswith("Variable '$")
+    )
 
 
 def log_expected_errors_at_info() -> None:

@@ -213,3 +213,22 @@ async def listening(process: asyncio.subprocess.Process) -> str:
         if match := LISTENING.search(line):
             return f"{match.group(1)}/graphql"
     raise AssertionError("the server stopped before it listened")
+
+
+async def test_a_failure_in_an_extension_hook_keeps_its_trace(
+    api: Api, lines: Lines, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.api.view import OneOperation
+
+    def broken(self: OneOperation) -> Iterator[None]:
+        yield from ()  # a generator, as hooks are
+        raise RuntimeError("hook broke")
+
+    monkeypatch.setattr(OneOperation, "on_validate", broken)
+    await api.client.post("/graphql", json={"query": "query Hello { viewer { kind } }"})
+
+    [traced] = [line for line in lines.all() if line["logger"] == "strawberry.execution"]
+    assert traced["level"] == "error"
+    assert traced["exception"].rstrip().endswith("RuntimeError: hook broke")
+    [request] = lines.requests()
+    assert (request["level"], request["outcome"]) == ("error", "internal")

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
@@ -387,7 +387,23 @@ GRANT = st.tuples(
 )
 CONSUME = st.tuples(st.just("consume"), st.integers(1, 120))
 OTHER = st.tuples(st.sampled_from(["reverse", "void", "settle", "wait"]), st.integers(0, 30))
-STEPS = st.lists(st.one_of(GRANT, CONSUME, CONSUME, OTHER), min_size=1, max_size=14)
+STEPS = st.lists(st.one_of(GRANT, CONSUME, CONSUME, OTHER), min_size=6, max_size=16)
+# Every kind of movement, across days: paid at two bases, partly used, reversed after its
+# grant expired (restored and forfeited at once), voided, a payment settled late.
+EVERY_KIND = [
+    ("grant", 50, "USD", "0.333333", 30),
+    ("grant", 40, "USD", "1.25", None),
+    ("grant", 30, "pending", "0.1", None),
+    ("grant", 20, "promotion", "1", None),
+    ("consume", 45),
+    ("wait", 8),
+    ("consume", 30),
+    ("wait", 3),
+    ("reverse", 0),
+    ("settle", 2),
+    ("void", 1),
+    ("consume", 5),
+]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -433,6 +449,7 @@ async def _create_tables(url: str) -> None:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(steps=STEPS, interval=st.sampled_from(list(RevenueInterval)))
+@example(steps=EVERY_KIND, interval=RevenueInterval.DAY)
 def test_a_report_is_the_ledger_valued_and_what_was_paid_is_accounted_for(
     database_url: str, steps: list[tuple[Any, ...]], interval: RevenueInterval
 ) -> None:
@@ -487,8 +504,8 @@ async def _play(
                 await settle_credit_purchase(
                     runtime, actor=OPEN, grant_id=grant_id, status=SettlementStatus.SETTLED
                 )
-            elif kind == "wait":
-                clock.advance(timedelta(hours=args[0] + 1))
+            elif kind == "wait":  # up to five days: reports span several periods
+                clock.advance(timedelta(hours=args[0] * 4 + 1))
         except DomainError:
             pass
         clock.advance(timedelta(minutes=7))

@@ -134,6 +134,14 @@ class Grant:
             return GrantStatus.PENDING
         return GrantStatus.ACTIVE if self.remaining > 0 else GrantStatus.DEPLETED
 
+    def pending_at(self, at: datetime) -> bool:
+        """Whether its amount counts as pending at `at`: created by then, and not funded,
+        voided or expired by then (DESIGN §6)."""
+        return self.created_at <= at and not any(
+            instant is not None and instant <= at
+            for instant in (self.funded_at, self.voided_at, self.expires_at)
+        )
+
     @property
     def restricted(self) -> bool:
         return bool(self.features)

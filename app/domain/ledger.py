@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from app.domain.balances import Balance
 from app.domain.grants import FundingMethod, Grant
 
 Labels = tuple[tuple[str, str], ...]
@@ -176,6 +177,24 @@ class Account:
             feature_key=feature_key,
             description=description,
             labels=labels,
+        )
+
+    def balance(self, at: datetime, pending: int) -> Balance:
+        """Its balance at `at`, an instant no earlier than its last entry's bookedAt (so its
+        figures are the ledger's there), given the pending amount then."""
+        return Balance(
+            customer_id=self.customer_id,
+            currency=self.currency,
+            at=at,
+            feature_key=None,
+            available=self.available,
+            pending=pending,
+            funded=self.funded,
+            consumed=self.consumed,
+            expired=self.expired,
+            voided=self.voided,
+            available_promotional=self.available_promotional,
+            sequence=self.sequence,
         )
 
     def figures(self) -> Figures:

@@ -1,22 +1,29 @@
 """The books of one customer inside one write transaction.
 
-Loads grants and accounts once (an identity map for the transaction), appends entries,
-books the time-driven events that are due, and writes every change back in `flush`.
+Opens with the customer locked and the instant of the write (`Books.open`), loads grants
+and accounts once (an identity map for the transaction), appends entries, books the
+time-driven events that are due, and writes every change back in `flush`.
 """
 
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Row, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
 
+from app.domain.errors import NotFound
 from app.domain.events import Committed
 from app.domain.grants import FundingMethod, Grant
 from app.domain.ids import new_id
 from app.domain.ledger import SYSTEM, Account, Booking, Entry, EntryType, Figures, scopes_of
+from app.domain.time import Clock
+from app.storage import writes
+from app.storage.engine import lock_customer
 from app.storage.mapping import (
     account_from_row,
     account_values,
@@ -27,7 +34,8 @@ from app.storage.mapping import (
     grant_from_row,
     grant_state,
 )
-from app.storage.tables import accounts, entries, grant_features, grants, scope_figures
+from app.storage.tables import accounts, grant_features, grants, scope_figures
+from app.storage.writes import customer_state
 
 Scope = tuple[str, str]  # (currency, scope)
 
@@ -46,14 +54,45 @@ class Books:
         self.scopes: dict[Scope, Figures] = {}
         self.scope_rows: list[dict[str, object]] = []
 
+    @classmethod
+    async def open(
+        cls, connection: AsyncConnection, customer_id: str, clock: Clock, currency: str | None
+    ) -> Books:
+        """The customer's books in a write transaction just begun: the customer locked
+        (NotFound if there is none), the instant of the write taken after the lock, the
+        ledger in `currency` read, and what is due booked.
+
+        The instant is the clock's, or the customer's last bookedAt if the clock stepped
+        back behind it: the ledger is never backdated, so a write never describes an
+        instant before its entries. On SQLite BEGIN IMMEDIATE took the lock; on
+        PostgreSQL the row lock comes first and the reads after it, in a statement of
+        their own (under READ COMMITTED a statement sees what committed before it began,
+        and the lock may have waited for another process's write).
+        """
+        if connection.dialect.name != "sqlite" and not await lock_customer(connection, customer_id):
+            raise NotFound("Customer", customer_id)
+        now = clock.now()
+        row = await customer_state(connection, customer_id, currency)
+        if row is None:
+            raise NotFound("Customer", customer_id)
+        last: datetime | None = row.last_booked
+        books = cls(connection, customer_id, now if last is None or last <= now else last)
+        if currency is not None:
+            books._keep_account(currency, row if row.currency is not None else None)
+        if row.next_event is not None and row.next_event <= books.now:
+            await books.catch_up()
+        return books
+
     # ---- loading
 
     async def load_grants(self, *conditions: ColumnElement[bool]) -> list[Grant]:
         statement = select(grants).where(grants.c.customer_id == self.customer_id, *conditions)
-        loaded = []
-        for row in await self.connection.execute(statement):
-            loaded.append(self.grants.setdefault(row.id, grant_from_row(row)))
-        return loaded
+        return self.keep_grants(await self.connection.execute(statement))
+
+    def keep_grants(self, rows: Iterable[Row[Any]]) -> list[Grant]:
+        """The grants of these rows, those already loaded as they are in this transaction."""
+        known = self.grants
+        return [known.get(row.id) or known.setdefault(row.id, grant_from_row(row)) for row in rows]
 
     async def grant(self, grant_id: str) -> Grant | None:
         if grant_id not in self.grants:
@@ -65,13 +104,16 @@ class Books:
             statement = select(accounts).where(
                 accounts.c.customer_id == self.customer_id, accounts.c.currency == currency
             )
-            row = (await self.connection.execute(statement)).first()
-            if row is None:
-                self.new_accounts.add(currency)
-                self.accounts[currency] = Account(self.customer_id, currency)
-            else:
-                self.accounts[currency] = account_from_row(row)
+            self._keep_account(currency, (await self.connection.execute(statement)).first())
         return self.accounts[currency]
+
+    def _keep_account(self, currency: str, row: Row[Any] | None) -> None:
+        """The ledger's account from its row; a new one (inserted once booked in) if none."""
+        if row is None:
+            self.new_accounts.add(currency)
+            self.accounts[currency] = Account(self.customer_id, currency)
+        else:
+            self.accounts[currency] = account_from_row(row)
 
     async def scope(self, currency: str, scope: str) -> Figures:
         """The running figures of one scope of this customer's restricted grants."""
@@ -174,29 +216,21 @@ class Books:
         created = {grant.id for grant, _ in self.new_grants}
         for grant_id in sorted(self.changed - created):
             values = grant_state(self.grants[grant_id]) | {"updated_at": self.now}
-            await connection.execute(update(grants).where(grants.c.id == grant_id).values(values))
-        for currency, account in self.accounts.items():
-            values = account_values(account)
-            if currency in self.new_accounts:
-                await connection.execute(insert(accounts).values(values))
-            elif any(entry.currency == currency for entry in self.entries):
-                await connection.execute(
-                    update(accounts)
-                    .where(accounts.c.customer_id == self.customer_id)
-                    .where(accounts.c.currency == currency)
-                    .values(values)
-                )
+            await writes.update_grant(connection, grant_id, values)
+        for currency in sorted({entry.currency for entry in self.entries}):
+            new = currency in self.new_accounts
+            await writes.write_account(connection, account_values(self.accounts[currency]), new=new)
+            self.new_accounts.discard(currency)
         if self.entries:
-            await connection.execute(insert(entries), [entry_values(e) for e in self.entries])
+            await writes.insert_entries(connection, [entry_values(e) for e in self.entries])
         if self.scope_rows:
-            await connection.execute(insert(scope_figures), self.scope_rows)
+            await writes.insert_scope_figures(connection, self.scope_rows)
         committed = Committed(
             self.customer_id,
             list(self.entries),
             self.changed | created,
             {self.grants[g].currency for g in self.changed | created},
         )
-        self.new_accounts.clear()
         self.new_grants.clear()
         self.changed.clear()
         self.entries.clear()

@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, Table, func, select
+from sqlalchemy import Row, Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain.balances import Balance
@@ -24,9 +24,9 @@ from app.domain.time import format_duration, format_instant
 from app.domain.validation import check_text
 from app.services.books import Books
 from app.services.runtime import Runtime
-from app.storage.balances import read_balance
-from app.storage.engine import begin_mode, connection_of
-from app.storage.tables import accounts, customers
+from app.storage.balances import read_pending
+from app.storage.engine import begin_mode, connection_of, writing
+from app.storage.tables import accounts
 
 
 def check_id(issues: Issues, path: Path, value: str) -> None:
@@ -125,15 +125,24 @@ class Frame:
             else:
                 committed.sequences[currency] = account.sequence
 
-    async def balance(self, currency: str) -> Balance:
+    async def balance(self, currency: str, pending: int | None = None) -> Balance:
+        """The balance now, after this transaction's changes: the ledger's figures are its
+        account's (every entry is booked by now), `pending` is read unless given."""
         await self.flush()
         customer_id = self.books.customer_id
-        return await read_balance(self.connection, customer_id, currency, self.now)
+        account = await self.books.account(currency)
+        if pending is None:
+            pending = await read_pending(self.connection, customer_id, currency, self.now)
+        return account.balance(self.now, pending)
 
 
 @asynccontextmanager
 async def customer_transaction(
-    runtime: Runtime, customer: str | Owned, actor: Actor, transaction_id: str
+    runtime: Runtime,
+    customer: str | Owned,
+    actor: Actor,
+    transaction_id: str,
+    currency: str | None = None,
 ) -> AsyncIterator[Frame]:
     """Lock the customer, book what is due, run the use case, flush; publish after commit.
 
@@ -141,13 +150,14 @@ async def customer_transaction(
     of the write (in a short read first: the process's lock on the customer must be taken
     before the write transaction begins, or two writers could wait on each other). The
     instant of the write is taken once, after the lock, and used for the entries, the
-    result balance and the published change.
+    result balance and the published change. `currency`: the ledger the use case will
+    book in, read with the lock (one statement fewer).
     """
     if isinstance(customer, str):
         async with (
             runtime.customer_locks.hold(customer),
             connection_of(runtime.engine) as connection,
-            _write(runtime, connection, customer, actor, transaction_id) as frame,
+            _write(runtime, connection, customer, actor, transaction_id, currency) as frame,
         ):
             yield frame
         return
@@ -157,7 +167,7 @@ async def customer_transaction(
             customer_id = await customer.owner(connection)
         async with (
             runtime.customer_locks.hold(customer_id),
-            _write(runtime, connection, customer_id, actor, transaction_id) as frame,
+            _write(runtime, connection, customer_id, actor, transaction_id, currency) as frame,
         ):
             yield frame
 
@@ -169,13 +179,12 @@ async def _write(
     customer_id: str,
     actor: Actor,
     transaction_id: str,
+    currency: str | None,
 ) -> AsyncIterator[Frame]:
     """The write transaction on `connection`, the process's lock on the customer held."""
-    await begin_mode(connection, "IMMEDIATE")
-    async with connection.begin():
-        now = await locked_instant(connection, customer_id, runtime.clock.now())
-        books = Books(connection, customer_id, now)
-        await books.catch_up()
+    async with writing(connection):
+        books = await Books.open(connection, customer_id, runtime.clock, currency)
+        now = books.now
         booking = Booking(transaction_id, actor, now, now)
         frame = Frame(connection, books, booking, now, Committed(customer_id))
         await frame.flush()  # queries of the use case must see what catch-up booked
@@ -186,26 +195,6 @@ async def _write(
             await runtime.publisher.stage(connection, frame.committed)
     if frame.committed.entries or frame.committed.grant_ids:
         await runtime.publisher.publish(frame.committed)
-
-
-async def locked_instant(connection: AsyncConnection, customer_id: str, now: datetime) -> datetime:
-    """Lock the customer's row (serializing its writers on PostgreSQL; NotFound if there is
-    no such customer) and, in the same statement, return `now`, or the customer's last
-    bookedAt if the clock stepped back behind it: the ledger is never backdated, so a write
-    never describes an instant before its entries."""
-    last_booked = (
-        select(func.max(accounts.c.last_booked_at))
-        .where(accounts.c.customer_id == customer_id)
-        .scalar_subquery()
-    )
-    statement = (
-        select(customers.c.id, last_booked).where(customers.c.id == customer_id).with_for_update()
-    )
-    row = (await connection.execute(statement)).first()
-    if row is None:
-        raise NotFound("Customer", customer_id)
-    last: datetime | None = row[1]
-    return now if last is None or last <= now else last
 
 
 async def known_currency(

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import insert
-
 from app.domain.balances import Balance
 from app.domain.errors import InsufficientCredits, Issues
-from app.domain.grants import Grant
+from app.domain.grants import Grant, GrantStatus
 from app.domain.ids import new_id
 from app.domain.ledger import Actor, EntryType, allocate
 from app.domain.money import amount_problem, from_minor, to_minor
@@ -27,7 +26,8 @@ from app.services.common import (
     labels_column,
 )
 from app.services.runtime import Runtime
-from app.storage.tables import consumptions, grants
+from app.storage.tables import consumptions
+from app.storage.writes import insert_unless_keyed, spendable_grant_rows
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -73,65 +73,96 @@ async def consume_credits(
     assert currency is not None
     amount = to_minor(request.amount, currency.scale)
     print_ = _fingerprint(request)
-    transaction_id = new_id("transaction")
-    async with customer_transaction(runtime, request.customer_id, actor, transaction_id) as frame:
-        replayed = await _replay(frame, request.key, print_)
-        if replayed is not None:
-            return ConsumptionOutcome(replayed, await frame.balance(currency.code), True)
-        eligible = await eligible_grants(frame, currency.code, request.feature_key)
+    async with customer_transaction(
+        runtime, request.customer_id, actor, new_id("transaction"), currency.code
+    ) as frame:
+        loaded = await spendable_grants(frame, currency.code)
+        pending = sum(grant.amount for grant in loaded if grant.pending_at(frame.now))
+        eligible = eligible_grants(loaded, frame.now, request.feature_key)
         available = sum(grant.remaining for grant in eligible)
         if available < amount and request.on_insufficient is InsufficientCreditsBehavior.REJECT:
-            raise InsufficientCredits(
-                currency.code,
-                from_minor(amount, currency.scale),
-                from_minor(available, currency.scale),
+            # a retry of a consumption made while there was enough still replays it
+            consumption_id = await _replay(frame, request.key, print_)
+            if consumption_id is None:
+                raise InsufficientCredits(
+                    currency.code,
+                    from_minor(amount, currency.scale),
+                    from_minor(available, currency.scale),
+                )
+            replayed = True
+        else:
+            draws = allocate(eligible, amount)
+            consumption_id, replayed = await _record(
+                frame, request, print_, currency=currency.code, amount=amount, draws=draws
             )
-        consumption_id = new_id("consumption")
-        draws = allocate(eligible, amount)
-        consumed = sum(take for _, take in draws)
-        await frame.connection.execute(
-            insert(consumptions).values(
-                id=consumption_id,
-                customer_id=request.customer_id,
-                key=request.key,
-                fingerprint=print_,
-                currency=currency.code,
-                feature_key=request.feature_key,
-                description=request.description,
-                labels=labels_column(request.labels),
-                requested=amount,
-                consumed=consumed,
-                shortfall=amount - consumed,
-                reversed=0,
-                transaction_id=transaction_id,
-                created_at=frame.now,
-            )
+        balance = await frame.balance(currency.code, pending)
+        return ConsumptionOutcome(consumption_id, balance, replayed)
+
+
+async def _record(
+    frame: Frame,
+    request: ConsumeRequest,
+    print_: str,
+    *,
+    currency: str,
+    amount: int,
+    draws: list[tuple[Grant, int]],
+) -> tuple[str, bool]:
+    """Insert the consumption and book its draws: its id and False; or, if the key was
+    used before, that consumption's id and True (KeyConflict if its input differed)."""
+    consumption_id = new_id("consumption")
+    consumed = sum(take for _, take in draws)
+    values = {
+        "id": consumption_id,
+        "customer_id": request.customer_id,
+        "key": request.key,
+        "fingerprint": print_,
+        "currency": currency,
+        "feature_key": request.feature_key,
+        "description": request.description,
+        "labels": labels_column(request.labels),
+        "requested": amount,
+        "consumed": consumed,
+        "shortfall": amount - consumed,
+        "reversed": 0,
+        "transaction_id": frame.booking.transaction_id,
+        "created_at": frame.now,
+    }
+    if not await insert_unless_keyed(frame.connection, consumptions, values):
+        replayed = await _replay(frame, request.key, print_)
+        assert replayed is not None  # the customer is locked: the row is still there
+        return replayed, True
+    for grant, take in draws:
+        await frame.books.book(
+            grant,
+            EntryType.CONSUMED,
+            grant.consume(take),
+            frame.booking,
+            consumption_id=consumption_id,
+            feature_key=request.feature_key,
+            description=request.description,
+            labels=request.labels or (),
         )
-        for grant, take in draws:
-            await frame.books.book(
-                grant,
-                EntryType.CONSUMED,
-                grant.consume(take),
-                frame.booking,
-                consumption_id=consumption_id,
-                feature_key=request.feature_key,
-                description=request.description,
-                labels=request.labels or (),
-            )
-        return ConsumptionOutcome(consumption_id, await frame.balance(currency.code), False)
+    return consumption_id, False
 
 
-async def eligible_grants(frame: Frame, currency: str, feature_key: str | None) -> list[Grant]:
-    """ACTIVE grants in the currency that can pay for the feature, in burn order."""
-    candidates = await frame.books.load_grants(
-        grants.c.currency == currency,
-        grants.c.remaining > 0,
-        grants.c.voided_at.is_(None),
-    )
+async def spendable_grants(frame: Frame, currency: str) -> list[Grant]:
+    """The customer's grants in the currency that may be drawn from, and those pending
+    now (for the result balance): one statement."""
+    books = frame.books
+    rows = await spendable_grant_rows(frame.connection, books.customer_id, currency, frame.now)
+    return books.keep_grants(rows)
+
+
+def eligible_grants(loaded: list[Grant], now: datetime, feature_key: str | None) -> list[Grant]:
+    """ACTIVE grants that can pay for the feature, in burn order."""
     eligible = [
         grant
-        for grant in candidates
-        if grant.status(frame.now).value == "ACTIVE" and grant.can_pay_for(feature_key)
+        for grant in loaded
+        if grant.remaining > 0
+        and grant.voided_at is None
+        and grant.status(now) is GrantStatus.ACTIVE
+        and grant.can_pay_for(feature_key)
     ]
     return sorted(eligible, key=Grant.burn_key)
 

@@ -44,7 +44,7 @@ def can_pay_for(feature_key: str | None) -> ColumnElement[bool]:
     return or_(not_(grants.c.restricted), listed)
 
 
-def pending_at(at: datetime) -> ColumnElement[bool]:
+def pending_at(at: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
     return and_(
         or_(grants.c.funded_at.is_(None), grants.c.funded_at > at),
         or_(grants.c.voided_at.is_(None), grants.c.voided_at > at),
@@ -214,6 +214,14 @@ def empty_balance(
     customer_id: str, currency: str, at: datetime, feature_key: str | None
 ) -> Balance:
     return Balance(customer_id, currency, at, feature_key)
+
+
+async def read_pending(
+    connection: AsyncConnection, customer_id: str, currency: str, at: datetime
+) -> int:
+    """The customer's pending amount in one currency at `at` (every feature's)."""
+    rows = (await connection.execute(_pending([customer_id], at, None, currency))).all()
+    return int(rows[0].pending) if rows else 0
 
 
 async def read_balance(

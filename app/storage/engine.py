@@ -1,8 +1,9 @@
 """Engines for SQLite (embedded default) and PostgreSQL, and the write transaction.
 
 Writes for one customer are serialized: on SQLite every write transaction begins
-IMMEDIATE (so a read-then-write never fails on a lock upgrade); on PostgreSQL the
-writer locks the customer's row with SELECT … FOR UPDATE (see `lock_customer`).
+IMMEDIATE (so a read-then-write never fails on a lock upgrade), a process's writers
+taking turns before it (see `writing`); on PostgreSQL the writer locks the customer's
+row with SELECT … FOR UPDATE (see `lock_customer`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 from contextvars import ContextVar
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import event, select
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy import bindparam, event, select
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from app.storage.tables import customers
@@ -98,10 +100,40 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 @asynccontextmanager
 async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """One mutation, one transaction: committed on success, rolled back on any error."""
-    async with connection_of(engine) as connection:
-        await begin_mode(connection, "IMMEDIATE")
+    async with connection_of(engine) as connection, writing(connection):
+        yield connection
+
+
+# One lock per SQLite engine and event loop: the process's write transactions in turn.
+_writers: WeakKeyDictionary[Engine, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = (
+    WeakKeyDictionary()
+)
+
+
+@asynccontextmanager
+async def writing(connection: AsyncConnection) -> AsyncIterator[None]:
+    """A write transaction on `connection`: committed on success, rolled back on error.
+
+    SQLite admits one writer at a time, and a writer waiting in its busy handler sleeps
+    in steps of up to 100 ms, missing the moment the lock frees. So on SQLite the
+    process's writers queue on a lock of their own before BEGIN IMMEDIATE, each woken as
+    the one before commits; the busy timeout still orders writers of other processes.
+    """
+    if connection.dialect.name != "sqlite":
         async with connection.begin():
-            yield connection
+            yield
+        return
+    await begin_mode(connection, "IMMEDIATE")
+    async with _writer_lock(connection.engine.sync_engine), connection.begin():
+        yield
+
+
+def _writer_lock(engine: Engine) -> asyncio.Lock:
+    loop = asyncio.get_running_loop()
+    found = _writers.get(engine)
+    if found is None or found[0] is not loop:
+        found = _writers[engine] = (loop, asyncio.Lock())
+    return found[1]
 
 
 @asynccontextmanager
@@ -221,7 +253,9 @@ def live_read_gate() -> asyncio.Semaphore:
     return asyncio.Semaphore(LIVE_READS)
 
 
+_LOCK = select(customers.c.id).where(customers.c.id == bindparam("customer_id")).with_for_update()
+
+
 async def lock_customer(connection: AsyncConnection, customer_id: str) -> bool:
     """Serialize writers of one customer on PostgreSQL; True if the customer exists."""
-    statement = select(customers.c.id).where(customers.c.id == customer_id).with_for_update()
-    return (await connection.execute(statement)).first() is not None
+    return (await connection.execute(_LOCK, {"customer_id": customer_id})).first() is not None

@@ -120,24 +120,28 @@ async def test_each_mutation_writes_on_one_connection_in_one_transaction(
     # Every mutation: one pooled connection for the whole request, one write transaction,
     # no api_key statement, no owner lookup on a connection of its own. On it, after the
     # commit, the loaders read the selected result, each batch in a read transaction of
-    # its own. A write is BEGIN IMMEDIATE, the customer's row lock with its last
-    # bookedAt, the due events' grants, the key's replay, the use case's reads and
-    # writes, and the result balance (2 statements).
+    # its own. A write is BEGIN IMMEDIATE, one statement for the customer (its last
+    # bookedAt, its grants' next event, with a currency its account there), the use
+    # case's reads and writes, and the result balance's pending amount (1 statement; its
+    # other figures are the account's, already in hand).
     assert found == {
         # write: BEGIN, the key, the insert; read: BEGIN, the customer
         "createCustomer": (1, 1, 5),
-        # write: 10 statements; reads: the grant's due check, the grant (2 each)
-        "purchaseCredits": (1, 1, 14),
-        "grantPromotionalCredits": (1, 1, 14),
-        # write: 13; reads: the consumption; its entries and its customer (3); the
-        # entries' grants' due check; the grants
-        "consumeCredits": (1, 1, 22),
-        # the owner (BEGIN + 1), the write (8), the due check and the grant (4)
-        "settleCreditPurchase": (1, 1, 14),
-        # the owner, the write (16); reads: the consumption, its entries, the booked
+        # write: 8 statements; reads: the grant's due check, the grant (2 each)
+        "purchaseCredits": (1, 1, 12),
+        "grantPromotionalCredits": (1, 1, 12),
+        # write: BEGIN, the customer with its USD account, the spendable and pending
+        # grants (the result's pending amount comes from them), the consumption inserted
+        # unless its key was used (no statement looks for the key first), the grant, the
+        # account, the entry (7); reads: the consumption; its entries and its customer
+        # (3); the entries' grants' due check; the grants
+        "consumeCredits": (1, 1, 17),
+        # the owner (BEGIN + 1), the write (6), the due check and the grant (4)
+        "settleCreditPurchase": (1, 1, 12),
+        # the owner, the write (14); reads: the consumption, its entries, the booked
         # entries (two batches), the customer, the grants' due check, the grants
-        "reverseCreditConsumption": (1, 1, 29),
-        "voidCreditGrant": (1, 1, 16),
+        "reverseCreditConsumption": (1, 1, 27),
+        "voidCreditGrant": (1, 1, 14),
     }
 
 
@@ -174,4 +178,4 @@ async def test_with_an_api_key_a_request_checks_the_key_then_uses_one_connection
     )
 
     # the key's row (a read of its own, before GraphQL runs), then as in OPEN mode
-    assert found == (2, 1, 24)
+    assert found == (2, 1, 19)

@@ -173,3 +173,25 @@ def test_an_expired_grant_cannot_be_voided():
         lapsed.check_voidable(T0 + DAY)
     assert refused.value.current_state == "EXPIRED"
     assert refused.value.message == "A EXPIRED grant cannot be voided"
+
+
+# ---- pending: what a balance counts as not yet funded (DESIGN §6)
+
+
+def test_a_grant_is_pending_from_its_creation_until_it_is_funded():
+    waiting = grant(effective_at=T0 + DAY)
+    assert [waiting.pending_at(at) for at in (T0 - SECOND, T0, T0 + DAY - SECOND)] == [
+        False,
+        True,
+        True,
+    ]
+    funded(waiting, T0 + DAY)
+    assert (waiting.pending_at(T0 + DAY - SECOND), waiting.pending_at(T0 + DAY)) == (True, False)
+
+
+def test_a_grant_voided_or_expired_before_funding_stops_being_pending_then():
+    voided = grant(paid=purchase())
+    voided.void(T0 + HOUR, "payment failed")
+    lapsed = grant(effective_at=T0 + 2 * DAY, expires_at=T0 + DAY)
+    assert (voided.pending_at(T0 + HOUR - SECOND), voided.pending_at(T0 + HOUR)) == (True, False)
+    assert (lapsed.pending_at(T0 + DAY - SECOND), lapsed.pending_at(T0 + DAY)) == (True, False)

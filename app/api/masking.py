@@ -61,6 +61,12 @@ class MaskInternalErrors(MaskErrors):
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         return [self.with_code(error) for error in super()._process_errors(errors)]
 
+    def _process_result(self, result: object) -> None:
+        # Strawberry asks isinstance of a runtime Protocol first: tens of microseconds for
+        # every result, and a live change streams one to each subscriber.
+        if getattr(result, "errors", None):
+            super()._process_result(result)
+
     @staticmethod
     def with_code(error: GraphQLError) -> GraphQLError:
         code = code_of(error)

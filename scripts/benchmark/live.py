@@ -24,6 +24,7 @@ import uvicorn
 import websockets
 from starlette.applications import Starlette
 
+from app.cli import WS_COMPRESSION
 from app.domain.ledger import OPEN
 from app.live.broker import Broker
 from app.main import create_app
@@ -112,7 +113,13 @@ async def start_server(
 ) -> tuple[Starlette, uvicorn.Server, asyncio.Task[None], str]:
     app = create_app(Settings(database_url=database_url, scheduler_enabled=False))
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, lifespan="on", log_config=None, log_level="warning"
+        app,
+        host="127.0.0.1",
+        port=0,
+        lifespan="on",
+        log_config=None,
+        log_level="warning",
+        ws_per_message_deflate=WS_COMPRESSION,  # as `credits serve`
     )
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())

@@ -21,6 +21,7 @@ from gql.transport.websockets import WebsocketsTransport
 from sqlalchemy import event
 from starlette.applications import Starlette
 
+from app.cli import WS_COMPRESSION
 from app.domain.events import Committed
 from app.domain.grants import AvailabilityPolicy, FundingMethod, SettlementStatus
 from app.domain.ledger import OPEN
@@ -266,7 +267,13 @@ async def serve(
     settings = Settings(database_url=url, scheduler_enabled=scheduler, scheduler_interval=0.01)
     app = create_app(settings, clock=clock, publisher=broker)
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, lifespan="on", log_config=None, log_level="warning"
+        app,
+        host="127.0.0.1",
+        port=0,
+        lifespan="on",
+        log_config=None,
+        log_level="warning",
+        ws_per_message_deflate=WS_COMPRESSION,  # as `credits serve`
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=None if listener is None else [listener]))

@@ -174,6 +174,8 @@ async def test_4000_subscriptions_at_once_leave_requests_their_share(database_ur
                 connect(served.ws_url, subprotocols=[Subprotocol(TRANSPORT_WS)], max_size=None)
             )
             sockets.append(Socket(connection))
+            response = connection.response
+            assert response is not None and "Sec-WebSocket-Extensions" not in response.headers
         for socket in sockets:
             assert await socket.init(None) == {"type": "connection_ack"}
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from graphql import GraphQLOutputType, get_argument_values, is_list_type, is_non_null_type
@@ -51,6 +51,7 @@ class Constant:
 class Connection:
     fields: tuple[tuple[str, str, Any], ...]  # (key, "typename"/"edges"/"pageInfo", detail)
     cursors: bool  # whether an edge's cursor or the page's start or end cursor is selected
+    counts: bool  # whether totalCount is selected
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,7 @@ def _relation(field: FieldPlan, source: Source) -> Relation:
         if child.type != source.child:
             raise NotNative
         return Relation(field.key, field, source, child, None, required)
-    connection, found = _connection(field.selection)
+    connection, found = _connection(field.selection, source.count is not None)
     child = Node(source.child, True, ()) if found is None else found
     if child.type != source.child:
         raise NotNative
@@ -186,7 +187,7 @@ def _relation(field: FieldPlan, source: Source) -> Relation:
 PAGE_INFO = {"hasNextPage", "hasPreviousPage", "startCursor", "endCursor"}
 
 
-def _connection(plan: ObjectPlan) -> tuple[Connection, Node | None]:
+def _connection(plan: ObjectPlan, counted: bool) -> tuple[Connection, Node | None]:
     fields: list[tuple[str, str, Any]] = []
     child: Node | None = None
     for field in plan.fields:
@@ -202,14 +203,17 @@ def _connection(plan: ObjectPlan) -> tuple[Connection, Node | None]:
         elif name == "edges" and field.selection is not None and child is None:
             edge, child = _edge(field.selection)
             fields.append((field.key, "edges", edge))
+        elif name == "totalCount" and counted:
+            fields.append((field.key, "count", None))
         else:
-            raise NotNative  # totalCount, or edges twice
+            raise NotNative  # totalCount where none is counted, or edges twice
     cursors = any(
         (kind == "edges" and any(part[1] == "cursor" for part in detail))
         or (kind == "pageInfo" and any(n in ("startCursor", "endCursor") for _, n, _ in detail))
         for _, kind, detail in fields
     )
-    return Connection(tuple(fields), cursors), child
+    counts = any(kind == "count" for _, kind, _ in fields)
+    return Connection(tuple(fields), cursors, counts), child
 
 
 def _edge(plan: ObjectPlan) -> tuple[tuple[tuple[str, str, str], ...], Node | None]:
@@ -365,6 +369,12 @@ class Run:
         connection = field.connection
         cursors = connection is not None and connection.cursors
         values = await field.source.fetch(self, parents, self.arguments(field.field), cursors)
+        if connection is not None and connection.counts:
+            assert field.source.count is not None
+            totals = await field.source.count(self, parents)
+            values = [
+                replace(paged, total=total) for paged, total in zip(values, totals, strict=True)
+            ]
         if connection is not None:
             items = [row for paged in values for row in paged.rows]
         elif field.source.shape == "list":
@@ -395,6 +405,8 @@ def _connection_value(connection: Connection, paged: Paged, built: Any) -> dict[
             answer[key] = detail
         elif kind == "edges":
             answer[key] = _edges(detail, paged, rows, nodes)
+        elif kind == "count":
+            answer[key] = paged.total
         else:
             answer[key] = _page_info(detail, paged, rows)
     return answer

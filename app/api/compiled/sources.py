@@ -26,6 +26,7 @@ from app.storage.queries.compiled import (
     ORDERS,
     Bounds,
     by_ids_statement,
+    count_statement,
     ids_parameter,
     match_statement,
     page_statement,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
 # (run, parents, arguments, whether a cursor is selected) -> one value per parent
 Fetch = Callable[["Run", list[Any], dict[str, Any], bool], Awaitable[list[Any]]]
+Count = Callable[["Run", list[Any]], Awaitable[list[int]]]
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class Source:
     fetch: Fetch
     unsupported: tuple[str, ...] = ()  # arguments the lane does not answer (when given)
     order: str | None = None  # a connection's order (its paging arguments are checked)
+    count: Count | None = None  # a connection's totalCount, after its fetch
 
 
 class Filtered(Exception):
@@ -63,6 +66,7 @@ class Paged:
     has_next: bool
     has_previous: bool
     keys: slice
+    total: int | None = None  # the list's totalCount, when selected
 
     def cursor(self, row: Any) -> str:
         return encode_cursor(list(row[self.keys]))
@@ -223,21 +227,59 @@ def by_id(parent: str, attribute: str, kind: str, catch_up: bool) -> Fetch:
     return fetch
 
 
+def counter(table: str, parent: str | None, scope: str | None) -> Count:
+    """totalCount of a connection, per parent (`parent` the column naming it). Run after
+    the connection's fetch, which booked the due events of the same parents first (as the
+    loaders count after catch-up); `scope` the column a portal token's customer matches."""
+
+    async def count(run: Run, parents: list[Any]) -> list[int]:
+        statement = count_statement(table, parent, run.scope_on(scope) if scope else None)
+        if parent is None:
+            [(total,)] = await run.rows(statement, {"scope": run.scope})
+            return [int(total) for _ in parents]
+        ids = list(dict.fromkeys(p.id for p in parents))
+        rows = await run.rows(statement, {"ids": ids, "scope": run.scope})
+        found = {row[0]: int(row[1]) for row in rows}
+        return [found.get(p.id, 0) for p in parents]
+
+    return count
+
+
 SOURCES = {
     ("Query", "customers"): Source(
-        "Customer", "connection", customers_page, ("filter",), "customer"
+        "Customer",
+        "connection",
+        customers_page,
+        ("filter",),
+        "customer",
+        counter("customer", None, "id"),
     ),
     ("Query", "customer"): Source("Customer", "one", customer_one),
     ("Customer", "creditBalances"): Source("CreditBalance", "list", balances),
     ("Customer", "creditBalance"): Source("CreditBalance", "one", balance),
     ("Customer", "creditGrants"): Source(
-        "CreditGrant", "connection", grant_pages, ("filter", "order_by"), "grant"
+        "CreditGrant",
+        "connection",
+        grant_pages,
+        ("filter", "order_by"),
+        "grant",
+        counter("credit_grant", "customer_id", None),
     ),
     ("Customer", "creditLedger"): Source(
-        "CreditLedgerEntry", "connection", customer_ledger, ("filter",), "ledger"
+        "CreditLedgerEntry",
+        "connection",
+        customer_ledger,
+        ("filter",),
+        "ledger",
+        counter("ledger_entry", "customer_id", "customer_id"),
     ),
     ("CreditGrant", "ledgerEntries"): Source(
-        "CreditLedgerEntry", "connection", grant_ledger, (), "ledger"
+        "CreditLedgerEntry",
+        "connection",
+        grant_ledger,
+        (),
+        "ledger",
+        counter("ledger_entry", "grant_id", "customer_id"),
     ),
     ("CreditGrant", "customer"): Source(
         "Customer", "one", by_id("CreditGrant", "customer_id", "Customer", False)

@@ -131,6 +131,17 @@ def match_statement(
     return select(*[table.c[n] for n in names]).where(condition, *_scoped(table, scope))
 
 
+@lru_cache(maxsize=64)
+def count_statement(table_name: str, parent: str | None, scope: str | None) -> Select[Any]:
+    """How many rows a list holds: all of it, or per parent named in :ids (parent, count)."""
+    table = TABLES[table_name]
+    if parent is None:
+        return select(func.count()).select_from(table).where(*_scoped(table, scope))
+    column = table.c[parent]
+    chosen = column.in_(bindparam("ids", expanding=True))
+    return select(column, func.count()).where(chosen, *_scoped(table, scope)).group_by(column)
+
+
 def _lateral(shape: Shape, parent: str) -> Select[Any]:
     table, order = TABLES[shape.table], ORDERS[shape.order]
     ids = bindparam("ids", type_=ARRAY(String()))

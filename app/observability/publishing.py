@@ -7,12 +7,11 @@ the entries this process committed, scheduled funding and expiry included.
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain.events import Committed
-from app.live.broker import Broker, Subscription
 from app.observability.metrics import Metrics
 from app.services.runtime import Publisher
 
@@ -29,8 +28,8 @@ class CountingPublisher:
         self.metrics.count_entries(committed)
         await self.inner.publish(committed)
 
-    def subscribe(self, customer_id: str) -> Subscription:
-        return cast(Broker, self.inner).subscribe(customer_id)
-
-    def subscriber_count(self) -> int:
-        return cast(Broker, self.inner).subscriber_count()
+    def __getattr__(self, name: str) -> Any:
+        """Everything else is the broker's own (subscribe, subscriber_count, …)."""
+        if name == "inner":  # not set yet (copying): no recursion
+            raise AttributeError(name)
+        return getattr(self.inner, name)

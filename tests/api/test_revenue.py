@@ -197,6 +197,25 @@ async def test_the_worked_example_by_day_iso_week_and_month_in_each_purchase_cur
         assert found == WORKED_BY_DAY[2:5], anchor
 
 
+async def test_periods_are_utc_whatever_the_postgresql_session_time_zone(
+    pg_runtime: Runtime, clock: FrozenClock
+) -> None:
+    """At UTC+14 every entry of the example (booked at 12:00 UTC or later) falls on the
+    next local day: the buckets must not follow the session's time zone."""
+    await worked_example(pg_runtime, clock)
+    url = pg_runtime.engine.url.render_as_string(hide_password=False)
+    zone = {"server_settings": {"timezone": "Pacific/Kiritimati"}}
+    engine = create_engine(url, connect_args=zone)
+    runtime = Runtime(engine, clock, CurrencyCatalog(engine), RecordingPublisher())
+    try:
+        report = await credit_revenue(
+            runtime, currency="USD", starts=utc(2026, 1, 15), ends=utc(2026, 1, 27), interval=DAY
+        )
+    finally:
+        await engine.dispose()
+    assert figures(report) == WORKED_BY_DAY
+
+
 async def test_an_expiry_no_one_booked_yet_is_booked_before_the_report(
     both: Runtime, clock: FrozenClock
 ) -> None:

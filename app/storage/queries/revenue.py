@@ -4,7 +4,7 @@ One statement, so one snapshot on either engine. Its rows are sums of entry amou
 of the credit currency's smallest unit) grouped by period, credit currency, cost basis and
 entry type: a handful per period, whatever the ledger's length. The report's entries are one
 range of the `booked_at` index, each bucketed by the start of its UTC day, ISO week or month
-(`date_trunc` on PostgreSQL, `date`/`strftime` on SQLite); its grant is a key lookup.
+(`date_trunc` on PostgreSQL, `strftime` on SQLite), valued through its grant's cost basis.
 
 The deferred figures need what remained at the report's start. `Anchor.LEDGER` sums the
 entries booked before it; `Anchor.GRANTS` takes the grants' remaining credits now (the
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -86,7 +86,7 @@ async def read_revenue_sums(
 def _day(bucket: str | datetime) -> date:
     if isinstance(bucket, str):  # SQLite's text
         return date.fromisoformat(bucket)
-    return bucket.astimezone(UTC).date()
+    return bucket.date()  # PostgreSQL's timestamp of UTC wall time
 
 
 def revenue_statement(
@@ -113,7 +113,8 @@ def _bucket(interval: RevenueInterval, dialect: str) -> ColumnElement[Any]:
     if dialect == "sqlite":  # instants are stored as naive UTC text
         form, *modifiers = (_text(t) for t in SQLITE_BUCKETS[interval])
         return func.strftime(form, entries.c.booked_at, *modifiers)
-    return func.date_trunc(_text(interval.value.lower()), entries.c.booked_at, _text("UTC"))
+    utc = func.timezone(_text("UTC"), entries.c.booked_at)  # UTC wall time: cheaper per row
+    return func.date_trunc(_text(interval.value.lower()), utc)
 
 
 def _text(constant: str) -> ColumnElement[str]:
@@ -129,21 +130,12 @@ def _sums(
 ) -> Select[Any]:
     """Amounts of the currency's paid grants by credit currency, cost basis, type (and bucket).
 
-    The entries are summed per grant first, on the `booked_at` range alone, and each grant
-    is then looked up once. SQLite would rather walk the whole (grant_id, booked_at) index
-    to group by grant without a sort (or seek every grant's entries): its unary + on the
-    grant id takes that index out of its choice (the idiom its query planner documents)."""
-    grant: ColumnElement[Any] = entries.c.grant_id
-    if dialect == "sqlite":
-        grant = literal_column("+ledger_entry.grant_id")
-    keys = [grant, entries.c.type, *([bucket] if bucket is not None else [])]
-    moved = (
-        select(grant.label("grant_id"), *keys[1:2], *[k.label("bucket") for k in keys[2:]])
-        .add_columns(func.sum(entries.c.amount).label("amount"))
-        .where(booked, entries.c.funding_method != FundingMethod.NONE.value)
-        .group_by(*keys)
-        .subquery("moved")
-    )
+    PostgreSQL hashes the currency's grants and sums the range's entries straight into a
+    few groups. SQLite sums the range per grant first, then looks each grant up once; left
+    to itself it would walk the whole (grant_id, booked_at) index to group by grant without
+    a sort, or seek every grant's entries: a unary + on the grant id takes that index out
+    of its choice (the idiom its query planner documents)."""
+    moved = _moved(booked, dialect, bucket).subquery("moved")
     by = [grants.c.currency, grants.c.cost_basis, moved.c.type]
     shown = moved.c.bucket if bucket is not None else null()
     return (
@@ -152,6 +144,23 @@ def _sums(
         .select_from(moved.join(grants, grants.c.id == moved.c.grant_id))
         .where(grants.c.purchase_currency == purchase_currency)
         .group_by(*by, *([moved.c.bucket] if bucket is not None else []))
+    )
+
+
+def _moved(booked: Any, dialect: str, bucket: ColumnElement[Any] | None) -> Select[Any]:
+    """The range's paid entries: grant, type, amount (and bucket), per grant on SQLite."""
+    paid = entries.c.funding_method != FundingMethod.NONE.value
+    buckets = [bucket.label("bucket")] if bucket is not None else []
+    if dialect != "sqlite":
+        columns = (entries.c.grant_id, entries.c.type, entries.c.amount)
+        return select(*columns, *buckets).where(booked, paid)
+    grant: ColumnElement[Any] = literal_column("+ledger_entry.grant_id")
+    keys = [grant, entries.c.type, *([bucket] if bucket is not None else [])]
+    return (
+        select(grant.label("grant_id"), entries.c.type, *buckets)
+        .add_columns(func.sum(entries.c.amount).label("amount"))
+        .where(booked, paid)
+        .group_by(*keys)
     )
 
 

@@ -1,4 +1,5 @@
-"""Answer a planned query one level at a time, over every object of the level at once.
+"""Answer a planned query: by the native lane when it covers the plan (`native`), else
+one level at a time over every object of the level at once (the resolvers' lane).
 
 Leaves are read and serialized in loops. A field with a resolver is resolved for every
 object of its level before anything is awaited, so the request's loaders see the whole

@@ -12,10 +12,10 @@ import contextlib
 import os
 import sqlite3
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -36,8 +36,12 @@ PG_BACKUP_MESSAGE = (
 def add_export_arguments(export: argparse.ArgumentParser) -> None:
     export.add_argument("--customer", help="only this customer's entries (a customer id)")
     export.add_argument("--currency", help="only entries in this currency")
-    export.add_argument("--from", dest="booked_from", type=instant, help="bookedAt >= this")
-    export.add_argument("--to", dest="booked_before", type=instant, help="bookedAt < this")
+    export.add_argument(
+        "--from", dest="booked_from", type=instant, metavar="INSTANT", help="bookedAt >= this"
+    )
+    export.add_argument(
+        "--to", dest="booked_before", type=instant, metavar="INSTANT", help="bookedAt < this"
+    )
     export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     export.add_argument("--output", type=Path, help="write to this file instead of stdout")
 
@@ -55,7 +59,7 @@ def instant(text: str) -> datetime:
     return value
 
 
-def export_action(args: argparse.Namespace) -> Any:
+def export_action(args: argparse.Namespace) -> Callable[[AsyncEngine], Awaitable[int]]:
     which = ExportFilter(args.customer, args.currency, args.booked_from, args.booked_before)
     form = ExportFormat(args.format)
 
@@ -87,8 +91,17 @@ def _target(path: Path | None) -> Iterator[IO[str]]:
         yield sys.stdout
         sys.stdout.flush()
         return
-    with path.open("w", encoding="utf-8", newline="") as out:
-        yield out
+    if path.exists() and not path.is_file():  # /dev/null, a named pipe: written as it is
+        with path.open("w", encoding="utf-8", newline="") as out:
+            yield out
+        return
+    partial = path.with_name(f".{path.name}.partial")  # FILE appears only when complete
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as out:
+            yield out
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -345,3 +345,19 @@ async def test_a_long_export_is_not_cut_by_the_request_time_limit(
     assert answer.status_code == 200 and took > 0.01
     rows = jsonl(answer.text)
     assert len(rows) == 5000 and rows[-1]["sequence"] == 5000
+
+
+async def test_an_export_that_fails_midway_leaves_no_file(
+    runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def failing(*args: Any, **kwargs: Any) -> AsyncIterator[tuple[str, int]]:
+        yield "half a line", 1
+        raise ConnectionResetError("the database went away")
+
+    monkeypatch.setattr("app.cli_export.export_ledger", failing)
+    output = tmp_path / "ledger.jsonl"
+    args = parser().parse_args(["export-ledger", "--output", str(output)])
+    with pytest.raises(ConnectionResetError):
+        await export_action(args)(runtime.engine)
+    assert not output.exists()
+    assert not list(tmp_path.glob("*ledger*"))  # nor a partial one

@@ -113,29 +113,37 @@ def _periods(
     scale: int,
     anchor: Anchor,
 ) -> list[RevenuePeriod]:
-    count = len(bounds) - 1
     with localcontext(prec=WIDE):  # exact: no sum of values is ever rounded
-        recognized, breakage, moved = ([Decimal(0)] * count for _ in range(3))
-        opening = Decimal(0)
-        for row in sums:
-            worth = value(row.amount, scales[row.currency], Decimal(row.cost_basis))
-            if row.period >= 0:
-                moved[row.period] += worth
-                if row.type in RECOGNIZED:
-                    recognized[row.period] -= worth
-                elif row.type in BREAKAGE:
-                    breakage[row.period] -= worth
-            elif row.period == BEFORE or row.type == REMAINING:
-                opening += worth
-            else:
-                assert row.period == AFTER
-                opening -= worth
+        recognized, breakage, moved, opening = _valued(sums, len(bounds) - 1, scales)
         if anchor is Anchor.GRANTS:  # what remained at the start: now's less all since
             opening -= sum(moved, Decimal(0))
         periods = []
         deferred = opening
-        for i in range(count):
-            deferred += moved[i]
+        for i, change in enumerate(moved):
+            deferred += change
             figures = (rounded(x, scale) for x in (recognized[i], breakage[i], deferred))
             periods.append(RevenuePeriod(bounds[i], bounds[i + 1], *figures))
     return periods
+
+
+def _valued(
+    sums: list[RevenueSum], count: int, scales: dict[str, int]
+) -> tuple[list[Decimal], list[Decimal], list[Decimal], Decimal]:
+    """Per period: recognized, breakage and the change of deferred; and the opening sum
+    (entries before the report, or the remaining now less the entries after it)."""
+    recognized, breakage, moved = ([Decimal(0)] * count for _ in range(3))
+    opening = Decimal(0)
+    for row in sums:
+        worth = value(row.amount, scales[row.currency], Decimal(row.cost_basis))
+        if row.period >= 0:
+            moved[row.period] += worth
+            if row.type in RECOGNIZED:
+                recognized[row.period] -= worth
+            elif row.type in BREAKAGE:
+                breakage[row.period] -= worth
+        elif row.period == BEFORE or row.type == REMAINING:
+            opening += worth
+        else:
+            assert row.period == AFTER
+            opening -= worth
+    return recognized, breakage, moved, opening

@@ -2,9 +2,9 @@
 
 The subscription streams hand every subscriber of one change the same object (one shared
 read, one mapping). Executing a subscription's selection set on it depends only on that
-object, the operation, its variables and the viewer's customer scope; so the first
+object, the operation, its variables and the viewer (kind, role, customer); so the first
 subscriber of an event executes it and the others with the same operation, variables and
-scope take its result (one whose execution raised errors is not shared: each subscriber
+viewer take its result (one whose execution raised errors is not shared: each subscriber
 gets its own, with its own request id). Sending then encodes each distinct result once:
 per subscriber, only the message's id is written around the shared bytes.
 """
@@ -50,7 +50,7 @@ SHARING = Sharing()
 
 
 class EventExecutor(StrawberryGraphQLCoreExecutionContext):
-    """Executes each subscription event once per operation, variables and scope.
+    """Executes each subscription event once per operation, variables and viewer.
 
     Also gives each event its own memo of collected subfields: graphql-core 3.3.2 copies
     the executor per event but shares that memo, keyed by the id of lists built anew for
@@ -75,7 +75,8 @@ class EventExecutor(StrawberryGraphQLCoreExecutionContext):
 
 def event_key(executor: Executor[Any]) -> Hashable:
     viewer = getattr(executor.context_value, "viewer", None)
-    scope = None if viewer is None else viewer.customer_id
+    # who is asking, as far as any field could tell: kind, role and customer scope
+    scope = None if viewer is None else (viewer.kind, viewer.role, viewer.customer_id)
     variables = repr(sorted(executor.variable_values.coerced.items()))
     return (id(executor.root_value), id(executor.operation), variables, scope)
 

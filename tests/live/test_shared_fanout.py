@@ -3,7 +3,16 @@ once per operation and variables, whatever the number of subscribers and sockets
 
 from __future__ import annotations
 
+import contextlib
+from decimal import Decimal
+from pathlib import Path
+
 from app.api.fanout import SHARING
+from app.domain.ledger import OPEN
+from app.domain.time import FrozenClock
+from app.services.consumption import ConsumeRequest, consume_credits
+from tests.access.support import build_world, next_data, serve, until, websocket
+from tests.conftest import START
 from tests.live.support import (
     BALANCE,
     ENTRIES,
@@ -81,3 +90,35 @@ async def test_subscribers_starting_together_share_their_first_balance(live: Liv
     # subscriptions (at most one at a time; the first turn's askers share the first).
     assert reads.balances.reads < 8
     assert reads.customers.reads < 8
+
+
+ENTRY_WITH_GRANT = """
+subscription($c: ID!) {
+  creditLedgerEntryBooked(customerId: $c, currency: "USD") { sequence amount grant { id } }
+}"""
+
+
+async def test_subscribers_as_different_viewers_are_executed_apart(tmp_path: Path) -> None:
+    """A's portal token, an ADMIN key and a READER key subscribe to A's entries with one
+    document: each viewer gets its own execution (any field may answer by who asks)."""
+    async with serve(tmp_path, FrozenClock(START)) as live:
+        world = await build_world(live.app)
+        callers = ["portal_own", "admin", "reader", "reader"]
+        async with contextlib.AsyncExitStack() as stack:
+            sockets = [await stack.enter_async_context(websocket(live)) for _ in callers]
+            for socket, caller in zip(sockets, callers, strict=True):
+                assert await socket.init(world.authorization(caller)) == {"type": "connection_ack"}
+                await socket.subscribe("1", ENTRY_WITH_GRANT, c=world.a.customer)
+            await until(lambda: live.broker.subscriber_count() == 4, "4 subscribers")
+            await until(lambda: live.app.state.sessions.reads.sequences.answered == 4, "started")
+            before = counts()
+            use = ConsumeRequest(
+                customer_id=world.a.customer, key="c2", currency="USD", amount=Decimal(2)
+            )
+            await consume_credits(live.runtime, actor=OPEN, request=use)
+            events = [next_data(await socket.receive("1"), "1") for socket in sockets]
+            after = counts()
+
+    entry = {"sequence": 3, "amount": "-2.00", "grant": {"id": world.a.grant}}
+    assert events == [{"creditLedgerEntryBooked": entry}] * 4
+    assert (after[0] - before[0], after[1] - before[1]) == (3, 3)  # the two readers share

@@ -116,7 +116,7 @@ async def _create(
             raise
         return replayed
     async with customer_transaction(
-        runtime, request.customer_id, actor, new_id("transaction")
+        runtime, request.customer_id, actor, new_id("transaction"), request.currency
     ) as frame:
         replay = await _replay(frame, request.key, plan.fingerprint)
         if replay is not None:
@@ -257,7 +257,7 @@ async def _replay_refused(
         return None
     try:
         async with customer_transaction(
-            runtime, request.customer_id, actor, new_id("transaction")
+            runtime, request.customer_id, actor, new_id("transaction"), request.currency
         ) as frame:
             try:
                 replay = await _replay(frame, request.key, _fingerprint(request, paid))

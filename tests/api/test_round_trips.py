@@ -127,9 +127,11 @@ async def test_each_mutation_writes_on_one_connection_in_one_transaction(
     assert found == {
         # write: BEGIN, the key, the insert; read: BEGIN, the customer
         "createCustomer": (1, 1, 5),
-        # write: 8 statements; reads: the grant's due check, the grant (2 each)
-        "purchaseCredits": (1, 1, 12),
-        "grantPromotionalCredits": (1, 1, 12),
+        # write: BEGIN, the customer with its USD account, the headroom check, the grant,
+        # the account, the entry, the pending amount (7); reads: the grant's due check,
+        # the grant (2 each)
+        "purchaseCredits": (1, 1, 11),
+        "grantPromotionalCredits": (1, 1, 11),
         # write: BEGIN, the customer with its USD account, the spendable and pending
         # grants (the result's pending amount comes from them), the consumption inserted
         # unless its key was used (no statement looks for the key first), the grant, the

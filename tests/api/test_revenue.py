@@ -5,6 +5,7 @@ by role, bad arguments, and (Hypothesis) the report against the ledger summed in
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -47,6 +48,7 @@ __all__ = ["pg_runtime"]
 
 D = Decimal
 DAY, WEEK, MONTH = RevenueInterval.DAY, RevenueInterval.WEEK, RevenueInterval.MONTH
+REVENUE_PAGE = Path(__file__).resolve().parents[2] / "docs" / "revenue.md"
 
 
 def utc(year: int, month: int, day: int, hour: int = 0) -> datetime:
@@ -346,6 +348,25 @@ async def test_over_http_with_an_offset_the_first_period_starts_at_that_instant(
                 ],
             }
         }
+    }  # fmt: skip
+
+
+async def test_the_query_in_docs_revenue_md_answers_the_worked_example_by_week(
+    served: Any, clock: FrozenClock
+) -> None:
+    await worked_example(served.app.state.runtime, clock)
+    [query] = re.findall(r"```graphql\n(.*?)```", REVENUE_PAGE.read_text(), re.DOTALL)
+    body = (await served.client.post("/graphql", json={"query": query})).json()
+    assert body["data"]["creditRevenue"] == {
+        "currency": "USD",
+        "periods": [
+            {"from": "2026-01-15T00:00:00Z", "to": "2026-01-19T00:00:00Z",
+             "recognized": "9.00", "breakage": "0.00", "deferredAtEnd": "11.50"},
+            {"from": "2026-01-19T00:00:00Z", "to": "2026-01-26T00:00:00Z",
+             "recognized": "0.00", "breakage": "11.50", "deferredAtEnd": "0.00"},
+            {"from": "2026-01-26T00:00:00Z", "to": "2026-01-27T00:00:00Z",
+             "recognized": "0.00", "breakage": "0.00", "deferredAtEnd": "1000.00"},
+        ],
     }  # fmt: skip
 
 

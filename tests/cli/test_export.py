@@ -29,7 +29,7 @@ from app.services.portal import create_portal_token
 from app.services.runtime import Runtime
 from app.services.signing import SigningKeys
 from app.settings import Settings
-from app.storage.export import ExportFilter
+from app.storage.export import ExportFilter, export_statement
 from app.storage.seed import Shape, seed
 from tests.conftest import create_sqlite_engine
 from tests.services.support import promo
@@ -361,3 +361,25 @@ async def test_an_export_that_fails_midway_leaves_no_file(
         await export_action(args)(runtime.engine)
     assert not output.exists()
     assert not (tmp_path / ".ledger.jsonl.partial").exists()
+
+
+@pytest.mark.parametrize(
+    "which", [ExportFilter(), ExportFilter(customer_id="cus_x", currency="USD")], ids=str
+)
+async def test_the_export_reads_the_ledger_in_index_order_with_no_sort_on_sqlite(
+    runtime: Runtime, which: ExportFilter
+) -> None:
+    statement = export_statement(which).compile(
+        runtime.engine.sync_engine, compile_kwargs={"literal_binds": True}
+    )
+    async with runtime.engine.connect() as connection:
+        plan = [
+            row[-1] for row in await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}")
+        ]
+    assert not any("TEMP B-TREE" in step for step in plan), plan
+    assert any(
+        step.startswith(("SCAN ledger_entry USING INDEX", "SEARCH ledger_entry USING INDEX"))
+        and "sqlite_autoindex_ledger_entry_1" in step
+        for step in plan
+    ), plan
+    assert sum(step.startswith("SEARCH") for step in plan) >= 3  # each join a key lookup

@@ -17,9 +17,8 @@ from strawberry.types import Info
 
 from app.api.context import Context
 from app.domain.access import Role, ViewerKind
-from app.domain.errors import Issue, ValidationFailed
+from app.domain.errors import ValidationFailed
 from app.domain.revenue import RevenueInterval
-from app.domain.time import utc_instant
 from app.services.revenue import RevenuePeriod, RevenueReport, credit_revenue
 
 READERS = (Role.ADMIN, Role.READER)
@@ -87,19 +86,11 @@ async def revenue(
             "creditRevenue is for ADMIN and READER API keys", extensions={"code": "FORBIDDEN"}
         )
     try:
-        starts, ends = _instant(from_, "from"), _instant(to, "to")
         report = await credit_revenue(
-            context.runtime, currency=currency, starts=starts, ends=ends, interval=interval
+            context.runtime, currency=currency, starts=from_, ends=to, interval=interval
         )
     except ValidationFailed as error:
         issues = [{"field": list(i.field), "message": i.message} for i in error.issues]
         extensions = {"code": "BAD_USER_INPUT", "issues": issues}
         raise GraphQLError(error.message, extensions=extensions) from None
     return CreditRevenueReport.from_domain(report)
-
-
-def _instant(value: datetime, name: str) -> datetime:
-    try:
-        return utc_instant(value)
-    except ValueError as error:
-        raise ValidationFailed([Issue((name,), str(error))]) from None

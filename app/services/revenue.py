@@ -17,7 +17,7 @@ from app.domain.errors import Issues
 from app.domain.ledger import EntryType
 from app.domain.money import WIDE, Currency
 from app.domain.revenue import MAX_PERIODS, RevenueInterval, period_bounds, rounded, value
-from app.domain.time import as_utc
+from app.domain.time import utc_instant
 from app.services.runtime import Runtime
 from app.services.scheduling import book_due_events
 from app.storage.engine import read_connection
@@ -60,7 +60,6 @@ async def credit_revenue(
 ) -> RevenueReport:
     """Periods of [starts, ends) in UTC; raises ValidationFailed naming the bad argument."""
     now = runtime.clock.now()
-    starts, ends = as_utc(starts), as_utc(ends)
     purchase_currency, bounds = _validated(runtime, currency, starts, ends, interval, now)
     await book_due_events(runtime)
     async with read_connection(runtime.engine) as connection:
@@ -80,22 +79,35 @@ def _validated(
     interval: RevenueInterval,
     now: datetime,
 ) -> tuple[Currency, list[datetime]]:
+    """The purchase currency and the period bounds in UTC; every issue at once."""
     issues = Issues()
     purchase_currency = runtime.catalog.iso.get(code)
     if purchase_currency is None:
         issues.add(
             ("currency",), f"{code!r} is not an ISO 4217 currency (purchases are paid in one)"
         )
-    if ends <= starts:
-        issues.add(("to",), "must be after from")
-    elif ends > now:
-        issues.add(("to",), "must not be in the future: a report covers the past only")
-    bounds = period_bounds(starts, ends, interval) if starts < ends <= now else []
-    if bounds is None:  # (computed only for a range in the past: no calendar overflow)
-        issues.add(("interval",), f"gives more than {MAX_PERIODS} periods from {starts} to {ends}")
+    first, last = _instant(issues, "from", starts), _instant(issues, "to", ends)
+    bounds: list[datetime] | None = []
+    if first is not None and last is not None:
+        if last <= first:
+            issues.add(("to",), "must be after from")
+        elif last > now:
+            issues.add(("to",), "must not be in the future: a report covers the past only")
+        else:  # a range in the past: no calendar overflow
+            bounds = period_bounds(first, last, interval)
+    if bounds is None:
+        issues.add(("interval",), f"gives more than {MAX_PERIODS} periods from {first} to {last}")
     issues.raise_any()
     assert purchase_currency is not None and bounds
     return purchase_currency, bounds
+
+
+def _instant(issues: Issues, name: str, value: datetime) -> datetime | None:
+    try:
+        return utc_instant(value)
+    except ValueError as error:
+        issues.add((name,), str(error))
+        return None
 
 
 def _cheaper_anchor(first: datetime | None, bounds: Sequence[datetime], now: datetime) -> Anchor:

@@ -287,6 +287,7 @@ async def test_bad_arguments_are_validation_failures_naming_each_field(runtime: 
         (("TOKENS", now - timedelta(days=1), now, DAY), [("currency",)]),  # no ISO currency
         (("USD", now - timedelta(days=1), now + timedelta(seconds=1), DAY), [("to",)]),
         (("USD", now - timedelta(days=367), now, DAY), [("interval",)]),
+        (("USD", now.replace(tzinfo=None), now, DAY), [("from",)]),  # no offset
     ]
     for (currency, starts, ends, interval), fields in cases:
         with pytest.raises(ValidationFailed) as failed:
@@ -378,6 +379,7 @@ async def test_over_http_bad_arguments_are_bad_user_input_naming_the_field(
         ({"currency": "XXX"}, [["currency"]]),
         ({"from": "2026-01-16T00:00:00Z"}, [["to"]]),  # from == to
         ({"from": "2026-01-15T00:00:00"}, [["from"]]),  # no offset
+        ({"currency": "usd", "to": "2026-01-16T00:00:00"}, [["currency"], ["to"]]),  # both
         ({"to": "2026-01-21T00:00:00Z"}, [["to"]]),  # the future
         ({"from": "2024-01-15T00:00:00Z"}, [["interval"]]),  # 367 days
     ]

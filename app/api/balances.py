@@ -65,7 +65,9 @@ class CreditBalance:
 
 @strawberry.type(description="Credits of one funded grant that will expire unless used.")
 class CreditExpiration:
-    grant: Annotated[CreditGrant, strawberry.lazy("app.api.grants")]
+    grant: Annotated[CreditGrant, strawberry.lazy("app.api.grants")] = strawberry.field(
+        description="The grant whose credits expire."
+    )
     currency: str
     expires_at: datetime
     amount: Decimal = strawberry.field(

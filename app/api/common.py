@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import strawberry
 
 E = TypeVar("E", bound=type[Enum])
+LABELS = "Keys and values the caller attached, for its own use."
 
 
 @strawberry.interface(description="An object with a global id, found again with `node(id:)`.")
@@ -28,7 +29,7 @@ class LabelInput:
     value: str
 
 
-@strawberry.enum
+@strawberry.enum(description="Ascending or descending.")
 class OrderDirection(Enum):
     ASC = "ASC"
     DESC = "DESC"

@@ -9,7 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 from app.api.balances import CreditBalance, CreditExpiration
-from app.api.common import Label, LabelInput, Node, label_pairs, stored_labels
+from app.api.common import LABELS, Label, LabelInput, Node, label_pairs, stored_labels
 from app.api.context import Context
 from app.api.grants import CreditGrantConnection, CreditGrantFilter, CreditGrantOrder
 from app.api.ledger import CreditLedgerEntryConnection, CreditLedgerFilter
@@ -25,7 +25,7 @@ class Customer(Node):
     name: str
     description: str | None
     raw_labels: strawberry.Private[Any]
-    labels: list[Label] = strawberry.field(resolver=stored_labels)
+    labels: list[Label] = strawberry.field(resolver=stored_labels, description=LABELS)
     created_at: datetime
     updated_at: datetime
 

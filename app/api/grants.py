@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import strawberry
 from strawberry.types import Info
 
-from app.api.common import Label, Node, OrderDirection, schema_enum, stored_labels
+from app.api.common import LABELS, Label, Node, OrderDirection, schema_enum, stored_labels
 from app.api.context import Context
 from app.api.ledger import CreditLedgerEntryConnection
 from app.api.pagination import Connection
@@ -89,7 +89,7 @@ class CreditGrant(Node):
     name: str
     description: str | None
     raw_labels: strawberry.Private[Any]
-    labels: list[Label] = strawberry.field(resolver=stored_labels)
+    labels: list[Label] = strawberry.field(resolver=stored_labels, description=LABELS)
     currency: str
     funding_method: FundingMethod
     purchase: CreditPurchase | None = strawberry.field(description="Null for promotional credits.")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import strawberry
 from strawberry.types import Info
 
-from app.api.common import Label, Node, schema_enum, stored_labels
+from app.api.common import LABELS, Label, Node, schema_enum, stored_labels
 from app.api.context import Context
 from app.api.errors import checked_instant
 from app.api.pagination import Connection
@@ -77,11 +77,11 @@ class CreditLedgerEntry(Node):
     transaction_id: strawberry.ID = strawberry.field(
         description="Shared by the entries one operation wrote."
     )
-    actor: Actor
+    actor: Actor = strawberry.field(description="Who booked the entry.")
     feature_key: str | None
     description: str | None
     raw_labels: strawberry.Private[Any]
-    labels: list[Label] = strawberry.field(resolver=stored_labels)
+    labels: list[Label] = strawberry.field(resolver=stored_labels, description=LABELS)
 
     # Sync resolvers: an object this request already loaded is answered at once, without
     # an awaitable per entry (a ledger page of 10,000 entries asks for their grants).
@@ -178,7 +178,7 @@ class CreditConsumption(Node):
     feature_key: str | None
     description: str | None
     raw_labels: strawberry.Private[Any]
-    labels: list[Label] = strawberry.field(resolver=stored_labels)
+    labels: list[Label] = strawberry.field(resolver=stored_labels, description=LABELS)
     requested: Decimal = strawberry.field(description="The amount asked for.")
     consumed: Decimal = strawberry.field(description="What was drawn when it was consumed.")
     shortfall: Decimal = strawberry.field(

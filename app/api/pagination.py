@@ -54,13 +54,13 @@ class Edge(Generic[T]):
         description="Where this item stands in its list: pass it as `after` (or `before`) "
         "for the items that follow (or come before) it.",
     )
-    node: T
+    node: T = strawberry.field(description="The item itself.")
 
 
 @strawberry.type(description="One page of a list, in the list's order.")
 class Connection(Generic[T]):
-    edges: list[Edge[T]]
-    page_info: PageInfo
+    edges: list[Edge[T]] = strawberry.field(description="The page's items, in the list's order.")
+    page_info: PageInfo = strawberry.field(description="Where the page lies in its list.")
     count_key: strawberry.Private[Any]  # what the request's loaders count the list by
 
     @strawberry.field(description="How many items the whole list holds, over every page.")

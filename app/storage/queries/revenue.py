@@ -4,7 +4,8 @@ One statement, so one snapshot on either engine. Its rows are sums of entry amou
 of the credit currency's smallest unit) grouped by period, credit currency, cost basis and
 entry type: a handful per period, whatever the ledger's length. The report's entries are one
 range of the `booked_at` index, each bucketed by the start of its UTC day, ISO week or month
-(`date_trunc` on PostgreSQL, `strftime` on SQLite), valued through its grant's cost basis.
+(`date_trunc` on PostgreSQL, a prefix of the text or `strftime` on SQLite), valued through
+its grant's cost basis.
 
 The deferred figures need what remained at the report's start. `Anchor.LEDGER` sums the
 entries booked before it; `Anchor.GRANTS` takes the grants' remaining credits now (the
@@ -30,11 +31,6 @@ from app.storage.tables import entries, grants
 BEFORE = -1  # the period index of the entries booked before the report
 AFTER = -2  # the period index of the entries booked after it, and of what remains now
 REMAINING = "REMAINING"  # the type of the grants' remaining credits now
-SQLITE_BUCKETS = {
-    RevenueInterval.DAY: ("%Y-%m-%d",),
-    RevenueInterval.WEEK: ("%Y-%m-%d", "weekday 0", "-6 days"),  # the Monday on or before
-    RevenueInterval.MONTH: ("%Y-%m-01",),
-}
 
 
 class Anchor(StrEnum):
@@ -84,8 +80,8 @@ async def read_revenue_sums(
 
 
 def _day(bucket: str | datetime) -> date:
-    if isinstance(bucket, str):  # SQLite's text
-        return date.fromisoformat(bucket)
+    if isinstance(bucket, str):  # SQLite's text: a day, or a month
+        return date.fromisoformat(bucket if len(bucket) == 10 else f"{bucket}-01")
     return bucket.date()  # PostgreSQL's timestamp of UTC wall time
 
 
@@ -110,10 +106,13 @@ def revenue_statement(
 def _bucket(interval: RevenueInterval, dialect: str) -> ColumnElement[Any]:
     """The start of the entry's UTC day, ISO week or month (constants inline, so that the
     GROUP BY is the selected expression to PostgreSQL)."""
-    if dialect == "sqlite":  # instants are stored as naive UTC text
-        form, *modifiers = (_text(t) for t in SQLITE_BUCKETS[interval])
-        return func.strftime(form, entries.c.booked_at, *modifiers)
-    utc = func.timezone(_text("UTC"), entries.c.booked_at)  # UTC wall time: cheaper per row
+    booked = entries.c.booked_at
+    if dialect == "sqlite":  # naive UTC text, "2026-01-31 12:00:00.000000": a prefix is cheap
+        if interval is RevenueInterval.WEEK:  # the Monday on or before
+            return func.strftime(_text("%Y-%m-%d"), booked, _text("weekday 0"), _text("-6 days"))
+        length = 10 if interval is RevenueInterval.DAY else 7  # "2026-01-31" or "2026-01"
+        return func.substr(booked, literal_column("1"), literal_column(str(length)))
+    utc = func.timezone(_text("UTC"), booked)  # UTC wall time: cheaper per row
     return func.date_trunc(_text(interval.value.lower()), utc)
 
 

@@ -1,10 +1,10 @@
 """OpenTelemetry spans for GraphQL operations, through Strawberry's extension.
 
-On when the `otel` extra is installed (`pip install 'credits-server[otel]'`) and
-OTEL_SDK_DISABLED is not `true`; without it nothing here imports OpenTelemetry. Spans go
-wherever the process's tracer provider sends them (configured the OpenTelemetry way, e.g.
-`opentelemetry-instrument` or the SDK in code); until one is set, each operation costs a
-check and no span.
+On when the `otel` extra is installed (`pip install 'credits-server[otel]'`), a tracer
+provider is configured as the app is made (`opentelemetry-instrument` sets one up before
+anything runs; OTEL_PYTHON_TRACER_PROVIDER names one) and OTEL_SDK_DISABLED is not
+`true`. Otherwise the extension is not installed and costs nothing; with OTEL_SDK_DISABLED
+or without the extra, nothing here imports OpenTelemetry.
 
 One span per operation, with its parse and validation as children. Strawberry's extension
 would also make one per resolved field, which puts a middleware on every field of every
@@ -25,7 +25,12 @@ from strawberry.extensions import SchemaExtension
 def enabled() -> bool:
     if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return False
-    return importlib.util.find_spec("opentelemetry") is not None
+    if importlib.util.find_spec("opentelemetry") is None:
+        return False
+    from opentelemetry import trace
+    from opentelemetry.trace import ProxyTracerProvider
+
+    return not isinstance(trace.get_tracer_provider(), ProxyTracerProvider)
 
 
 def operation_spans() -> type[SchemaExtension]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import Column, Select, Table, select
 
 from app.api.pagination import cursor_of
@@ -21,16 +20,9 @@ from app.storage.queries.ledger import ORDER as LEDGER_ORDER
 from app.storage.queries.pages import Ordering, Page, keyset_select, per_parent_select
 from app.storage.tables import entries, grants
 from tests.services.support import consume, promo
-from tests.storage.test_postgres import pg_runtime
+from tests.storage.test_postgres import both, pg_runtime
 
-__all__ = ["pg_runtime"]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def both(request: pytest.FixtureRequest) -> Runtime:
-    name = "runtime" if request.param == "sqlite" else "pg_runtime"
-    runtime: Runtime = request.getfixturevalue(name)
-    return runtime
+__all__ = ["both", "pg_runtime"]
 
 
 async def world(runtime: Runtime, clock: FrozenClock) -> list[str]:

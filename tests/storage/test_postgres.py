@@ -47,6 +47,14 @@ async def pg_runtime(postgres_url: str, clock: FrozenClock) -> AsyncIterator[Run
     await admin.dispose()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def both(request: pytest.FixtureRequest) -> Runtime:
+    """The same runtime on SQLite, then on PostgreSQL (skipped without a server)."""
+    name = "runtime" if request.param == "sqlite" else "pg_runtime"
+    runtime: Runtime = request.getfixturevalue(name)
+    return runtime
+
+
 async def count(runtime: Runtime, table: object) -> int:
     async with read_connection(runtime.engine) as connection:
         return int((await connection.execute(select(func.count()).select_from(table))).scalar_one())  # type: ignore[arg-type]

@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-import pytest
-
 from app.api.common import Label, stored_labels
 from app.api.customers import Customer
 from app.domain.ids import new_id
@@ -21,16 +19,9 @@ from app.storage.queries.grants import GrantQuery
 from app.storage.queries.ledger import LedgerQuery
 from app.storage.queries.pages import Page
 from tests.services.support import consume, promo
-from tests.storage.test_postgres import pg_runtime
+from tests.storage.test_postgres import both, pg_runtime
 
-__all__ = ["pg_runtime"]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def both(request: pytest.FixtureRequest) -> Runtime:
-    name = "runtime" if request.param == "sqlite" else "pg_runtime"
-    runtime: Runtime = request.getfixturevalue(name)
-    return runtime
+__all__ = ["both", "pg_runtime"]
 
 
 async def two_customers(runtime: Runtime, clock: FrozenClock) -> tuple[str, str]:

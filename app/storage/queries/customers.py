@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
 
+from app.storage.queries import rows
 from app.storage.queries.pages import Ordering, Page, Slice, keyset_select, slice_rows
 from app.storage.queries.rows import readable, scoped
 from app.storage.reads import customer_conditions
@@ -32,10 +33,7 @@ class CustomerQuery:
 
 
 async def by_ids(connection: AsyncConnection, ids: Sequence[str], scope: str | None) -> list[Any]:
-    statement = select(*readable(customers)).where(
-        customers.c.id.in_(ids), *scoped(customers.c.id, scope)
-    )
-    return list(await connection.execute(statement))
+    return await rows.by_ids(connection, customers, ids, scope)
 
 
 async def by_key(connection: AsyncConnection, key: str, scope: str | None) -> Any | None:

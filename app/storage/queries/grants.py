@@ -11,8 +11,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.storage.queries import rows
 from app.storage.queries.pages import Ordering, Page, Slice, per_parent_select, slices_by_parent
-from app.storage.queries.rows import readable, scoped
+from app.storage.queries.rows import readable
 from app.storage.reads import expires_or_never, grant_conditions
 from app.storage.tables import grants
 
@@ -44,10 +45,7 @@ class GrantQuery:
 
 
 async def by_ids(connection: AsyncConnection, ids: Sequence[str], scope: str | None) -> list[Any]:
-    statement = select(*readable(grants)).where(
-        grants.c.id.in_(ids), *scoped(grants.c.customer_id, scope)
-    )
-    return list(await connection.execute(statement))
+    return await rows.by_ids(connection, grants, ids, scope)
 
 
 async def pages(

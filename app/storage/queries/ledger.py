@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
 
+from app.storage.queries import rows
 from app.storage.queries.pages import (
     Ordering,
     Page,
@@ -48,10 +49,7 @@ class LedgerQuery:
 async def entries_by_ids(
     connection: AsyncConnection, ids: Sequence[str], scope: str | None
 ) -> list[Any]:
-    statement = select(*readable(entries)).where(
-        entries.c.id.in_(ids), *scoped(entries.c.customer_id, scope)
-    )
-    return list(await connection.execute(statement))
+    return await rows.by_ids(connection, entries, ids, scope)
 
 
 async def consumed_entries(
@@ -69,10 +67,7 @@ async def consumed_entries(
 async def consumptions_by_ids(
     connection: AsyncConnection, ids: Sequence[str], scope: str | None
 ) -> list[Any]:
-    statement = select(*readable(consumptions)).where(
-        consumptions.c.id.in_(ids), *scoped(consumptions.c.customer_id, scope)
-    )
-    return list(await connection.execute(statement))
+    return await rows.by_ids(connection, consumptions, ids, scope)
 
 
 async def pages(

@@ -147,21 +147,12 @@ def _lateral_select(
     """
     ids = literal(list(parent_ids), ARRAY(String()))
     parents = func.unnest(ids).table_valued(column("id", String())).render_derived("page_parents")
-    inner = _with_keys(select(*readable(table)), ordering)
-    inner = inner.where(parent == parents.c.id, *conditions)
-    rows = (
-        _bounded(inner, ordering, page)
-        .order_by(*_order(ordering, page))
-        .limit(page.size + 1)
-        .lateral("page_row")
-    )
-    keys = [rows.c[f"cursor_k{i}"] for i in range(len(ordering.keys))]
-    return (
-        select(rows, parents.c.id.label("page_parent"))
-        .select_from(parents)
-        .join(rows, true())
-        .order_by(parents.c.id, *_directed(keys, ordering.descending != page.backward))
-    )
+    selected = _with_keys(select(*readable(table)), ordering)
+    rows = _first_rows(selected, parent == parents.c.id, conditions, ordering, page)
+    page_rows = rows.lateral("page_row")
+    keys = [page_rows.c[f"cursor_k{i}"] for i in range(len(ordering.keys))]
+    statement = select(page_rows, parents.c.id.label("page_parent")).select_from(parents)
+    return _by_parent(statement.join(page_rows, true()), parents.c.id, keys, ordering, page)
 
 
 def _correlated_select(
@@ -180,19 +171,32 @@ def _correlated_select(
     rows = [(i,) for i in parent_ids]
     parents = values_of(column("id", String()), name="page_parents").data(rows).cte()
     unique = table.primary_key.columns.values()[0]
-    first_keys = (
-        _bounded(select(unique).where(parent == parents.c.id, *conditions), ordering, page)
-        .order_by(*_order(ordering, page))
-        .limit(page.size + 1)
-        .correlate(parents)
-    )
+    first_keys = _first_rows(select(unique), parent == parents.c.id, conditions, ordering, page)
     row = table.alias("page_row")
     adapt = ClauseAdapter(row).traverse
     keys = [adapt(key) for key in ordering.keys]
-    return (
+    statement = (
         select(*[adapt(c) for c in readable(table)], parents.c.id.label("page_parent"))
         .add_columns(*[key.label(f"cursor_k{i}") for i, key in enumerate(keys)])
         .select_from(parents)
-        .join(row, row.c[unique.name].in_(first_keys))
-        .order_by(parents.c.id, *_directed(keys, ordering.descending != page.backward))
+        .join(row, row.c[unique.name].in_(first_keys.correlate(parents)))
     )
+    return _by_parent(statement, parents.c.id, keys, ordering, page)
+
+
+def _first_rows(
+    statement: Select[Any],
+    of_parent: ColumnElement[bool],
+    conditions: Sequence[ColumnElement[bool]],
+    ordering: Ordering,
+    page: Page,
+) -> Select[Any]:
+    """One parent's rows of the page, and the look-ahead row: an index walk."""
+    bounded = _bounded(statement.where(of_parent, *conditions), ordering, page)
+    return bounded.order_by(*_order(ordering, page)).limit(page.size + 1)
+
+
+def _by_parent(
+    statement: Select[Any], parent: Any, keys: list[Any], ordering: Ordering, page: Page
+) -> Select[Any]:
+    return statement.order_by(parent, *_directed(keys, ordering.descending != page.backward))

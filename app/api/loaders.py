@@ -340,8 +340,9 @@ class Loaders:
             parents = [k[1] for k in batch]
             async with self.read() as connection:
                 cuts = await ledger.pages(connection, kind, parents, query, page, self.scope)
+            scales = await self.scales(r.currency for cut in cuts.values() for r in cut.rows)
             for parent, cut in cuts.items():
-                nodes = await self.entry_objects(cut.rows)
+                nodes = [CreditLedgerEntry.from_row(row, scales) for row in cut.rows]
                 count = CountKey(f"ledger:{kind}", parent, query)
                 paged = connection_of(cut, ledger.ORDER, nodes, count)
                 results[(kind, parent, query, page)] = paged

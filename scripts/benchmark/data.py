@@ -4,13 +4,16 @@ A cached database is keyed by the engine, the shape and the schema revision; it 
 by `credits`' own migrations, `app.storage.seed` and checked by `verify` before it is kept.
 SQLite: files under `.bench-cache/`; PostgreSQL: databases `credits_bench_<key>` beside
 the one CREDITS_TEST_POSTGRES_URL names, each run working in a copy (CREATE DATABASE …
-TEMPLATE).
+TEMPLATE) named for its process, so runs at the same time never drop each other's copy;
+a copy whose process has ended is removed by the next run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import re
 import shutil
 import time
 from dataclasses import astuple
@@ -34,6 +37,7 @@ SHAPES = {
     "tiny": Shape(60, 4, 5, 400, 100, SPARE, CURRENCIES),
 }
 CACHE = Path(".bench-cache")
+RUN = "credits_bench_run"  # a run's copy: RUN_<pid>
 
 
 def cache_key(shape: Shape, engine: str) -> str:
@@ -46,10 +50,11 @@ def cache_key(shape: Shape, engine: str) -> str:
 
 
 async def prepare(
-    base_url: str, shape: Shape, cache: Path = CACHE, run: str = "credits_bench_run"
+    base_url: str, shape: Shape, cache: Path = CACHE, run: str | None = None
 ) -> tuple[str, list[str]]:
-    """A fresh copy, named `run`, of the cached seeded database for `base_url`'s engine;
-    and notes on how it was made."""
+    """A fresh copy, named `run` (default: this process's), of the cached seeded database
+    for `base_url`'s engine; and notes on how it was made."""
+    run = run or f"{RUN}_{os.getpid()}"
     if is_sqlite(base_url):
         return await _prepare_sqlite(shape, cache, run)
     return await _prepare_postgres(base_url, shape, run)
@@ -82,9 +87,17 @@ async def _prepare_sqlite(shape: Shape, cache: Path, name: str) -> tuple[str, li
         notes = await _seed_and_verify(f"sqlite:///{making}", shape)
         await asyncio.to_thread(making.rename, kept)  # its WAL was checkpointed at close
     run = cache / f"{name}.db"
-    await asyncio.to_thread(_remove, run)
+    for stale in await asyncio.to_thread(lambda: [*cache.glob(f"{RUN}*.db"), run]):
+        if stale == run or _ended(stale.stem):
+            await asyncio.to_thread(_remove, stale)
     await asyncio.to_thread(shutil.copyfile, kept, run)
     return f"sqlite:///{run.resolve()}", notes
+
+
+def _ended(name: str) -> bool:
+    """Whether `name` is a run's copy left by a process that has ended."""
+    found = re.fullmatch(rf"{RUN}_(\d+)", name)
+    return found is not None and not os.path.exists(f"/proc/{found[1]}")
 
 
 def _remove(database: Path) -> None:
@@ -112,7 +125,12 @@ async def _prepare_postgres(base_url: str, shape: Shape, run: str) -> tuple[str,
             async with admin.connect() as connection:
                 await connection.execute(text(f'ALTER DATABASE "{making}" RENAME TO "{kept}"'))
         async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{run}" WITH (FORCE)'))
+            copies = await connection.scalars(
+                text("SELECT datname FROM pg_database WHERE datname LIKE :like"),
+                {"like": f"{RUN}%"},
+            )
+            for stale in [name for name in copies if name == run or _ended(name)]:
+                await connection.execute(text(f'DROP DATABASE IF EXISTS "{stale}" WITH (FORCE)'))
             await connection.execute(text(f'CREATE DATABASE "{run}" TEMPLATE "{kept}"'))
     finally:
         await admin.dispose()

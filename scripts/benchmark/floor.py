@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import uvicorn
 from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -230,7 +231,8 @@ def create_floor(database_url: str) -> Starlette:
         await engine.dispose()
 
     def answer(body: dict[str, Any]) -> Response:
-        return Response(json.dumps(body), media_type="application/json")
+        # The same encoder as the server's (app/api/view.py), so the ratio measures the rest
+        return Response(orjson.dumps(body), media_type="application/json")
 
     async def dashboard_route(request: Request) -> Response:
         assert engine is not None

@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Protocol
 
 from app.domain.balances import Balance
-from app.domain.errors import InsufficientCredits, Issues
+from app.domain.errors import InsufficientCredits, Issues, NotFound, Path
 from app.domain.grants import Grant, GrantStatus
 from app.domain.ids import new_id
 from app.domain.ledger import Actor, EntryType, allocate
-from app.domain.money import amount_problem, from_minor, to_minor
+from app.domain.money import Currency, amount_problem, from_minor, to_minor
 from app.domain.validation import check_feature_key, check_labels, check_text
 from app.services.common import (
     Frame,
@@ -26,8 +27,11 @@ from app.services.common import (
     labels_column,
 )
 from app.services.runtime import Runtime
+from app.services.scheduling import book_due_events_of
+from app.storage.engine import read_connection
+from app.storage.mapping import grant_from_row
 from app.storage.tables import consumptions
-from app.storage.writes import insert_unless_keyed, spendable_grant_rows
+from app.storage.writes import customer_state, insert_unless_keyed, spendable_grant_rows
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -62,11 +66,7 @@ async def consume_credits(
     issues = Issues()
     check_id(issues, ("input", "customerId"), request.customer_id)
     check_key(issues, ("input", "key"), request.key)
-    currency = await known_currency(runtime, issues, ("input", "currency"), request.currency)
-    problem = amount_problem(request.amount, currency) if currency else None
-    if problem:
-        issues.add(("input", "amount"), problem)
-    check_feature_key(issues, ("input", "featureKey"), request.feature_key)
+    currency = await check_draw(runtime, issues, ("input",), request)
     check_text(issues, ("input", "description"), request.description, low=0, high=1024, lines=True)
     check_labels(issues, ("input", "labels"), request.labels)
     issues.raise_any()
@@ -77,26 +77,80 @@ async def consume_credits(
         runtime, request.customer_id, actor, new_id("transaction"), currency.code
     ) as frame:
         loaded = await spendable_grants(frame, currency.code)
-        pending = sum(grant.amount for grant in loaded if grant.pending_at(frame.now))
-        eligible = eligible_grants(loaded, frame.now, request.feature_key)
-        available = sum(grant.remaining for grant in eligible)
-        if available < amount and request.on_insufficient is InsufficientCreditsBehavior.REJECT:
+        plan = plan_draws(loaded, frame.now, amount, request)
+        if plan.rejected:
             # a retry of a consumption made while there was enough still replays it
             consumption_id = await _replay(frame, request.key, print_)
             if consumption_id is None:
                 raise InsufficientCredits(
                     currency.code,
                     from_minor(amount, currency.scale),
-                    from_minor(available, currency.scale),
+                    from_minor(plan.available, currency.scale),
                 )
             replayed = True
         else:
-            draws = allocate(eligible, amount)
             consumption_id, replayed = await _record(
-                frame, request, print_, currency=currency.code, amount=amount, draws=draws
+                frame, request, print_, currency=currency.code, amount=amount, draws=plan.draws
             )
-        balance = await frame.balance(currency.code, pending)
+        balance = await frame.balance(currency.code, plan.pending)
         return ConsumptionOutcome(consumption_id, balance, replayed)
+
+
+class DrawRequest(Protocol):
+    """What decides a consumption's draws: consumeCredits' input, or its preview's."""
+
+    @property
+    def currency(self) -> str: ...
+    @property
+    def amount(self) -> Decimal: ...
+    @property
+    def feature_key(self) -> str | None: ...
+    @property
+    def on_insufficient(self) -> InsufficientCreditsBehavior: ...
+
+
+async def check_draw(
+    runtime: Runtime, issues: Issues, prefix: Path, request: DrawRequest
+) -> Currency | None:
+    """The checks of currency, amount and featureKey, under `prefix` (`input` or none)."""
+    currency = await known_currency(runtime, issues, (*prefix, "currency"), request.currency)
+    problem = amount_problem(request.amount, currency) if currency else None
+    if problem:
+        issues.add((*prefix, "amount"), problem)
+    check_feature_key(issues, (*prefix, "featureKey"), request.feature_key)
+    return currency
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What drawing `requested` takes now, in burn order (DESIGN §4): the one decision
+    consumeCredits books and previewCreditConsumption shows."""
+
+    requested: int
+    available: int  # the eligible credits: ACTIVE, in the currency, able to pay
+    draws: list[tuple[Grant, int]]  # empty when rejected
+    pending: int  # the currency's pending credits, for the result balance
+    rejected: bool  # REJECT and too few credits: nothing is drawn
+
+    @property
+    def consumed(self) -> int:
+        return sum(take for _, take in self.draws)
+
+    @property
+    def shortfall(self) -> int:
+        """What the eligible credits lack, under either behavior."""
+        return max(0, self.requested - self.available)
+
+
+def plan_draws(loaded: list[Grant], now: datetime, amount: int, request: DrawRequest) -> Plan:
+    """`loaded`: the customer's spendable and pending grants in the currency, at `now`,
+    with every event due by then booked."""
+    pending = sum(grant.amount for grant in loaded if grant.pending_at(now))
+    eligible = eligible_grants(loaded, now, request.feature_key)
+    available = sum(grant.remaining for grant in eligible)
+    if available < amount and request.on_insufficient is InsufficientCreditsBehavior.REJECT:
+        return Plan(amount, available, [], pending, rejected=True)
+    return Plan(amount, available, allocate(eligible, amount), pending, rejected=False)
 
 
 async def _record(
@@ -184,3 +238,76 @@ def _fingerprint(request: ConsumeRequest) -> str:
 async def _replay(frame: Frame, key: str, print_: str) -> str | None:
     row = await keyed_row(frame, consumptions, key, print_)
     return None if row is None else str(row.id)
+
+
+# ---------------------------------------------------------------- preview (DESIGN §15)
+
+
+@dataclass(frozen=True)
+class PreviewRequest:
+    customer_id: str
+    currency: str
+    amount: Decimal
+    feature_key: str | None = None
+    on_insufficient: InsufficientCreditsBehavior = InsufficientCreditsBehavior.REJECT
+
+
+@dataclass(frozen=True)
+class Preview:
+    plan: Plan
+    scale: int
+    available_before: int  # the balance's available with the request's featureKey
+    at: datetime
+
+    @property
+    def available_after(self) -> int:
+        return self.available_before - self.plan.consumed
+
+
+async def preview_consumption(
+    runtime: Runtime, request: PreviewRequest, *, scope: str | None = None
+) -> Preview:
+    """What consume_credits with these arguments would draw now, writing nothing of its
+    own: the same checks (on argument names, not under `input`), the same grants and the
+    same plan. It takes no key, so it answers for a new consumption, never a replay.
+    `scope`: a portal token's customer; any other is NotFound, like an unknown one."""
+    issues = Issues()
+    check_id(issues, ("customerId",), request.customer_id)
+    currency = await check_draw(runtime, issues, (), request)
+    issues.raise_any()
+    if scope not in (None, request.customer_id):
+        raise NotFound("Customer", request.customer_id)
+    assert currency is not None
+    amount = to_minor(request.amount, currency.scale)
+    loaded, now = await _grants_now(runtime, request.customer_id, currency.code)
+    plan = plan_draws(loaded, now, amount, request)
+    before = sum(
+        grant.remaining
+        for grant in loaded
+        if grant.status(now) is GrantStatus.ACTIVE
+        and (request.feature_key is None or grant.can_pay_for(request.feature_key))
+    )
+    return Preview(plan, currency.scale, before, now)
+
+
+async def _grants_now(
+    runtime: Runtime, customer_id: str, currency: str
+) -> tuple[list[Grant], datetime]:
+    """The grants a consumption would load, at the instant it would take (never before the
+    customer's last entry). Events due by then are booked first, as every read of the
+    customer does (DESIGN §5), by the writes' own catch-up in a transaction of its own;
+    with nothing due, two reads and no lock."""
+    now = runtime.clock.now()
+    for attempt in (1, 2):
+        async with read_connection(runtime.engine) as connection:
+            state = await customer_state(connection, customer_id, None)
+            if state is None:
+                raise NotFound("Customer", customer_id)
+            if state.last_booked is not None and state.last_booked > now:
+                now = state.last_booked
+            due = state.next_event is not None and state.next_event <= now
+            if not due or attempt == 2:  # a second pass only if the clock stepped back
+                rows = await spendable_grant_rows(connection, customer_id, currency, now)
+                return [grant_from_row(row) for row in rows], now
+        await book_due_events_of(runtime, [customer_id])
+    raise AssertionError("unreachable")

@@ -12,7 +12,7 @@ from app.api.balances import CreditBalance, CreditExpiration
 from app.api.common import LABELS, Label, LabelInput, Node, label_pairs, stored_labels
 from app.api.context import Context
 from app.api.grants import CreditGrantConnection, CreditGrantFilter, CreditGrantOrder
-from app.api.ledger import CreditLedgerEntryConnection, CreditLedgerFilter
+from app.api.ledger import CreditLedgerEntryConnection, CreditLedgerFilter, CreditLedgerHead
 from app.api.pagination import Connection
 from app.api.scalars import Duration
 from app.storage.queries.customers import CustomerQuery
@@ -79,6 +79,15 @@ class Customer(Node):
         return await info.context.loaders.customer_ledger(
             self.id, first, after, last, before, filter
         )
+
+    @strawberry.field(
+        description="The last sequence and hash of the customer's ledger in one currency "
+        "(DESIGN §17): keep it to prove later that nothing before it changed."
+    )
+    async def credit_ledger_head(
+        self, info: Info[Context, None], currency: str
+    ) -> CreditLedgerHead:
+        return await info.context.loaders.ledger_head(self.id, currency)
 
     @strawberry.field(
         description="Remaining credits that will expire within the given duration from now, "

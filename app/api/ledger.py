@@ -82,6 +82,10 @@ class CreditLedgerEntry(Node):
     description: str | None
     raw_labels: strawberry.Private[Any]
     labels: list[Label] = strawberry.field(resolver=stored_labels, description=LABELS)
+    hash: str = strawberry.field(
+        description="SHA-256 (hex) over the previous entry's hash and this entry's immutable "
+        "fields (DESIGN §17)."
+    )
 
     # Sync resolvers: an object this request already loaded is answered at once, without
     # an awaitable per entry (a ledger page of 10,000 entries asks for their grants).
@@ -128,7 +132,19 @@ class CreditLedgerEntry(Node):
             feature_key=row.feature_key,
             description=row.description,
             raw_labels=row.labels,
+            hash=row.hash,
         )
+
+
+@strawberry.type(description="The last entry of a customer's ledger in one currency.")
+class CreditLedgerHead:
+    currency: str
+    sequence: int = strawberry.field(
+        description="Sequence of the last entry; 0 when the ledger is empty."
+    )
+    hash: str = strawberry.field(
+        description="The last entry's hash; 64 zeros when the ledger is empty."
+    )
 
 
 CreditLedgerEntryConnection = Connection[CreditLedgerEntry]

@@ -28,10 +28,12 @@ from app.api.ledger import (
     CreditConsumption,
     CreditLedgerEntry,
     CreditLedgerEntryConnection,
+    CreditLedgerHead,
     ledger_query,
 )
 from app.api.pagination import connection_of, page_of
 from app.domain.balances import Balance
+from app.domain.hashing import GENESIS
 from app.domain.ids import kind_of
 from app.domain.time import Duration, add_duration
 from app.services.runtime import Runtime
@@ -80,6 +82,7 @@ class Loaders:
         self._consumption_entries = loader(self._load_consumption_entries)
         self._counts = loader(self._load_counts)
         self._expirations = loader(self._load_expirations)
+        self._heads = loader(self._load_heads)
         self.known_customers: dict[str, Customer] = {}
         self.known_grants: dict[str, CreditGrant] = {}
 
@@ -223,6 +226,11 @@ class Loaders:
             raise bad_input("within is out of range") from error
         return await self._expirations.load((customer_id, until, currency))
 
+    async def ledger_head(self, customer_id: str, currency: str) -> CreditLedgerHead:
+        if await self.runtime.catalog.get(currency) is None:
+            raise bad_input(f"{currency!r} is not a known currency")
+        return await self._heads.load((customer_id, currency))
+
     async def count(self, key: CountKey) -> int:
         return await self._counts.load(key)
 
@@ -360,6 +368,14 @@ class Loaders:
                 expiration = CreditExpiration.of_grant(made[row.id])
                 results[(row.customer_id, until, currency)].append(expiration)
         return [results[key] for key in keys]
+
+    async def _load_heads(self, keys: list[tuple[str, str]]) -> list[CreditLedgerHead]:
+        """After the customers' due events: the head is the ledger's last entry now."""
+        await self.catch_up.customers(k[0] for k in keys)
+        async with self.read() as connection:
+            found = await ledger.heads(connection, keys)
+        heads = [(k[1], *found.get(k, (0, GENESIS))) for k in keys]
+        return [CreditLedgerHead(currency=c, sequence=s, hash=h) for c, s, h in heads]
 
     async def _load_counts(self, keys: list[CountKey]) -> list[int]:
         await self.catch_up.customers(str(k.parent) for k in keys if k.kind == "grants")

@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from app.domain.balances import Balance
 from app.domain.grants import FundingMethod, Grant
+from app.domain.hashing import GENESIS, link
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -110,6 +111,7 @@ class Entry:
     feature_key: str | None = None
     description: str | None = None
     labels: Labels = ()
+    hash: str = GENESIS  # over the previous entry's hash and this one's fields (§17)
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,7 @@ class Account:
     expired: int = 0
     voided: int = 0
     last_booked_at: datetime | None = None
+    last_hash: str = GENESIS  # the hash of the ledger's last entry
 
     def append(
         self,
@@ -157,6 +160,27 @@ class Account:
         self.sequence += 1
         self._set(after)
         self.last_booked_at = booked_at
+        self.last_hash = link(
+            self.last_hash,
+            {
+                "id": entry_id,
+                "transaction_id": booking.transaction_id,
+                "customer_id": self.customer_id,
+                "currency": self.currency,
+                "sequence": self.sequence,
+                "type": type.value,
+                "amount": amount,
+                "balance_before": before,
+                "balance_after": self.available,
+                "grant_id": grant.id,
+                "consumption_id": consumption_id,
+                "actor_type": booking.actor.type.value,
+                "actor_name": booking.actor.name,
+                "booked_at": booked_at,
+                "feature_key": feature_key,
+                "description": description,
+            },
+        )
         return Entry(
             id=entry_id,
             customer_id=self.customer_id,
@@ -177,6 +201,7 @@ class Account:
             feature_key=feature_key,
             description=description,
             labels=labels,
+            hash=self.last_hash,
         )
 
     def balance(self, at: datetime, pending: int) -> Balance:

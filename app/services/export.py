@@ -3,8 +3,8 @@
 One snapshot for the whole export (REPEATABLE READ on PostgreSQL, one read transaction on
 SQLite), so writers may go on meanwhile and the file still balances. Rows are formatted
 as they arrive, a chunk of lines at a time: memory does not grow with the ledger.
-Amounts are decimal strings at the currency's scale; instants RFC 3339 in UTC.
-`hash` is null: entries carry no hash until tamper evidence is built.
+Amounts are decimal strings at the currency's scale; instants RFC 3339 in UTC; `hash` is
+the entry's link in its ledger's hash chain (DESIGN §17).
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def record(row: Any, scales: dict[str, int]) -> dict[str, Any]:
         entry_id, transaction_id, customer_id, customer_key, currency, sequence, kind,
         amount, before, after, grant_id, funding_method, cost_basis, purchase_currency,
         consumption_id, consumption_key, actor_type, actor_id, actor_name, booked_at,
-        created_at, feature_key, description, labels,
+        created_at, feature_key, description, labels, hash,
     ) = row  # fmt: skip
     scale = scales[currency]
     return {
@@ -125,7 +125,7 @@ def record(row: Any, scales: dict[str, int]) -> dict[str, Any]:
         "featureKey": feature_key,
         "description": description,
         "labels": dict(labels),
-        "hash": None,
+        "hash": hash,
     }
 
 

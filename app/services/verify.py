@@ -3,8 +3,9 @@
 Everything is read in one snapshot (REPEATABLE READ on PostgreSQL; on SQLite one read
 transaction already is one), so writers may run meanwhile without false differences.
 Memory does not grow with the ledger: the entries are streamed once in sequence order to
-check each ledger's chain, and the figures of accounts, grants and consumptions are summed
-by the database and streamed beside their cached rows.
+check each ledger's chain and recompute its hashes (DESIGN §17), and the figures of
+accounts, grants and consumptions are summed by the database and streamed beside their
+cached rows.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.domain.hashing import COLUMNS, GENESIS, link
 from app.domain.ledger import RESTRICTED
 from app.storage.tables import (
     accounts,
@@ -81,29 +83,27 @@ RUNNING = (
     entries.c.promotional_after,
 )
 LEDGER = select(
-    entries.c.id,
-    entries.c.customer_id,
-    entries.c.currency,
-    entries.c.sequence,
-    entries.c.amount,
-    entries.c.balance_before,
-    entries.c.balance_after,
-    entries.c.booked_at,
-    entries.c.type,
+    *(entries.c[name] for name in COLUMNS),
     entries.c.funding_method,
-    *RUNNING,
+    entries.c.hash,
+    *RUNNING[1:],
 ).order_by(entries.c.customer_id, entries.c.currency, entries.c.sequence)
 
 
 async def _walk_ledgers(connection: AsyncConnection, problems: list[str]) -> None:
     """Sequence without gaps, before/after that chain, never backdated, never negative,
-    and the running figures each entry carries."""
+    the running figures each entry carries, and each hash over the one before it."""
     ledger, sequence, available, last, figures = None, 0, 0, None, [0] * len(RUNNING)
+    previous = GENESIS
     async for entry in _stream(connection, LEDGER):
         if (entry.customer_id, entry.currency) != ledger:
             ledger, sequence, available, last = (entry.customer_id, entry.currency), 0, 0, None
-            figures = [0] * len(RUNNING)
+            figures, previous = [0] * len(RUNNING), GENESIS
         where = f"entry {entry.id} ({entry.customer_id}/{entry.currency} #{entry.sequence})"
+        # chained on the stored hash: only the entry whose fields or hash changed is named
+        if link(previous, entry._mapping) != entry.hash:
+            problems.append(f"{where}: hash does not match its fields and the previous hash")
+        previous = entry.hash
         if entry.sequence != sequence + 1:
             problems.append(f"{where}: sequence follows {sequence}")
         if entry.balance_before != available:
@@ -163,6 +163,14 @@ ACCOUNT_FIGURES = {
     "voided": GRANT_FIGURES["voided"],
     "last_booked_at": func.max(entries.c.booked_at),
 }
+_LAST_HASH = (  # the hash of the account's ledger's last entry: one seek
+    select(entries.c.hash)
+    .where(entries.c.customer_id == accounts.c.customer_id)
+    .where(entries.c.currency == accounts.c.currency)
+    .order_by(entries.c.sequence.desc())
+    .limit(1)
+    .scalar_subquery()
+)
 CONSUMPTION_FIGURES = {
     "consumed": _sum(entries.c.amount, "CONSUMED", negate=True),
     "reversed": _sum(entries.c.amount, "RESTORED"),
@@ -183,9 +191,11 @@ async def _check_accounts(connection: AsyncConnection, problems: list[str]) -> N
     same = and_(
         sums.c.customer_id == accounts.c.customer_id, sums.c.currency == accounts.c.currency
     )
-    async for row in _stream(connection, select(accounts, *_figures(sums)).outerjoin(sums, same)):
+    last_hash = func.coalesce(_LAST_HASH, GENESIS).label("ledger_last_hash")
+    statement = select(accounts, *_figures(sums), last_hash).outerjoin(sums, same)
+    async for row in _stream(connection, statement):
         where = f"account {row.customer_id}/{row.currency}"
-        _compare(problems, where, row, tuple(ACCOUNT_FIGURES))
+        _compare(problems, where, row, (*ACCOUNT_FIGURES, "last_hash"))
     orphans = select(sums.c.customer_id, sums.c.currency).outerjoin(accounts, same)
     orphans = orphans.where(accounts.c.customer_id.is_(None))
     async for row in _stream(connection, orphans):

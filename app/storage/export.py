@@ -68,6 +68,7 @@ COLUMNS = (
     entries.c.feature_key,
     entries.c.description,
     entries.c.labels,
+    entries.c.hash,
 )
 
 

@@ -120,6 +120,7 @@ def account_from_row(row: Row[Any]) -> Account:
         expired=row.expired,
         voided=row.voided,
         last_booked_at=row.last_booked_at,
+        last_hash=row.last_hash,
     )
 
 
@@ -135,6 +136,7 @@ def account_values(account: Account) -> dict[str, Any]:
         "expired": account.expired,
         "voided": account.voided,
         "last_booked_at": account.last_booked_at,
+        "last_hash": account.last_hash,
     }
 
 
@@ -165,6 +167,7 @@ def entry_values(entry: Entry) -> dict[str, Any]:
         "feature_key": entry.feature_key,
         "description": entry.description,
         "labels": [list(label) for label in entry.labels],
+        "hash": entry.hash,
     }
 
 

@@ -98,6 +98,7 @@ class Account(SQLModel, table=True):
     expired: int = money()
     voided: int = money()
     last_booked_at: datetime | None = instant(nullable=True)
+    last_hash: str  # the hash of the ledger's last entry (DESIGN §17)
 
 
 class CreditGrant(SQLModel, table=True):
@@ -236,6 +237,7 @@ class LedgerEntry(SQLModel, table=True):
     feature_key: str | None = None
     description: str | None = None
     labels: list[list[str]] = labels()
+    hash: str  # SHA-256 hex over the previous entry's hash and this entry (DESIGN §17)
 
 
 class ScopeFigure(SQLModel, table=True):

@@ -45,7 +45,7 @@ query Ledger($after: String) {
       availableBalanceBefore availableBalanceAfter
       grant { id fundingMethod purchase { currency perUnitCostBasis } }
       consumption { id key } actor { type id name }
-      bookedAt createdAt featureKey description labels { key value }
+      bookedAt createdAt featureKey description labels { key value } hash
     } }
     pageInfo { hasNextPage endCursor }
   }
@@ -117,7 +117,7 @@ def as_exported(node: dict[str, Any]) -> dict[str, Any]:
         "featureKey": node["featureKey"],
         "description": node["description"],
         "labels": {label["key"]: label["value"] for label in node["labels"]},
-        "hash": None,
+        "hash": node["hash"],
     }
 
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from app.domain.grants import FundingMethod, Grant
 from app.domain.ledger import OPEN, SYSTEM, Account, Booking, Entry, EntryType, Figures
+from tests.chain import ZEROS, entry_hash, rfc3339_micro
 from tests.conftest import examples
 from tests.domain.factories import HOUR, SECOND, T0, booking, grant, purchase
 
@@ -150,7 +151,45 @@ def test_an_entry_carries_everything_it_was_booked_with():
         feature_key="api_calls",
         description="1,000 calls",
         labels=(("env", "prod"),),
+        hash=entry_hash(
+            ZEROS,
+            {
+                "id": "ent_1",
+                "transactionId": "txn_9",
+                "customerId": "cus_1",
+                "currency": "USD",
+                "sequence": 1,
+                "type": "CONSUMED",
+                "amount": -25,
+                "balanceBefore": 0,
+                "balanceAfter": -25,
+                "grantId": "grt_paid",
+                "consumptionId": "csm_1",
+                "actorType": "OPEN",
+                "actorName": "open",
+                "bookedAt": rfc3339_micro(T0),
+                "featureKey": "api_calls",
+                "description": "1,000 calls",
+            },
+        ),
     )
+    assert ledger.last_hash == entry.hash
+
+
+def test_each_entry_chains_on_the_previous_one_s_hash():
+    ledger = account()
+    first = book(ledger, PROMO, EntryType.FUNDED, 1000)
+    second = book(ledger, PROMO, EntryType.CONSUMED, -5, at=T0 + HOUR)
+    fields = {
+        "id": second.id, "transactionId": second.transaction_id, "customerId": "cus_1",
+        "currency": "USD", "sequence": 2, "type": "CONSUMED", "amount": -5,
+        "balanceBefore": 1000, "balanceAfter": 995, "grantId": PROMO.id,
+        "consumptionId": None, "actorType": second.actor.type.value,
+        "actorName": second.actor.name, "bookedAt": rfc3339_micro(T0 + HOUR),
+        "featureKey": None, "description": None,
+    }  # fmt: skip
+    assert second.hash == entry_hash(first.hash, fields)
+    assert first.hash != second.hash != ZEROS
 
 
 def test_time_driven_entries_are_booked_by_the_system_actor():

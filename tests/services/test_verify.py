@@ -20,6 +20,7 @@ from app.services.verify import verify
 from app.storage.engine import write_transaction
 from app.storage.mapping import account_values, grant_creation
 from app.storage.tables import accounts, consumptions, entries, grants
+from tests.chain import chain_rows
 from tests.services.support import consume, ledger, promo
 
 
@@ -78,6 +79,8 @@ async def test_a_broken_chain_and_entries_without_an_account_are_reported(
     await change(runtime, delete(accounts).where(eur))
 
     assert await verify(runtime.engine) == [
+        f"entry {last.id} ({customer_id}/USD #9): hash does not match its fields and the "
+        "previous hash",
         f"entry {last.id} ({customer_id}/USD #9): sequence follows 3",
         f"account {customer_id}/USD: sequence is 4 in the cache, 9 by the ledger",
         f"account {customer_id}/EUR: entries without an account row",
@@ -153,9 +156,10 @@ async def long_ledger(runtime: Runtime, key: str, draws: int) -> None:
         entry_row(key, customer_id, grant_id, n, -1 if n > 1 else draws, draws, at)
         for n in range(1, draws + 2)
     ]
+    head = chain_rows(rows)
     account = account_values(
         Account(customer_id, "USD", draws + 1, funded=draws, consumed=draws, last_booked_at=at)
-    )
+    ) | {"last_hash": head}
     async with write_transaction(runtime.engine) as connection:
         await connection.execute(insert(grants).values(grant))
         await connection.execute(insert(accounts).values(account))

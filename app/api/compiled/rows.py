@@ -153,6 +153,7 @@ ENTRY = COMMON | {
     "bookedAt": plain("booked_at"),
     "transactionId": plain("transaction_id"),
     "featureKey": plain("feature_key"),
+    "hash": plain("hash"),
     "actor": Leaf(("actor_type", "actor_id", "actor_name"), _actor),
 }
 

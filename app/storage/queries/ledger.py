@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
 
@@ -112,3 +112,26 @@ async def counts(
     grouped = statement.add_columns(parent).where(parent.in_(parent_ids)).group_by(parent)
     found = {row[1]: int(row[0]) for row in await connection.execute(grouped)}
     return {parent_id: found.get(parent_id, 0) for parent_id in parent_ids}
+
+
+_HEAD = (
+    select(entries.c.sequence, entries.c.hash)
+    .where(entries.c.customer_id == bindparam("customer_id"))
+    .where(entries.c.currency == bindparam("currency"))
+    .order_by(entries.c.sequence.desc())
+    .limit(1)
+)
+
+
+async def heads(
+    connection: AsyncConnection, ledgers: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[int, str]]:
+    """The last entry's (sequence, hash) of each (customer, currency) ledger that has one:
+    a seek on the unique (customer_id, currency, sequence) index each."""
+    found = {}
+    for customer_id, currency in ledgers:
+        parameters = {"customer_id": customer_id, "currency": currency}
+        row = (await connection.execute(_HEAD, parameters)).first()
+        if row is not None:
+            found[(customer_id, currency)] = (row.sequence, row.hash)
+    return found

@@ -11,6 +11,7 @@ stay as built.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -96,6 +97,7 @@ node:entry               401   ok     ok      ok      401      hidden  ok
 nodes                    401   ok     ok      ok      401      hidden  ok
 customer:id              401   ok     ok      ok      401      hidden  ok
 customer:key             401   ok     ok      ok      401      hidden  ok
+customer:ledgerHead      401   ok     ok      ok      401      hidden  ok
 customers:filtered       401   ok     ok      ok      401      hidden  ok
 customers:all            401   ok     ok      ok      401      hidden  ok
 creditGrant              401   ok     ok      ok      401      hidden  ok
@@ -181,6 +183,22 @@ CUSTOMER_BY_KEY = "query($key: String!) { customer(key: $key) { id key } }"
 def check_customer(asked: Asked, data: dict[str, Any]) -> None:
     t = asked.target
     assert data == {"customer": {"id": t.customer, "key": t.key} if asked.visible else None}
+
+
+LEDGER_HEAD = """query($id: ID!) {
+  customer(id: $id) { id creditLedgerHead(currency: "USD") { currency sequence hash } }
+}"""
+
+
+def check_ledger_head(asked: Asked, data: dict[str, Any]) -> None:
+    """The target's ledger head: its last entry's sequence and hash (DESIGN §17)."""
+    if not asked.visible:
+        assert data == {"customer": None}
+        return
+    head = data["customer"]["creditLedgerHead"]
+    assert data["customer"]["id"] == asked.target.customer
+    assert head["currency"] == "USD" and head["sequence"] >= 1
+    assert re.fullmatch("[0-9a-f]{64}", head["hash"]) and head["hash"] != "0" * 64
 
 
 CUSTOMERS_FILTERED = """
@@ -309,6 +327,9 @@ QUERY_OPS: dict[str, QueryOp] = {
     "nodes": QueryOp(lambda a: (NODES, {"ids": nodes_ids(a.target)}), check_nodes),
     "customer:id": QueryOp(lambda a: (CUSTOMER_BY_ID, {"id": a.target.customer}), check_customer),
     "customer:key": QueryOp(lambda a: (CUSTOMER_BY_KEY, {"key": a.target.key}), check_customer),
+    "customer:ledgerHead": QueryOp(
+        lambda a: (LEDGER_HEAD, {"id": a.target.customer}), check_ledger_head
+    ),
     "customers:filtered": QueryOp(
         lambda a: (CUSTOMERS_FILTERED, {"key": a.target.key}), check_customers_filtered
     ),

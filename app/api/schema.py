@@ -32,6 +32,7 @@ from app.api.ledger import (
 from app.api.limits import Limits, OperationLimits, alias_rule, depth_rule
 from app.api.masking import CodedParserCache, MaskInternalErrors
 from app.api.mutations import Mutation
+from app.api.preview import CreditConsumptionPreview, preview
 from app.api.revenue import CreditRevenueReport, revenue
 from app.api.scalars import SCALARS
 from app.api.subscriptions import Subscription
@@ -154,6 +155,11 @@ class Query:
     )
     async def currencies(self, info: Info[Context, None]) -> list[Currency]:
         return [Currency.from_domain(c) for c in await info.context.runtime.catalog.all()]
+
+    preview_credit_consumption: CreditConsumptionPreview = strawberry.field(
+        resolver=preview,
+        description="What consumeCredits would do now with the same arguments; writes nothing.",
+    )
 
     credit_revenue: CreditRevenueReport = strawberry.field(
         resolver=revenue,

@@ -3,10 +3,11 @@
 One world for the module: customers A and B, an API key of each role, a revoked key and
 A's portal token. The tables below say what each caller gets: `ok` (the answer a full
 reader gets), `hidden` (the answer had the other customer never existed), `forbidden`
-(the ForbiddenError member; for a query, a FORBIDDEN error and no data) or `401` (HTTP
-401, UNAUTHENTICATED). Callers ask about B, except `portal_own`, A's token asking about
-A. Writes made by allowed mutations go to fresh objects in EUR, so the world's USD objects
-stay as built.
+(the ForbiddenError member; for a query, a FORBIDDEN error and no data), `notfound` (a
+query whose answer cannot be null: a NOT_FOUND error and no data, as for a customer that
+does not exist) or `401` (HTTP 401, UNAUTHENTICATED). Callers ask about B, except
+`portal_own`, A's token asking about A. Writes made by allowed mutations go to fresh
+objects in EUR, so the world's USD objects stay as built.
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ creditLedger:all         401   ok     ok      ok      401      hidden  ok
 currencies               401   ok     ok      ok      401      ok      ok
 viewer                   401   ok     ok      ok      401      ok      ok
 creditRevenue            401   ok     forbidden  ok   401      forbidden  forbidden
+previewCreditConsumption 401   ok     ok      ok      401      notfound  ok
 """
 )
 
@@ -316,6 +318,27 @@ def check_revenue(asked: Asked, data: dict[str, Any]) -> None:
     assert data == {"creditRevenue": {"currency": "USD", "periods": [period]}}
 
 
+PREVIEW = """
+query($id: ID!) {
+  previewCreditConsumption(customerId: $id, currency: "USD", amount: "10") {
+    consumed shortfall availableBefore availableAfter entries { amount grant { id } }
+  }
+}"""
+
+
+def check_preview(asked: Asked, data: dict[str, Any]) -> None:
+    entry = {"amount": "10.00", "grant": {"id": asked.target.grant}}
+    assert data == {
+        "previewCreditConsumption": {
+            "consumed": "10.00",
+            "shortfall": "0.00",
+            "availableBefore": "95.00",
+            "availableAfter": "85.00",
+            "entries": [entry],
+        }
+    }
+
+
 @dataclass(frozen=True)
 class QueryOp:
     ask: Callable[[Asked], tuple[str, dict[str, Any]]]
@@ -347,6 +370,9 @@ QUERY_OPS: dict[str, QueryOp] = {
     "currencies": QueryOp(lambda a: ("{ currencies { code } }", {}), check_currencies),
     "viewer": QueryOp(lambda a: (VIEWER, {}), check_viewer),
     "creditRevenue": QueryOp(lambda a: (REVENUE, {}), check_revenue),
+    "previewCreditConsumption": QueryOp(
+        lambda a: (PREVIEW, {"id": a.target.customer}), check_preview
+    ),
 }
 
 
@@ -385,6 +411,11 @@ async def test_a_query_answers_each_caller_as_the_access_rules_say(
     if outcome == "forbidden":  # a query only some roles may make: no data, FORBIDDEN
         assert body["data"] is None, body
         assert [error["extensions"]["code"] for error in body["errors"]] == ["FORBIDDEN"]
+        return
+    if outcome == "notfound":
+        assert body["data"] is None, body
+        assert [error["extensions"]["code"] for error in body["errors"]] == ["NOT_FOUND"]
+        assert body["errors"][0]["message"] == f"Customer {asked.target.customer} not found"
         return
     assert "errors" not in body, body["errors"]
     op.check(asked, body["data"])

@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.domain.hashing import GENESIS, link
 from app.domain.ids import new_id
 from app.storage.engine import create_engine, lock_customer, read_connection, write_transaction
 from app.storage.tables import accounts, consumptions, entries, grants
@@ -161,7 +162,8 @@ async def consume(engine: AsyncEngine, body: dict[str, Any]) -> dict[str, Any]:
             booked_at=now, created_at=now, transaction_id=transaction_id, actor_type="OPEN",
             actor_id=None, actor_name="open", funding_method=grant.funding_method, labels=[],
         )  # fmt: skip
-        await connection.execute(insert(entries).values(entry | _figures(entry, account, units)))
+        row = entry | _figures(entry, account, units)
+        await connection.execute(insert(entries).values(row))
         await connection.execute(
             update(grants)
             .where(grants.c.id == grant.id)
@@ -176,6 +178,7 @@ async def consume(engine: AsyncEngine, body: dict[str, Any]) -> dict[str, Any]:
                 available=accounts.c.available - units,
                 consumed=accounts.c.consumed + units,
                 last_booked_at=now,
+                **({"last_hash": row["hash"]} if "hash" in row else {}),
             )
         )
     available = money(account.available - units)
@@ -213,11 +216,15 @@ def _figures(entry: dict[str, Any], account: Any, units: int) -> dict[str, Any]:
         "consumed": account.consumed + units,
         "promotional": account.available_promotional - units,
     }
-    return {
+    values = {
         column.name: after.get(column.name.removesuffix("_after"), 0)
         for column in entries.columns
         if column.name not in entry and column.name != "position" and not column.nullable
     }
+    if "hash" in values:  # the hash chain (DESIGN §17), as the server computes it
+        previous = after.get("last_hash", GENESIS)
+        values["hash"] = link(previous, {"feature_key": None, "description": None} | entry)
+    return values
 
 
 def create_floor(database_url: str) -> Starlette:

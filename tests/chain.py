@@ -79,11 +79,12 @@ def chain_rows(rows: list[dict[str, Any]]) -> str:
 
 def recomputed(records: Iterable[Mapping[str, Any]], scales: Mapping[str, int]) -> list[str]:
     """Each exported entry's hash recomputed along its ledger (records in export order)."""
-    hashes, ledger, previous = [], None, ZEROS
+    hashes, ledger, previous, sequence = [], None, ZEROS, 0
     for record in records:
         if (record["customerId"], record["currency"]) != ledger:
-            ledger, previous = (record["customerId"], record["currency"]), ZEROS
-        assert record["sequence"] == 1 or ledger is not None
+            ledger, previous, sequence = (record["customerId"], record["currency"]), ZEROS, 0
+        sequence += 1
+        assert record["sequence"] == sequence, record  # a whole ledger, in order
         previous = entry_hash(previous, exported_fields(record, scales[record["currency"]]))
         hashes.append(previous)
     return hashes

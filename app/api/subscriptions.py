@@ -330,11 +330,7 @@ async def follow(
 ) -> AsyncIterator[CreditLedgerEntry]:
     """The entries after the last one sent: from the change itself when they follow on."""
     last = seen.get(currency, 0)
-    own = []
-    if committed.entries:
-        own = await shared(
-            committed, ("own entries", currency), partial(own_entries, info, committed, currency)
-        )
+    own = await own_entries(info, committed, currency) if committed.entries else []
     fresh = [entry for entry in own if entry.sequence > last]
     if fresh and fresh[0].sequence == last + 1:
         for entry in fresh:
@@ -372,11 +368,21 @@ async def refill(
 async def own_entries(
     info: Info[Context, None], committed: Committed, currency: str
 ) -> list[CreditLedgerEntry]:
-    """The entries a change carries in one currency, in sequence order, mapped once."""
-    mine = sorted(
-        (e for e in committed.entries if e.currency == currency), key=lambda e: e.sequence
-    )
-    return await info.context.fresh_loaders().entry_objects([row_of(e) for e in mine])
+    """The entries a change carries in one currency, in sequence order, mapped once for
+    all its subscribers: by the first to ask, at once (no read, so no task to share),
+    so each subscriber goes from its change to its send in one turn of the event loop."""
+    key = ("own entries", currency)
+    found: list[CreditLedgerEntry] | None = committed.shared.get(key)
+    if found is None:
+        known = await info.context.runtime.catalog.get(currency)
+        scales = {} if known is None else {currency: known.scale}
+        mine = sorted(
+            (e for e in committed.entries if e.currency == currency), key=lambda e: e.sequence
+        )
+        found = committed.shared.setdefault(
+            key, [CreditLedgerEntry.from_row(row_of(e), scales) for e in mine]
+        )
+    return found
 
 
 async def entry_page(

@@ -37,7 +37,7 @@ def error_body(message: str, request_id: str, *, code: str = "LIMIT_EXCEEDED") -
 
 def incoming_request_id(scope: Scope) -> str | None:
     """The `X-Request-ID` the request came with, if it is safe to reuse."""
-    sent = dict(scope.get("headers", [])).get(b"x-request-id")
+    sent: bytes | None = dict(scope.get("headers", [])).get(b"x-request-id")
     if sent is None or SAFE_REQUEST_ID.fullmatch(sent) is None:
         return None
     return sent.decode("ascii")

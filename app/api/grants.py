@@ -206,7 +206,11 @@ class CreditGrantOrderField(Enum):
     )
     PRIORITY = "PRIORITY"
     BURN_ORDER = strawberry.enum_value(
-        "BURN_ORDER", description="The order in which consumption draws credits; see DESIGN.md."
+        "BURN_ORDER",
+        description=(
+            "The order in which consumption draws credits: priority, restricted before"
+            " unrestricted, soonest expiry, lowest cost basis, earliest effectiveAt."
+        ),
     )
 
 

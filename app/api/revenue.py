@@ -1,4 +1,4 @@
-"""`creditRevenue` (DESIGN §16): revenue of paid credits by day, ISO week or month.
+"""`creditRevenue` (docs/revenue.md): revenue of paid credits by day, ISO week or month.
 
 For ADMIN and READER API keys (and OPEN mode, which acts as ADMIN); a WRITER key or a
 portal token gets a FORBIDDEN error and no data. A bad argument is BAD_USER_INPUT with

@@ -125,7 +125,7 @@ class VoidCreditGrantInput:
     )
 
 
-@strawberry.enum
+@strawberry.enum(description="What consumeCredits does when the eligible credits fall short.")
 class InsufficientCreditsBehavior(Enum):
     """What consumeCredits does when the eligible credits fall short."""
 

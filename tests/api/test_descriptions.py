@@ -1,10 +1,15 @@
-"""GraphiQL's docs say what every root field does: each has a description, and so does
-every success type of app/api/mutation_results.py."""
+"""GraphiQL's docs say what the schema is: every type has a description, every root field,
+and every field of the errors, the viewer and the mutations' results."""
 
 from __future__ import annotations
 
 import pytest
-from graphql import GraphQLObjectType, GraphQLUnionType
+from graphql import (
+    GraphQLInputObjectType,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
+    GraphQLUnionType,
+)
 
 from app.api import mutation_results
 from app.api.schema import get_schema
@@ -35,3 +40,45 @@ def test_every_success_type_of_mutation_results_has_a_description() -> None:
 
     assert checked == ours
     assert undescribed == []
+
+
+# Not ours to describe here: the Subscription root lives in app/api/subscriptions.py, which
+# others were editing when the descriptions were added (its fields are described).
+UNDESCRIBED_TYPES = {"Subscription"}
+
+
+def test_every_type_of_the_schema_has_a_description() -> None:
+    schema = get_schema()._schema
+    undescribed = [
+        name
+        for name, found in schema.type_map.items()
+        if not name.startswith("__") and not found.description
+    ]
+
+    assert sorted(undescribed) == sorted(UNDESCRIBED_TYPES)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Error",
+        "ValidationError",
+        "ValidationIssue",
+        "NotFoundError",
+        "KeyConflictError",
+        "InsufficientCreditsError",
+        "InvalidStateError",
+        "ForbiddenError",
+        "Viewer",
+        "CreatePortalTokenInput",
+        "CreatePortalTokenSuccess",
+        *(name for name in dir(mutation_results) if name.endswith("Success")),
+    ],
+)
+def test_every_field_of_the_errors_access_and_mutation_results_has_a_description(
+    name: str,
+) -> None:
+    found = get_schema()._schema.type_map[name]
+    assert isinstance(found, GraphQLObjectType | GraphQLInterfaceType | GraphQLInputObjectType)
+
+    assert [field for field, value in found.fields.items() if not value.description] == []

@@ -339,14 +339,15 @@ async def follow(
         return
     if not fresh and committed.sequences.get(currency, last + 1) <= last:
         return  # nothing after what was sent (a change without sequences is re-read)
-    # Subscribers at the same point share one read (a change from another process names
-    # sequences only, so each of them would otherwise read the same entries).
-    read = partial(entry_page, info, committed.customer_id, currency, last)
-    rows = await shared(committed, ("entries", currency, last), read)
-    for filled in await info.context.fresh_loaders().entry_objects(rows):
+    # Subscribers at the same point share one read and one mapping (a change from another
+    # process, and every change on PostgreSQL, names sequences only): the same objects,
+    # so `app.api.fanout` executes and encodes them once for all of them.
+    read = partial(mapped_page, info, committed.customer_id, currency, last)
+    entries = await shared(committed, ("entries", currency, last), read)
+    for filled in entries:
         seen[currency] = filled.sequence
         yield filled
-    if len(rows) == REFILL_PAGE:
+    if len(entries) == REFILL_PAGE:
         async for filled in refill(info, committed.customer_id, currency, seen):
             yield filled
 
@@ -374,8 +375,7 @@ async def own_entries(
     key = ("own entries", currency)
     found: list[CreditLedgerEntry] | None = committed.shared.get(key)
     if found is None:
-        known = await info.context.runtime.catalog.get(currency)
-        scales = {} if known is None else {currency: known.scale}
+        scales = await scales_of(info, currency)
         mine = sorted(
             (e for e in committed.entries if e.currency == currency), key=lambda e: e.sequence
         )
@@ -391,6 +391,21 @@ async def entry_page(
     """A page of one ledger's entries after a sequence, in sequence order."""
     async with read_connection(info.context.runtime.engine) as connection:
         return await live.entries_after(connection, customer_id, currency, after, REFILL_PAGE)
+
+
+async def mapped_page(
+    info: Info[Context, None], customer_id: str, currency: str, after: int
+) -> list[CreditLedgerEntry]:
+    """A page of one ledger's entries after a sequence, as objects (no viewer's scope
+    involved: the entries are of a customer every subscriber here may see)."""
+    rows = await entry_page(info, customer_id, currency, after)
+    scales = await scales_of(info, currency)
+    return [CreditLedgerEntry.from_row(row, scales) for row in rows]
+
+
+async def scales_of(info: Info[Context, None], currency: str) -> dict[str, int]:
+    known = await info.context.runtime.catalog.get(currency)
+    return {} if known is None else {currency: known.scale}
 
 
 def row_of(entry: Entry) -> SimpleNamespace:

@@ -153,8 +153,10 @@ async def run_subscribers(
             if sequence == last:
                 done.set_result(None)
 
+    host, port = urlsplit(url).hostname, urlsplit(url).port
+    assert host is not None and port is not None, url
+
     async def connect() -> Subscriber:
-        host, port = urlsplit(url).hostname, urlsplit(url).port
         loop = asyncio.get_running_loop()
         _, subscriber = await loop.create_connection(
             lambda: Subscriber(url, subscribe, heard, done), host, port

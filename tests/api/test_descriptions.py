@@ -1,5 +1,5 @@
-"""GraphiQL's docs say what the schema is: every type has a description, every root field,
-and every field of the errors, the viewer and the mutations' results."""
+"""GraphiQL's docs say what the schema is: every type, every root field and every field of
+every object, interface and input has a description (short allow-lists name what is not ours)."""
 
 from __future__ import annotations
 
@@ -58,27 +58,24 @@ def test_every_type_of_the_schema_has_a_description() -> None:
     assert sorted(undescribed) == sorted(UNDESCRIBED_TYPES)
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "Error",
-        "ValidationError",
-        "ValidationIssue",
-        "NotFoundError",
-        "KeyConflictError",
-        "InsufficientCreditsError",
-        "InvalidStateError",
-        "ForbiddenError",
-        "Viewer",
-        "CreatePortalTokenInput",
-        "CreatePortalTokenSuccess",
-        *(name for name in dir(mutation_results) if name.endswith("Success")),
-    ],
-)
-def test_every_field_of_the_errors_access_and_mutation_results_has_a_description(
-    name: str,
-) -> None:
-    found = get_schema()._schema.type_map[name]
-    assert isinstance(found, GraphQLObjectType | GraphQLInterfaceType | GraphQLInputObjectType)
+# Fields not ours to describe here: app/api/ledger.py was being edited by others.
+UNDESCRIBED_FIELDS = {
+    "Actor": ["type"],
+    "CreditConsumption": ["id", "currency", "featureKey", "description", "createdAt"],
+    "CreditLedgerEntry": ["id", "type", "currency", "featureKey", "description"],
+    "CreditLedgerFilter": ["types", "currency", "grantId"],
+}
 
-    assert [field for field, value in found.fields.items() if not value.description] == []
+
+def test_every_field_of_every_object_interface_and_input_has_a_description() -> None:
+    schema = get_schema()._schema
+    undescribed: dict[str, list[str]] = {}
+    for name, found in schema.type_map.items():
+        if name.startswith("__"):
+            continue
+        if isinstance(found, GraphQLObjectType | GraphQLInterfaceType | GraphQLInputObjectType):
+            missing = [field for field, value in found.fields.items() if not value.description]
+            if missing:
+                undescribed[name] = missing
+
+    assert undescribed == UNDESCRIBED_FIELDS

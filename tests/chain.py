@@ -65,7 +65,7 @@ COLUMNS = {  # each hashed field and the ledger_entry column it is stored in
 def row_fields(row: Mapping[str, Any]) -> dict[str, Any]:
     """The hashed fields of a ledger_entry row (a missing nullable column is null)."""
     fields = {key: row.get(column) for key, column in COLUMNS.items()}
-    fields["bookedAt"] = rfc3339_micro(fields["bookedAt"])
+    fields["bookedAt"] = rfc3339_micro(row["booked_at"])
     return fields
 
 

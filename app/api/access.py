@@ -17,7 +17,11 @@ from app.domain.errors import DomainError
 from app.services.portal import create_portal_token
 
 
-@strawberry.enum
+@strawberry.enum(
+    description="ADMIN: everything, including custom currencies. WRITER: queries, "
+    "subscriptions, and every mutation but createCustomCurrency. READER: queries and "
+    "subscriptions only."
+)
 class ApiKeyRole(Enum):
     """ADMIN: everything, including custom currencies. WRITER: queries, subscriptions, and
     every mutation but createCustomCurrency. READER: queries and subscriptions only."""
@@ -27,7 +31,10 @@ class ApiKeyRole(Enum):
     READER = "READER"
 
 
-@strawberry.enum
+@strawberry.enum(
+    description="How the request is authenticated: an API key, a portal token, or OPEN "
+    "mode (no credentials needed: loopback only, while no API key exists)."
+)
 class ViewerKind(Enum):
     """OPEN: no credentials are needed (development mode on loopback, no API key yet)."""
 
@@ -38,11 +45,13 @@ class ViewerKind(Enum):
 
 @strawberry.type(description="Who the request is made as.")
 class Viewer:
-    kind: ViewerKind
+    kind: ViewerKind = strawberry.field(description="How the request is authenticated.")
     role: ApiKeyRole | None = strawberry.field(
         description="The role of an API key; ADMIN in OPEN mode; absent for a portal token."
     )
-    name: str
+    name: str = strawberry.field(
+        description="The API key's name; `portal` for a portal token; `open` in OPEN mode."
+    )
     customer_id: strawberry.Private[str | None]
 
     @strawberry.field(description="The one customer a portal token may read.")
@@ -63,27 +72,33 @@ def viewer_of(info: Info[Context, None]) -> Viewer:
     )
 
 
-@strawberry.input
+@strawberry.input(description="The customer a portal token is for, and how long it lasts.")
 class CreatePortalTokenInput:
-    customer_id: strawberry.ID
+    customer_id: strawberry.ID = strawberry.field(
+        description="The one customer the token may read."
+    )
     expires_in: Duration | None = strawberry.field(
         default=timedelta(hours=1), description="How long the token is valid; at most P30D."
     )
 
 
-@strawberry.type
+@strawberry.type(description="A portal token made for one customer, and until when it is valid.")
 class CreatePortalTokenSuccess:
     token: str = strawberry.field(
         description="A read-only bearer token for one customer's credits, "
         "for a customer-facing dashboard."
     )
-    expires_at: datetime
-    customer: Customer
+    expires_at: datetime = strawberry.field(description="After this instant it is refused.")
+    customer: Customer = strawberry.field(description="The customer the token may read.")
 
 
 CreatePortalTokenResult = Annotated[
     CreatePortalTokenSuccess | ValidationError | NotFoundError | ForbiddenError,
-    strawberry.union("CreatePortalTokenResult"),
+    strawberry.union(
+        "CreatePortalTokenResult",
+        description="The token made, or why none was: an invalid input, an unknown customer, "
+        "or a role that may not make tokens.",
+    ),
 ]
 
 

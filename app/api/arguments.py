@@ -1,4 +1,4 @@
-"""Text in query arguments: no control characters or unpaired surrogates (DESIGN §11).
+"""Text in query arguments: no control characters or unpaired surrogates.
 
 A NUL in a filter failed on PostgreSQL and matched every customer on SQLite. Before
 execution, every string in a field argument, written in the document or given as a

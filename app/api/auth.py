@@ -1,4 +1,4 @@
-"""Who a request is: an API key, a portal token, or OPEN mode (DESIGN §10).
+"""Who a request is: an API key, a portal token, or OPEN mode (docs/concepts.md, "Access").
 
 HTTP requests are authenticated here, before GraphQL runs: missing or bad credentials
 answer 401 with an UNAUTHENTICATED GraphQL error. WebSockets authenticate in
@@ -39,9 +39,10 @@ class Authenticator:
         self.created_seen = keys_created.count
 
     async def open_mode(self) -> bool:
-        """No statement per request: a key, once made, exists for good (DESIGN §10), and
-        while none does, the database is asked at most once a second, or at once when
-        this process has made a key since (another process's first key: within 1 s)."""
+        """No statement per request: a key, once made, exists for good (OPEN mode never
+        returns), and while none does, the database is asked at most once a second, or at
+        once when this process has made a key since (another process's first key: within
+        1 s)."""
         if not self.loopback:
             return False
         if not self.keys_exist and self._recheck_due():

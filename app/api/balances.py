@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     description="Figures derived from the ledger for one customer and currency at one instant."
 )
 class CreditBalance:
-    currency: str
+    currency: str = strawberry.field(description="The currency or custom unit code.")
     at: datetime = strawberry.field(description="The instant this balance describes.")
     feature_key: str | None = strawberry.field(
         description="When given, every figure counts only grants unrestricted or listing "
@@ -34,13 +34,15 @@ class CreditBalance:
         description="Lifetime totals up to `at`. funded - consumed - expired - voided = available."
     )
     consumed: Decimal = strawberry.field(description="Consumed net of reversals.")
-    expired: Decimal
-    voided: Decimal
+    expired: Decimal = strawberry.field(description="Forfeited at grants' expiry.")
+    voided: Decimal = strawberry.field(description="Forfeited by voids.")
     available_promotional: Decimal = strawberry.field(
         description="Split of `available` by funding: promotional (NONE) and paid "
         "(INVOICE, EXTERNAL)."
     )
-    available_paid: Decimal
+    available_paid: Decimal = strawberry.field(
+        description="The part of `available` from paid grants (INVOICE, EXTERNAL)."
+    )
     sequence: int = strawberry.field(
         description="Sequence of the last ledger entry this balance includes; 0 when there is none."
     )
@@ -68,8 +70,8 @@ class CreditExpiration:
     grant: Annotated[CreditGrant, strawberry.lazy("app.api.grants")] = strawberry.field(
         description="The grant whose credits expire."
     )
-    currency: str
-    expires_at: datetime
+    currency: str = strawberry.field(description="The grant's currency.")
+    expires_at: datetime = strawberry.field(description="When the remaining credits expire.")
     amount: Decimal = strawberry.field(
         description="What is still remaining on the grant and will be forfeited at expiresAt."
     )

@@ -1,4 +1,6 @@
-"""A request books the due events of the customers it reads, and only theirs (DESIGN §5).
+"""A request books the due events of the customers it reads, and only theirs.
+
+Why, and what each read books, is in docs/decisions.md ("A request books the due events").
 
 Before a batch reads what time-driven events change (balances, grants, ledger pages and
 their counts, upcoming expirations), the loaders ask this request's `CatchUp` for the

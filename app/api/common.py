@@ -14,19 +14,21 @@ LABELS = "Keys and values the caller attached, for its own use."
 
 @strawberry.interface(description="An object with a global id, found again with `node(id:)`.")
 class Node:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(
+        description="A global id, typed by its prefix (`cus_`, `grt_`…)."
+    )
 
 
 @strawberry.type(description="A key and value the caller attached, for its own use.")
 class Label:
-    key: str
-    value: str
+    key: str = strawberry.field(description="Unique among the object's labels.")
+    value: str = strawberry.field(description="Its value.")
 
 
 @strawberry.input(description="A key and value to attach, for the caller's own use.")
 class LabelInput:
-    key: str
-    value: str
+    key: str = strawberry.field(description="Unique among the object's labels.")
+    value: str = strawberry.field(description="Its value.")
 
 
 @strawberry.enum(description="Ascending or descending.")

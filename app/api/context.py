@@ -64,7 +64,7 @@ async def make_context(
 ) -> Context:
     """The request's context. Nothing is booked here: the loaders book the due events of
     the customers a request reads (`app.api.catch_up`), mutations those of the customer
-    they write, and the scheduler the rest (DESIGN §5)."""
+    they write, and the scheduler the rest (docs/concepts.md, "The ledger")."""
     context = Context(runtime, settings, viewer, None, request, response)  # type: ignore[arg-type]
     context.refresh()
     return context

@@ -15,7 +15,7 @@ class Currency:
     code: str = strawberry.field(
         description='ISO 4217 code ("USD") or custom code of 4 to 24 characters ("TOKENS").'
     )
-    name: str
+    name: str = strawberry.field(description="Its name, for people.")
     scale: int = strawberry.field(description="Decimal places an amount in this currency may have.")
     custom: bool = strawberry.field(
         description="A credit unit made with createCustomCurrency, not an ISO 4217 currency."
@@ -30,6 +30,8 @@ class Currency:
 
 @strawberry.input(description="A custom credit unit: its code, name and scale (0 to 9).")
 class CreateCustomCurrencyInput:
-    code: str
-    name: str
-    scale: int
+    code: str = strawberry.field(
+        description="4 to 24 of A-Z, 0-9 and _; not an ISO 4217 code. Also its key."
+    )
+    name: str = strawberry.field(description="Its name, for people.")
+    scale: int = strawberry.field(description="Decimal places its amounts may have: 0 to 9.")

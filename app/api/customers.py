@@ -20,14 +20,14 @@ from app.storage.queries.customers import CustomerQuery
 
 @strawberry.type(description="Who owns credits.")
 class Customer(Node):
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The customer's id (`cus_…`).")
     key: str = strawberry.field(description="The caller's own unique reference for the customer.")
-    name: str
-    description: str | None
+    name: str = strawberry.field(description="Its name, for people.")
+    description: str | None = strawberry.field(description="Free text, for people.")
     raw_labels: strawberry.Private[Any]
     labels: list[Label] = strawberry.field(resolver=stored_labels, description=LABELS)
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime = strawberry.field(description="When it was created.")
+    updated_at: datetime = strawberry.field(description="When it last changed.")
 
     @strawberry.field(
         description="One balance per currency the customer has credits in, "
@@ -116,7 +116,7 @@ CustomerConnection = Connection[Customer]
 
 @strawberry.input(description="Which customers a list keeps; every field given must match.")
 class CustomerFilter:
-    key: str | None = None
+    key: str | None = strawberry.field(default=None, description="Exactly this key.")
     name_contains: str | None = strawberry.field(
         default=None, description="Case-insensitive substring of the name."
     )
@@ -134,17 +134,21 @@ def customer_query(filter: CustomerFilter | None) -> CustomerQuery:
 
 @strawberry.input(description="A new customer.")
 class CreateCustomerInput:
-    key: str
-    name: str
-    description: str | None = None
-    labels: list[LabelInput] | None = None
+    key: str = strawberry.field(
+        description="Your unique reference for the customer (your account id); makes retries safe."
+    )
+    name: str = strawberry.field(description="Its name, for people.")
+    description: str | None = strawberry.field(default=None, description="Free text, for people.")
+    labels: list[LabelInput] | None = strawberry.field(
+        default=None, description="Keys and values for your own use; keys are unique."
+    )
 
 
 @strawberry.input(description="Changes to a customer: a field omitted (or null) stays as it is.")
 class UpdateCustomerInput:
-    customer_id: strawberry.ID
-    name: str | None = None
-    description: str | None = None
+    customer_id: strawberry.ID = strawberry.field(description="The customer to change.")
+    name: str | None = strawberry.field(default=None, description="The new name.")
+    description: str | None = strawberry.field(default=None, description="The new description.")
     labels: list[LabelInput] | None = strawberry.field(
         default=None, description="When given, replaces all labels."
     )

@@ -15,7 +15,7 @@ from app.domain.time import utc_instant
 from app.observability.requests import note_outcome
 
 
-@strawberry.enum
+@strawberry.enum(description="What kind of expected failure an Error is.")
 class ErrorCode(Enum):
     VALIDATION_FAILED = "VALIDATION_FAILED"
     NOT_FOUND = "NOT_FOUND"
@@ -27,39 +27,49 @@ class ErrorCode(Enum):
 
 @strawberry.interface(description="An expected failure of a mutation, returned as data.")
 class Error:
-    code: ErrorCode
-    message: str
+    code: ErrorCode = strawberry.field(description="What kind of failure this is.")
+    message: str = strawberry.field(description="What went wrong, in English, for people.")
 
 
-@strawberry.type
+@strawberry.type(description="One problem with one field of a mutation's input.")
 class ValidationIssue:
     field: list[str] = strawberry.field(
         description="Path of the offending input field, "
         'e.g. ["input", "purchase", "perUnitCostBasis"].'
     )
-    message: str
+    message: str = strawberry.field(description="What is wrong with that field.")
 
 
-@strawberry.type
+@strawberry.type(
+    description="The input is invalid; nothing was written. Every issue is listed at once."
+)
 class ValidationError(Error):
-    issues: list[ValidationIssue]
+    issues: list[ValidationIssue] = strawberry.field(
+        description="Each problem found, with the path of its field."
+    )
 
 
-@strawberry.type
+@strawberry.type(
+    description="A well-formed id names no object of the expected type; nothing was written."
+)
 class NotFoundError(Error):
-    id: strawberry.ID | None
+    id: strawberry.ID | None = strawberry.field(description="The id that was not found.")
 
 
-@strawberry.type
+@strawberry.type(description="The key was used before with a different input; nothing was written.")
 class KeyConflictError(Error):
-    key: str
+    key: str = strawberry.field(description="The key that was already used.")
 
 
-@strawberry.type
+@strawberry.type(
+    description="Under REJECT, the eligible credits fall short of the amount; nothing was consumed."
+)
 class InsufficientCreditsError(Error):
-    currency: str
-    requested: Decimal
-    available: Decimal
+    currency: str = strawberry.field(description="The currency of the consumption.")
+    requested: Decimal = strawberry.field(description="The amount asked for.")
+    available: Decimal = strawberry.field(
+        description="What the eligible grants held: the most that could be consumed."
+    )
 
 
 @strawberry.type(
@@ -73,7 +83,7 @@ class InvalidStateError(Error):
     )
 
 
-@strawberry.type
+@strawberry.type(description="The request's role may not make this mutation.")
 class ForbiddenError(Error):
     pass
 

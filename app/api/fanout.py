@@ -89,12 +89,9 @@ def shared_execution(executor: Executor[Any], key: Hashable, run: Callable[[], A
         result = found[2]
         if isinstance(result, ExecutionResult):
             return result
-        return joined(result, run)
+        return joined(result, lambda: fresh(executor, run))
     SHARING.executed += 1
-    refresh = getattr(executor.context_value, "refresh", None)
-    if refresh is not None:
-        refresh()  # fresh loaders for the fields nested in this event, read once for all
-    result = run()
+    result = fresh(executor, run)
     if isawaitable(result):
         result = asyncio.ensure_future(result)
         SHARING.executions.keep(key, (executor.root_value, executor.operation, result))
@@ -102,6 +99,14 @@ def shared_execution(executor: Executor[Any], key: Hashable, run: Callable[[], A
     if not result.errors:
         SHARING.executions.keep(key, (executor.root_value, executor.operation, result))
     return result
+
+
+def fresh(executor: Executor[Any], run: Callable[[], Any]) -> Any:
+    """Runs the execution with fresh loaders for the fields nested in the event."""
+    refresh = getattr(executor.context_value, "refresh", None)
+    if refresh is not None:
+        refresh()
+    return run()
 
 
 async def owned(task: asyncio.Future[ExecutionResult]) -> ExecutionResult:

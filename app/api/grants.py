@@ -70,12 +70,22 @@ class CreditPurchase:
     amount: Decimal = strawberry.field(
         description="The price: the grant's amount times the cost basis, rounded half to even."
     )
-    availability_policy: AvailabilityPolicy
-    settlement_status: SettlementStatus
-    payment_reference: str | None
-    authorized_at: datetime | None
-    settled_at: datetime | None
-    failed_at: datetime | None
+    availability_policy: AvailabilityPolicy = strawberry.field(
+        description="When its credits become consumable: on creation, authorization or settlement."
+    )
+    settlement_status: SettlementStatus = strawberry.field(description="The payment's progress.")
+    payment_reference: str | None = strawberry.field(
+        description="Your payment provider's reference, if given."
+    )
+    authorized_at: datetime | None = strawberry.field(
+        description="When the payment was reported AUTHORIZED."
+    )
+    settled_at: datetime | None = strawberry.field(
+        description="When the payment was reported SETTLED."
+    )
+    failed_at: datetime | None = strawberry.field(
+        description="When the payment was reported FAILED."
+    )
 
 
 @strawberry.type(
@@ -83,31 +93,39 @@ class CreditPurchase:
     "priority, features, effective time and expiry."
 )
 class CreditGrant(Node):
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The grant's id (`grt_…`).")
     customer_id: strawberry.Private[str]
     key: str | None = strawberry.field(description="The caller's unique reference, if given.")
-    name: str
-    description: str | None
+    name: str = strawberry.field(description="Its name, for people.")
+    description: str | None = strawberry.field(description="Free text, for people.")
     raw_labels: strawberry.Private[Any]
     labels: list[Label] = strawberry.field(resolver=stored_labels, description=LABELS)
-    currency: str
-    funding_method: FundingMethod
+    currency: str = strawberry.field(description="The currency or custom unit code of its credits.")
+    funding_method: FundingMethod = strawberry.field(
+        description="NONE for promotional credits; INVOICE or EXTERNAL for paid ones."
+    )
     purchase: CreditPurchase | None = strawberry.field(description="Null for promotional credits.")
     priority: int = strawberry.field(description="Lower is drawn first (1 to 1000).")
     features: list[str] = strawberry.field(
         description="The features its credits can pay for; empty for any."
     )
-    effective_at: datetime
-    expires_at: datetime | None
-    voided_at: datetime | None
-    void_reason: str | None
+    effective_at: datetime = strawberry.field(
+        description="When its credits become consumable, once it is fundable."
+    )
+    expires_at: datetime | None = strawberry.field(
+        description="When what remains is forfeited; null: never."
+    )
+    voided_at: datetime | None = strawberry.field(
+        description="When it was voided; null: not voided."
+    )
+    void_reason: str | None = strawberry.field(description="Why it was voided.")
     row: strawberry.Private[Any]
     now: strawberry.Private[datetime]
     status: GrantStatus = strawberry.field(
         resolver=_status, description="The grant's status as of the request."
     )
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime = strawberry.field(description="When it was created.")
+    updated_at: datetime = strawberry.field(description="When it last changed.")
     amount: Decimal = strawberry.field(description="Credits granted.")
     remaining: Decimal = strawberry.field(description="Credits still to draw or forfeit.")
     consumed: Decimal = strawberry.field(description="Credits drawn, net of reversals.")
@@ -186,10 +204,16 @@ class CreditGrantFilter:
     status: list[GrantStatus] | None = strawberry.field(
         default=None, description="Any of these statuses, as of the request."
     )
-    currency: str | None = None
-    funding_method: list[FundingMethod] | None = None
-    settlement_status: list[SettlementStatus] | None = None
-    key: str | None = None
+    currency: str | None = strawberry.field(
+        default=None, description="Only grants in this currency."
+    )
+    funding_method: list[FundingMethod] | None = strawberry.field(
+        default=None, description="Only grants with one of these funding methods."
+    )
+    settlement_status: list[SettlementStatus] | None = strawberry.field(
+        default=None, description="Only paid grants whose payment has one of these statuses."
+    )
+    key: str | None = strawberry.field(default=None, description="Only the grant with this key.")
     feature_key: str | None = strawberry.field(
         default=None,
         description="Grants whose credits can pay for this feature: "
@@ -206,14 +230,20 @@ class CreditGrantOrderField(Enum):
     )
     PRIORITY = "PRIORITY"
     BURN_ORDER = strawberry.enum_value(
-        "BURN_ORDER", description="The order in which consumption draws credits; see DESIGN.md."
+        "BURN_ORDER",
+        description=(
+            "The order in which consumption draws credits: priority, restricted before"
+            " unrestricted, soonest expiry, lowest cost basis, earliest effectiveAt."
+        ),
     )
 
 
 @strawberry.input(description="How a grant list is sorted.")
 class CreditGrantOrder:
-    field: CreditGrantOrderField
-    direction: OrderDirection | None = OrderDirection.ASC
+    field: CreditGrantOrderField = strawberry.field(description="What to sort by.")
+    direction: OrderDirection | None = strawberry.field(
+        default=OrderDirection.ASC, description="ASC (the default) or DESC."
+    )
 
 
 def grant_query(filter: CreditGrantFilter | None, order: CreditGrantOrder | None) -> GrantQuery:

@@ -1,7 +1,10 @@
 """An ASGI guard around HTTP requests: a request id, the body size limit, the time limit.
 
-An oversized body answers 413 and a request over its time answers 504, each with a
-GraphQL error body whose extensions.code is LIMIT_EXCEEDED (DESIGN §11). An exception
+The request id is the client's or load balancer's `X-Request-ID` when it is 1 to 128
+characters of letters, digits and `._:-`, else a fresh ULID; the response echoes it and
+the request's log line carries it. An oversized body answers 413 and a request over its
+time answers 504, each with a GraphQL error body whose extensions.code is LIMIT_EXCEEDED
+(the limits of docs/concepts.md, "Errors and limits"). An exception
 that escapes the application answers a masked JSON 500, INTERNAL_SERVER_ERROR, with the
 request id; the log has the trace under the same id.
 """
@@ -11,12 +14,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ulid import ULID
 
 log = logging.getLogger("credits.api")
+
+# Safe to echo in a header and a log line: no spaces, quotes, newlines or control characters.
+SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 
 
 class TooLarge(Exception):
@@ -26,6 +33,14 @@ class TooLarge(Exception):
 def error_body(message: str, request_id: str, *, code: str = "LIMIT_EXCEEDED") -> bytes:
     error = {"message": message, "extensions": {"code": code, "requestId": request_id}}
     return json.dumps({"data": None, "errors": [error]}).encode()
+
+
+def incoming_request_id(scope: Scope) -> str | None:
+    """The `X-Request-ID` the request came with, if it is safe to reuse."""
+    sent: bytes | None = dict(scope.get("headers", [])).get(b"x-request-id")
+    if sent is None or SAFE_REQUEST_ID.fullmatch(sent) is None:
+        return None
+    return sent.decode("ascii")
 
 
 class RequestGuard:
@@ -46,7 +61,7 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = str(ULID())
+        request_id = incoming_request_id(scope) or str(ULID())
         scope.setdefault("state", {})["request_id"] = request_id
         started = False
 

@@ -1,4 +1,6 @@
-"""Limits on what one operation may ask (DESIGN §11): depth, aliases, tokens, estimated cost.
+"""Limits on what one operation may ask: depth, aliases, tokens, estimated cost.
+
+What each limit is and its default: docs/concepts.md, "Errors and limits".
 
 Every refusal is a GraphQL error whose extensions.code is LIMIT_EXCEEDED and whose message
 names the limit and its value. Depth and alias rules are built once per process so the
@@ -145,7 +147,8 @@ class OperationLimits(SchemaExtension):
 
 
 def estimated_cost(schema: Any, document: Any, variables: dict[str, Any], default_page: int) -> int:
-    """The number of objects a query can return (DESIGN §11)."""
+    """The number of objects a query can return: each connection its page size for
+    each object around it, any other object field one for each; scalars nothing."""
     fragments = fragments_of(document)
     total = 0
     for definition in document.definitions:

@@ -54,15 +54,19 @@ class PurchaseTermsInput:
 
 @strawberry.input(description="A paid grant: credits sold to a customer.")
 class PurchaseCreditsInput:
-    customer_id: strawberry.ID
+    customer_id: strawberry.ID = strawberry.field(
+        description="The customer who receives the credits."
+    )
     key: str | None = strawberry.field(
         default=None,
         description="Unique per customer. Repeating a request with the same key and input "
         "answers with the first result; with a different input it is a KeyConflictError.",
     )
     name: str = strawberry.field(description="Shown to people: 1 to 256 characters.")
-    description: str | None = None
-    labels: list[LabelInput] | None = None
+    description: str | None = strawberry.field(default=None, description="Free text, for people.")
+    labels: list[LabelInput] | None = strawberry.field(
+        default=None, description="For your own use."
+    )
     currency: str = strawberry.field(description="The credits' currency or custom unit code.")
     amount: Decimal = strawberry.field(description=_AMOUNT)
     funding_method: CreditFundingMethod = strawberry.field(
@@ -86,11 +90,15 @@ class PurchaseCreditsInput:
 
 @strawberry.input(description="A promotional grant: credits nobody pays for (funding NONE).")
 class GrantPromotionalCreditsInput:
-    customer_id: strawberry.ID
+    customer_id: strawberry.ID = strawberry.field(
+        description="The customer who receives the credits."
+    )
     key: str | None = strawberry.field(default=None, description=_GRANT_KEY)
     name: str = strawberry.field(description="Shown to people: 1 to 256 characters.")
-    description: str | None = None
-    labels: list[LabelInput] | None = None
+    description: str | None = strawberry.field(default=None, description="Free text, for people.")
+    labels: list[LabelInput] | None = strawberry.field(
+        default=None, description="For your own use."
+    )
     currency: str = strawberry.field(description="The credits' currency or custom unit code.")
     amount: Decimal = strawberry.field(description=_AMOUNT)
     priority: int | None = strawberry.field(default=10, description=_PRIORITY)
@@ -106,7 +114,7 @@ class GrantPromotionalCreditsInput:
 
 @strawberry.input(description="A payment event for a paid grant.")
 class SettleCreditPurchaseInput:
-    grant_id: strawberry.ID
+    grant_id: strawberry.ID = strawberry.field(description="The paid grant whose payment moved.")
     status: CreditSettlementStatus = strawberry.field(description="AUTHORIZED, SETTLED or FAILED.")
     payment_reference: str | None = strawberry.field(
         default=None, description="The payment's id, recorded on the purchase."
@@ -119,13 +127,13 @@ class SettleCreditPurchaseInput:
 
 @strawberry.input(description="Which grant to void, and why.")
 class VoidCreditGrantInput:
-    grant_id: strawberry.ID
+    grant_id: strawberry.ID = strawberry.field(description="The grant to void.")
     reason: str | None = strawberry.field(
         default=None, description="Kept on the grant and as the VOIDED entry's description."
     )
 
 
-@strawberry.enum
+@strawberry.enum(description="What consumeCredits does when the eligible credits fall short.")
 class InsufficientCreditsBehavior(Enum):
     """What consumeCredits does when the eligible credits fall short."""
 
@@ -139,12 +147,14 @@ class InsufficientCreditsBehavior(Enum):
 
 @strawberry.input(description="One use of credits: how much, in what, for which feature.")
 class ConsumeCreditsInput:
-    customer_id: strawberry.ID
+    customer_id: strawberry.ID = strawberry.field(
+        description="The customer whose credits are used."
+    )
     key: str = strawberry.field(
         description="Unique per customer: the caller's reference for this usage (a charge or "
         "event id). A retry with the same key and input answers with the first result."
     )
-    currency: str
+    currency: str = strawberry.field(description="The currency or custom unit code to draw.")
     amount: Decimal = strawberry.field(description="Above zero, at the currency's scale.")
     feature_key: str | None = strawberry.field(
         default=None,
@@ -153,13 +163,18 @@ class ConsumeCreditsInput:
     description: str | None = strawberry.field(
         default=None, description="Recorded on the consumption and on each of its entries."
     )
-    labels: list[LabelInput] | None = None
-    on_insufficient: InsufficientCreditsBehavior | None = InsufficientCreditsBehavior.REJECT
+    labels: list[LabelInput] | None = strawberry.field(
+        default=None, description="For your own use."
+    )
+    on_insufficient: InsufficientCreditsBehavior | None = strawberry.field(
+        default=InsufficientCreditsBehavior.REJECT,
+        description="What to do when the eligible credits fall short.",
+    )
 
 
 @strawberry.input(description="A refund of all or part of one consumption.")
 class ReverseCreditConsumptionInput:
-    consumption_id: strawberry.ID
+    consumption_id: strawberry.ID = strawberry.field(description="The consumption to give back.")
     key: str = strawberry.field(description="Unique per customer, like every creation key.")
     amount: Decimal | None = strawberry.field(
         default=None, description="Defaults to everything not yet reversed."

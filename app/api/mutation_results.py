@@ -29,18 +29,18 @@ _BALANCE = "The customer's balance in this currency right after the change."
 
 @strawberry.type(description="The customer created, or found again by its key.")
 class CreateCustomerSuccess:
-    customer: Customer
+    customer: Customer = strawberry.field(description="The customer with this key.")
     replayed: bool = strawberry.field(description=_REPLAYED)
 
 
 @strawberry.type(description="The customer as it is after the change.")
 class UpdateCustomerSuccess:
-    customer: Customer
+    customer: Customer = strawberry.field(description="The customer, changed.")
 
 
 @strawberry.type(description="The custom credit unit created, or found again by its code.")
 class CreateCustomCurrencySuccess:
-    currency: Currency
+    currency: Currency = strawberry.field(description="The custom credit unit with this code.")
     replayed: bool = strawberry.field(
         description="True when a unit with this code and these values already existed."
     )
@@ -51,7 +51,7 @@ class CreateCustomCurrencySuccess:
     "balance it leaves."
 )
 class CreditGrantSuccess:
-    grant: CreditGrant
+    grant: CreditGrant = strawberry.field(description="The grant as it is after the change.")
     balance: CreditBalance = strawberry.field(
         description="The customer's balance in the grant's currency right after the change."
     )
@@ -86,31 +86,52 @@ class ReverseCreditConsumptionSuccess:
 
 CreateCustomerResult = Annotated[
     CreateCustomerSuccess | ValidationError | KeyConflictError | ForbiddenError,
-    strawberry.union("CreateCustomerResult"),
+    strawberry.union(
+        "CreateCustomerResult",
+        description="createCustomer's answer: the customer, or why none was made.",
+    ),
 ]
 UpdateCustomerResult = Annotated[
     UpdateCustomerSuccess | ValidationError | NotFoundError | ForbiddenError,
-    strawberry.union("UpdateCustomerResult"),
+    strawberry.union(
+        "UpdateCustomerResult",
+        description="updateCustomer's answer: the customer changed, or why it was not.",
+    ),
 ]
 CreateCustomCurrencyResult = Annotated[
     CreateCustomCurrencySuccess | ValidationError | KeyConflictError | ForbiddenError,
-    strawberry.union("CreateCustomCurrencyResult"),
+    strawberry.union(
+        "CreateCustomCurrencyResult",
+        description="createCustomCurrency's answer: the unit, or why none was made.",
+    ),
 ]
 PurchaseCreditsResult = Annotated[
     CreditGrantSuccess | ValidationError | NotFoundError | KeyConflictError | ForbiddenError,
-    strawberry.union("PurchaseCreditsResult"),
+    strawberry.union(
+        "PurchaseCreditsResult",
+        description="purchaseCredits' answer: the paid grant, or why none was made.",
+    ),
 ]
 GrantPromotionalCreditsResult = Annotated[
     CreditGrantSuccess | ValidationError | NotFoundError | KeyConflictError | ForbiddenError,
-    strawberry.union("GrantPromotionalCreditsResult"),
+    strawberry.union(
+        "GrantPromotionalCreditsResult",
+        description="grantPromotionalCredits' answer: the grant, or why none was made.",
+    ),
 ]
 SettleCreditPurchaseResult = Annotated[
     CreditGrantSuccess | ValidationError | NotFoundError | InvalidStateError | ForbiddenError,
-    strawberry.union("SettleCreditPurchaseResult"),
+    strawberry.union(
+        "SettleCreditPurchaseResult",
+        description="settleCreditPurchase's answer: the grant settled, or why not.",
+    ),
 ]
 VoidCreditGrantResult = Annotated[
     CreditGrantSuccess | ValidationError | NotFoundError | InvalidStateError | ForbiddenError,
-    strawberry.union("VoidCreditGrantResult"),
+    strawberry.union(
+        "VoidCreditGrantResult",
+        description="voidCreditGrant's answer: the grant voided, or why not.",
+    ),
 ]
 ConsumeCreditsResult = Annotated[
     ConsumeCreditsSuccess
@@ -119,7 +140,10 @@ ConsumeCreditsResult = Annotated[
     | KeyConflictError
     | InsufficientCreditsError
     | ForbiddenError,
-    strawberry.union("ConsumeCreditsResult"),
+    strawberry.union(
+        "ConsumeCreditsResult",
+        description="consumeCredits' answer: the consumption, or why nothing was consumed.",
+    ),
 ]
 ReverseCreditConsumptionResult = Annotated[
     ReverseCreditConsumptionSuccess
@@ -128,5 +152,8 @@ ReverseCreditConsumptionResult = Annotated[
     | KeyConflictError
     | InvalidStateError
     | ForbiddenError,
-    strawberry.union("ReverseCreditConsumptionResult"),
+    strawberry.union(
+        "ReverseCreditConsumptionResult",
+        description="reverseCreditConsumption's answer: the reversal, or why none was made.",
+    ),
 ]

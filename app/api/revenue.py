@@ -1,4 +1,4 @@
-"""`creditRevenue` (DESIGN §16): revenue of paid credits by day, ISO week or month.
+"""`creditRevenue` (docs/revenue.md): revenue of paid credits by day, ISO week or month.
 
 For ADMIN and READER API keys (and OPEN mode, which acts as ADMIN); a WRITER key or a
 portal token gets a FORBIDDEN error and no data. A bad argument is BAD_USER_INPUT with
@@ -36,7 +36,7 @@ class CreditRevenuePeriod:
     from_: datetime = strawberry.field(
         name="from", description="Inclusive start and exclusive end of the period."
     )
-    to: datetime
+    to: datetime = strawberry.field(description="The period's end (exclusive).")
     recognized: Decimal = strawberry.field(
         description="Paid credits consumed in the period (net of reversals), valued at "
         "their grants' cost basis."
@@ -64,7 +64,9 @@ class CreditRevenuePeriod:
 @strawberry.type(description="Revenue of paid credits over every customer, period by period.")
 class CreditRevenueReport:
     currency: str = strawberry.field(description="The purchase currency the values are in.")
-    periods: list[CreditRevenuePeriod]
+    periods: list[CreditRevenuePeriod] = strawberry.field(
+        description="Every period of the interval, in order."
+    )
 
     @classmethod
     def from_domain(cls, report: RevenueReport) -> CreditRevenueReport:

@@ -1,4 +1,4 @@
-"""The process's WebSockets: credentials checked for a socket's whole life (DESIGN §10).
+"""The process's WebSockets: credentials checked for a socket's whole life.
 
 A socket's viewer is watched from its accepted `connection_init` until it closes. One
 watcher per process ticks about twice a second: it ends the sockets of portal tokens

@@ -330,11 +330,7 @@ async def follow(
 ) -> AsyncIterator[CreditLedgerEntry]:
     """The entries after the last one sent: from the change itself when they follow on."""
     last = seen.get(currency, 0)
-    own = []
-    if committed.entries:
-        own = await shared(
-            committed, ("own entries", currency), partial(own_entries, info, committed, currency)
-        )
+    own = await own_entries(info, committed, currency) if committed.entries else []
     fresh = [entry for entry in own if entry.sequence > last]
     if fresh and fresh[0].sequence == last + 1:
         for entry in fresh:
@@ -343,14 +339,15 @@ async def follow(
         return
     if not fresh and committed.sequences.get(currency, last + 1) <= last:
         return  # nothing after what was sent (a change without sequences is re-read)
-    # Subscribers at the same point share one read (a change from another process names
-    # sequences only, so each of them would otherwise read the same entries).
-    read = partial(entry_page, info, committed.customer_id, currency, last)
-    rows = await shared(committed, ("entries", currency, last), read)
-    for filled in await info.context.fresh_loaders().entry_objects(rows):
+    # Subscribers at the same point share one read and one mapping (a change from another
+    # process, and every change on PostgreSQL, names sequences only): the same objects,
+    # so `app.api.fanout` executes and encodes them once for all of them.
+    read = partial(mapped_page, info, committed.customer_id, currency, last)
+    entries = await shared(committed, ("entries", currency, last), read)
+    for filled in entries:
         seen[currency] = filled.sequence
         yield filled
-    if len(rows) == REFILL_PAGE:
+    if len(entries) == REFILL_PAGE:
         async for filled in refill(info, committed.customer_id, currency, seen):
             yield filled
 
@@ -372,11 +369,20 @@ async def refill(
 async def own_entries(
     info: Info[Context, None], committed: Committed, currency: str
 ) -> list[CreditLedgerEntry]:
-    """The entries a change carries in one currency, in sequence order, mapped once."""
-    mine = sorted(
-        (e for e in committed.entries if e.currency == currency), key=lambda e: e.sequence
-    )
-    return await info.context.fresh_loaders().entry_objects([row_of(e) for e in mine])
+    """The entries a change carries in one currency, in sequence order, mapped once for
+    all its subscribers: by the first to ask, at once (no read, so no task to share),
+    so each subscriber goes from its change to its send in one turn of the event loop."""
+    key = ("own entries", currency)
+    found: list[CreditLedgerEntry] | None = committed.shared.get(key)
+    if found is None:
+        scales = await scales_of(info, currency)
+        mine = sorted(
+            (e for e in committed.entries if e.currency == currency), key=lambda e: e.sequence
+        )
+        found = committed.shared.setdefault(
+            key, [CreditLedgerEntry.from_row(row_of(e), scales) for e in mine]
+        )
+    return found
 
 
 async def entry_page(
@@ -385,6 +391,21 @@ async def entry_page(
     """A page of one ledger's entries after a sequence, in sequence order."""
     async with read_connection(info.context.runtime.engine) as connection:
         return await live.entries_after(connection, customer_id, currency, after, REFILL_PAGE)
+
+
+async def mapped_page(
+    info: Info[Context, None], customer_id: str, currency: str, after: int
+) -> list[CreditLedgerEntry]:
+    """A page of one ledger's entries after a sequence, as objects (no viewer's scope
+    involved: the entries are of a customer every subscriber here may see)."""
+    rows = await entry_page(info, customer_id, currency, after)
+    scales = await scales_of(info, currency)
+    return [CreditLedgerEntry.from_row(row, scales) for row in rows]
+
+
+async def scales_of(info: Info[Context, None], currency: str) -> dict[str, int]:
+    known = await info.context.runtime.catalog.get(currency)
+    return {} if known is None else {currency: known.scale}
 
 
 def row_of(entry: Entry) -> SimpleNamespace:

@@ -2,7 +2,7 @@
 
 Strawberry answers such requests in text/plain, and some (a JSON body that is a string
 or a number, invalid UTF-8, deep nesting) escape it as a bare 500. Here every one gets
-the `errors` body of DESIGN §11 with the request id, and nothing executes:
+a GraphQL `errors` body with an extensions.code and the request id, and nothing executes:
 BAD_REQUEST with 400 (415 for a body that is not application/json), and
 OPERATION_RESOLUTION_FAILURE (400) when the request does not name one operation of its
 document (an unknown operationName, or several operations and none named).

@@ -1,4 +1,4 @@
-"""Who is asking, and what they may do (DESIGN §10)."""
+"""Who is asking, and what they may do (docs/concepts.md, "Access")."""
 
 from __future__ import annotations
 

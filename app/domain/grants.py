@@ -136,7 +136,7 @@ class Grant:
 
     def pending_at(self, at: datetime) -> bool:
         """Whether its amount counts as pending at `at`: created by then, and not funded,
-        voided or expired by then (DESIGN §6)."""
+        voided or expired by then (`pending` in docs/concepts.md, "Balances")."""
         return self.created_at <= at and not any(
             instant is not None and instant <= at
             for instant in (self.funded_at, self.voided_at, self.expires_at)
@@ -173,7 +173,7 @@ class Grant:
         return self.expires_at
 
     def burn_key(self) -> str:
-        """Fixed-width text whose order is the burn order (DESIGN §4)."""
+        """Fixed-width text whose order is the burn order (docs/concepts.md)."""
         expiry = stamp(self.expires_at) if self.expires_at else "9" * 20
         return "|".join(
             [

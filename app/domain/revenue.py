@@ -1,4 +1,4 @@
-"""Revenue of paid credits (DESIGN §16): its periods and its exact valuation.
+"""Revenue of paid credits (docs/revenue.md): its periods and its exact valuation.
 
 Periods are UTC calendar days, ISO weeks (from Monday) or calendar months, the first and
 the last cut at the request's bounds. A figure is the exact sum of credit amounts times

@@ -38,7 +38,8 @@ def customer_conditions(
 
 
 def status_condition(status: str, now: datetime) -> ColumnElement[bool]:
-    """The SQL form of DESIGN §3.3 at `now`, for a caught-up grant."""
+    """The SQL form of a grant's status at `now` (docs/concepts.md, "Grants"), for a
+    caught-up grant."""
     live = grants.c.voided_at.is_(None)
     expired_by_now = and_(grants.c.expires_at.is_not(None), grants.c.expires_at <= now)
     unexpired = not_(expired_by_now)

@@ -11,18 +11,25 @@ transaction itself.
 from __future__ import annotations
 
 import asyncio
-import json
 import multiprocessing
 import resource
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from decimal import Decimal
 from multiprocessing.connection import Connection
 from typing import Any, cast
+from urllib.parse import urlsplit
 
+import orjson
 import uvicorn
-import websockets
+import uvloop
 from starlette.applications import Starlette
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
+from websockets.typing import Subprotocol
+from websockets.uri import parse_uri
 
 from app.cli import WS_COMPRESSION
 from app.domain.ledger import OPEN
@@ -57,55 +64,115 @@ def raise_open_files(wanted: int) -> int:
 def subscribers_process(
     url: str, customer_id: str, after: int, count: int, last: int, pipe: Connection
 ) -> None:
-    """The subscribers' side, in a process of its own."""
-    asyncio.run(run_subscribers(url, customer_id, after, count, last, pipe))
+    """The subscribers' side, in a process of its own, on uvloop as the server."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(run_subscribers(url, customer_id, after, count, last, pipe))
+
+
+class Subscriber(asyncio.Protocol):
+    """One WebSocket read where it arrives: no task per socket, and the receipt time is
+    taken as the bytes are read from the socket, before they are parsed (websockets'
+    sans-I/O protocol frames them; orjson decodes them)."""
+
+    def __init__(
+        self,
+        url: str,
+        subscribe: bytes,
+        heard: Callable[[int, float], None],
+        done: asyncio.Future[None],
+    ) -> None:
+        self.client = ClientProtocol(
+            parse_uri(url), subprotocols=[Subprotocol("graphql-transport-ws")]
+        )
+        self.subscribe = subscribe
+        self.heard = heard
+        self.done = done
+        self.acked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.client.send_request(self.client.connect())
+        self.flush()
+
+    def flush(self) -> None:
+        assert self.transport is not None
+        for data in self.client.data_to_send():
+            if data:
+                self.transport.write(data)
+
+    def data_received(self, data: bytes) -> None:
+        at = time.monotonic()
+        opening = self.client.state is not State.OPEN
+        self.client.receive_data(data)
+        if opening and self.client.state is State.OPEN:
+            self.client.send_text(orjson.dumps({"type": "connection_init", "payload": {}}))
+        for event in self.client.events_received():
+            if isinstance(event, Frame) and event.opcode is Opcode.TEXT:
+                self.message(orjson.loads(event.data), at)
+        self.flush()
+
+    def message(self, body: dict[str, Any], at: float) -> None:
+        if body["type"] == "connection_ack":
+            self.client.send_text(self.subscribe)
+            self.acked.set_result(None)
+        elif body["type"] != "next" or "errors" in body["payload"]:
+            if not self.done.done():
+                self.done.set_exception(RuntimeError(f"unexpected message: {body}"))
+        else:
+            self.heard(body["payload"]["data"]["creditLedgerEntryBooked"]["sequence"], at)
+
+    def close(self) -> None:
+        self.client.send_close()
+        self.flush()
+        assert self.transport is not None
+        self.transport.close()
 
 
 async def run_subscribers(
     url: str, customer_id: str, after: int, count: int, last: int, pipe: Connection
 ) -> None:
     received: dict[int, list[float]] = defaultdict(list)
-    subscribe = {
-        "id": "1",
-        "type": "subscribe",
-        "payload": {
-            "query": LIVE_SUBSCRIPTION,
-            "variables": {"customerId": customer_id, "after": after},
-        },
-    }
+    done = asyncio.get_running_loop().create_future()
+    subscribe = orjson.dumps(
+        {
+            "id": "1",
+            "type": "subscribe",
+            "payload": {
+                "query": LIVE_SUBSCRIPTION,
+                "variables": {"customerId": customer_id, "after": after},
+            },
+        }
+    )
 
-    async def connect() -> Any:
-        socket = await websockets.connect(
-            url, subprotocols=[websockets.Subprotocol("graphql-transport-ws")], ping_interval=None
-        )
-        await socket.send(json.dumps({"type": "connection_init", "payload": {}}))
-        ack = json.loads(await socket.recv())
-        assert ack["type"] == "connection_ack", ack
-        await socket.send(json.dumps(subscribe))
-        return socket
-
-    async def read(socket: Any) -> None:
-        async for message in socket:
-            at = time.monotonic()
-            body = json.loads(message)
-            if body["type"] != "next" or "errors" in body["payload"]:
-                raise RuntimeError(f"unexpected message: {message}")
-            sequence = body["payload"]["data"]["creditLedgerEntryBooked"]["sequence"]
-            times = received[sequence]
-            times.append(at)
-            if len(times) == count:
-                pipe.send(("delivered", sequence))
+    def heard(sequence: int, at: float) -> None:
+        times = received[sequence]
+        times.append(at)
+        if len(times) == count:
+            pipe.send(("delivered", sequence))
             if sequence == last:
-                return
+                done.set_result(None)
 
-    sockets = []
+    host, port = urlsplit(url).hostname, urlsplit(url).port
+    assert host is not None and port is not None, url
+
+    async def connect() -> Subscriber:
+        loop = asyncio.get_running_loop()
+        _, subscriber = await loop.create_connection(
+            lambda: Subscriber(url, subscribe, heard, done), host, port
+        )
+        await subscriber.acked
+        return subscriber
+
+    sockets: list[Subscriber] = []
     for start in range(0, count, 100):  # 100 handshakes at a time
         batch = range(start, min(count, start + 100))
         sockets.extend(await asyncio.gather(*(connect() for _ in batch)))
     pipe.send(("connected", len(sockets)))
-    await asyncio.gather(*(read(socket) for socket in sockets))
+    await done
     pipe.send(("received", dict(received)))
-    await asyncio.gather(*(socket.close() for socket in sockets))
+    for socket in sockets:
+        socket.close()
 
 
 async def start_server(
@@ -133,7 +200,17 @@ async def start_server(
 
 
 async def fan_out(database_url: str, subscribers: int, mutations: int) -> Results:
-    """Commit to receipt by every subscriber ("each") and by the last of them ("last")."""
+    """Commit to receipt by every subscriber ("each") and by the last of them ("last"),
+    the server on uvloop in a thread of its own, as `credits serve` runs it."""
+
+    def run() -> Results:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(serve_and_measure(database_url, subscribers, mutations))
+
+    return await asyncio.to_thread(run)
+
+
+async def serve_and_measure(database_url: str, subscribers: int, mutations: int) -> Results:
     raise_open_files(2 * subscribers + 512)
     app, server, serving, url = await start_server(database_url)
     runtime: Runtime = app.state.runtime

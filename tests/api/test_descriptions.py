@@ -1,10 +1,15 @@
-"""GraphiQL's docs say what every root field does: each has a description, and so does
-every success type of app/api/mutation_results.py."""
+"""GraphiQL's docs say what the schema is: every type, every root field and every field of
+every object, interface and input has a description (short allow-lists name what is not ours)."""
 
 from __future__ import annotations
 
 import pytest
-from graphql import GraphQLObjectType, GraphQLUnionType
+from graphql import (
+    GraphQLInputObjectType,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
+    GraphQLUnionType,
+)
 
 from app.api import mutation_results
 from app.api.schema import get_schema
@@ -35,3 +40,42 @@ def test_every_success_type_of_mutation_results_has_a_description() -> None:
 
     assert checked == ours
     assert undescribed == []
+
+
+# Not ours to describe here: the Subscription root lives in app/api/subscriptions.py, which
+# others were editing when the descriptions were added (its fields are described).
+UNDESCRIBED_TYPES = {"Subscription"}
+
+
+def test_every_type_of_the_schema_has_a_description() -> None:
+    schema = get_schema()._schema
+    undescribed = [
+        name
+        for name, found in schema.type_map.items()
+        if not name.startswith("__") and not found.description
+    ]
+
+    assert sorted(undescribed) == sorted(UNDESCRIBED_TYPES)
+
+
+# Fields not ours to describe here: app/api/ledger.py was being edited by others.
+UNDESCRIBED_FIELDS = {
+    "Actor": ["type"],
+    "CreditConsumption": ["id", "currency", "featureKey", "description", "createdAt"],
+    "CreditLedgerEntry": ["id", "type", "currency", "featureKey", "description"],
+    "CreditLedgerFilter": ["types", "currency", "grantId"],
+}
+
+
+def test_every_field_of_every_object_interface_and_input_has_a_description() -> None:
+    schema = get_schema()._schema
+    undescribed: dict[str, list[str]] = {}
+    for name, found in schema.type_map.items():
+        if name.startswith("__"):
+            continue
+        if isinstance(found, GraphQLObjectType | GraphQLInterfaceType | GraphQLInputObjectType):
+            missing = [field for field, value in found.fields.items() if not value.description]
+            if missing:
+                undescribed[name] = missing
+
+    assert undescribed == UNDESCRIBED_FIELDS

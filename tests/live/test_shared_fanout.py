@@ -8,8 +8,11 @@ from decimal import Decimal
 from pathlib import Path
 
 from app.api.fanout import SHARING
+from app.domain.events import Committed
 from app.domain.ledger import OPEN
 from app.domain.time import FrozenClock
+from app.live.broker import MemoryBroker
+from app.live.postgres import decode, encode
 from app.services.consumption import ConsumeRequest, consume_credits
 from tests.access.support import build_world, next_data, serve, until, websocket
 from tests.conftest import START
@@ -24,6 +27,7 @@ from tests.live.support import (
     ledgers_started,
     subscribed,
 )
+from tests.live.support import serve as serve_live
 
 
 def counts() -> tuple[int, int]:
@@ -54,6 +58,41 @@ async def test_ten_subscribers_of_one_document_cost_one_execution_and_one_encodi
     ] * 10
     assert len({e["id"] for e in events}) == 1
     assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
+
+
+class NoticeBroker(MemoryBroker):
+    """Delivers each change as the PostgreSQL broker does: what its notice carries
+    (customer, sequences, grant ids, instant), not the entries."""
+
+    def deliver(self, committed: Committed) -> None:
+        super().deliver(decode(encode(committed)))
+
+
+async def test_subscribers_of_a_change_by_sequences_share_one_read_execution_and_encoding(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    async with serve_live(tmp_path, clock, broker=NoticeBroker()) as live:
+        customer_id = await live.customer("acme")
+        await live.promote(customer_id, "10")
+        async with connect(live, TRANSPORT_WS) as first, connect(live, LEGACY_WS) as second:
+            streams = [
+                Stream(session, ENTRIES, customerId=customer_id, currency="USD")
+                for session in (first, second)
+                for _ in range(5)
+            ]
+            await ledgers_started(live, 10)
+            before = counts()
+            await live.consume(customer_id, "c1", "1.50")
+            await live.consume(customer_id, "c2", "0.25")
+            events = [[await stream.next(), await stream.next()] for stream in streams]
+            after = counts()
+            for stream in streams:
+                await stream.close()
+
+    assert [[(e["sequence"], e["amount"]) for e in pair] for pair in events] == [
+        [(2, "-1.50"), (3, "-0.25")]
+    ] * 10
+    assert (after[0] - before[0], after[1] - before[1]) == (2, 2)
 
 
 async def test_each_distinct_set_of_variables_is_executed_once(live: Live) -> None:

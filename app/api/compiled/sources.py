@@ -1,7 +1,7 @@
 """The relations the native lane answers: each one statement for every parent of a level.
 
 Each fetch mirrors its loader (app.api.loaders) in what it reads and in what it books
-first: the due events of the customers it concerns (catch-up, DESIGN §5), the same
+first: the due events of the customers it concerns (catch-up, app.api.catch_up), the same
 argument checks (which raise, so the resolvers' lane then words the error) and the
 portal token's scope. It returns one value per parent: a `Paged` cut for a connection,
 a list, or one object (None when there is none). Lists are answered unfiltered in their

@@ -1,4 +1,4 @@
-"""Revenue (DESIGN §16): the ledger's amounts of paid grants summed in SQL, per period.
+"""Revenue (docs/revenue.md): the ledger's amounts of paid grants summed in SQL, per period.
 
 One statement, so one snapshot on either engine. Its rows are sums of entry amounts (integers
 of the credit currency's smallest unit) grouped by period, credit currency, cost basis and

@@ -1,6 +1,6 @@
 """An index to find which of a request's customers have a time-driven event due.
 
-A read books the due events of the customers it reads (DESIGN §5): one statement per
+A read books the due events of the customers it reads (app/api/catch_up.py): one statement per
 batch asks which of them have `next_event_at <= now`. With this index that is a seek per
 customer, whatever the number of their grants.
 

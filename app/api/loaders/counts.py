@@ -1,0 +1,49 @@
+"""The loader of connections' `totalCount`s: one statement per kind of count and filter."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.api.batching import group, loader
+from app.api.loaders.base import CountKey, LoaderBase
+from app.services.runtime import Runtime
+from app.settings import Settings
+from app.storage.queries import customers, grants, ledger
+
+LEDGER_KINDS = ("grant", "customer", "all")
+
+
+class CountLoaders(LoaderBase):
+    def __init__(
+        self, runtime: Runtime, settings: Settings, now: datetime, scope: str | None = None
+    ) -> None:
+        super().__init__(runtime, settings, now, scope)
+        self._counts = loader(self._load_counts)
+
+    async def count(self, key: CountKey) -> int:
+        return await self._counts.load(key)
+
+    async def _load_counts(self, keys: list[CountKey]) -> list[int]:
+        await self.catch_up.customers(str(k.parent) for k in keys if k.kind == "grants")
+        ledgers = [(k.kind.removeprefix("ledger:"), k.parent, k.query) for k in keys]
+        await self.caught_up_ledgers([key for key in ledgers if key[0] in LEDGER_KINDS])
+        results: dict[CountKey, int] = {}
+        for (kind, query), batch in group(keys, lambda k: (k.kind, k.query)).items():
+            async with self.read() as connection:
+                found = await self._counts_of(connection, kind, query, [k.parent for k in batch])
+            results |= {k: found[k.parent] for k in batch}
+        return [results[key] for key in keys]
+
+    async def _counts_of(
+        self, connection: AsyncConnection, kind: str, query: Any, parents: list[str | None]
+    ) -> dict[str | None, int]:
+        if kind == "customers":
+            return {None: await customers.count(connection, query, self.scope)}
+        if kind == "grants":
+            found = await grants.counts(connection, [str(p) for p in parents], query, self.now)
+            return {customer_id: count for customer_id, count in found.items()}
+        whose = kind.removeprefix("ledger:")
+        return await ledger.counts(connection, whose, parents, query, self.scope)

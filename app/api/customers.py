@@ -81,8 +81,8 @@ class Customer(Node):
         )
 
     @strawberry.field(
-        description="The last sequence and hash of the customer's ledger in one currency "
-        "(DESIGN §17): keep it to prove later that nothing before it changed."
+        description="The last sequence and hash of the customer's ledger in one currency: "
+        "keep it to prove later that nothing before it changed."
     )
     async def credit_ledger_head(
         self, info: Info[Context, None], currency: str

@@ -84,7 +84,7 @@ class CreditLedgerEntry(Node):
     labels: list[Label] = strawberry.field(resolver=stored_labels, description=LABELS)
     hash: str = strawberry.field(
         description="SHA-256 (hex) over the previous entry's hash and this entry's immutable "
-        "fields (DESIGN §17)."
+        "fields."
     )
 
     # Sync resolvers: an object this request already loaded is answered at once, without

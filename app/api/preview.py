@@ -1,4 +1,5 @@
-"""`previewCreditConsumption` (DESIGN §15): what consumeCredits would draw now, writing nothing.
+"""`previewCreditConsumption`: what consumeCredits would draw now, writing nothing
+(docs/preview.md).
 
 Every role that may read the customer may ask; a portal token only about its own customer
 (any other answers NOT_FOUND, as an unknown customer does). A bad argument is

@@ -1,4 +1,4 @@
-"""The ledger's hash chain (DESIGN §17): each entry's hash covers the previous one's.
+"""The ledger's hash chain (docs/tamper-evidence.md): each entry's hash covers the previous one's.
 
 `sha256(previousHashHex + canonicalJson)`, where the canonical JSON holds the entry's
 immutable fields, keys sorted, no spaces, UTF-8 text unescaped. orjson writes exactly

@@ -1,4 +1,4 @@
-"""Consuming credits in burn order (DESIGN §4)."""
+"""Consuming credits in burn order (docs/concepts.md)."""
 
 from __future__ import annotations
 
@@ -123,7 +123,7 @@ async def check_draw(
 
 @dataclass(frozen=True)
 class Plan:
-    """What drawing `requested` takes now, in burn order (DESIGN §4): the one decision
+    """What drawing `requested` takes now, in burn order (docs/concepts.md): the one decision
     consumeCredits books and previewCreditConsumption shows."""
 
     requested: int
@@ -240,7 +240,7 @@ async def _replay(frame: Frame, key: str, print_: str) -> str | None:
     return None if row is None else str(row.id)
 
 
-# ---------------------------------------------------------------- preview (DESIGN §15)
+# ------------------------------------------------------------ preview (docs/preview.md)
 
 
 @dataclass(frozen=True)
@@ -295,8 +295,8 @@ async def _grants_now(
 ) -> tuple[list[Grant], datetime]:
     """The grants a consumption would load, at the instant it would take (never before the
     customer's last entry). Events due by then are booked first, as every read of the
-    customer does (DESIGN §5), by the writes' own catch-up in a transaction of its own;
-    with nothing due, two reads and no lock."""
+    customer does (docs/concepts.md, the ledger), by the writes' own catch-up in a
+    transaction of its own; with nothing due, two reads and no lock."""
     now = runtime.clock.now()
     for attempt in (1, 2):
         async with read_connection(runtime.engine) as connection:

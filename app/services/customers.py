@@ -1,4 +1,4 @@
-"""Creating and updating customers (DESIGN §2, Customers)."""
+"""Creating and updating customers (docs/concepts.md)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ One snapshot for the whole export (REPEATABLE READ on PostgreSQL, one read trans
 SQLite), so writers may go on meanwhile and the file still balances. Rows are formatted
 as they arrive, a chunk of lines at a time: memory does not grow with the ledger.
 Amounts are decimal strings at the currency's scale; instants RFC 3339 in UTC; `hash` is
-the entry's link in its ledger's hash chain (DESIGN §17).
+the entry's link in its ledger's hash chain (docs/tamper-evidence.md).
 """
 
 from __future__ import annotations

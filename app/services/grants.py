@@ -1,4 +1,4 @@
-"""Creating grants: paid purchases and promotional credits (DESIGN §3.1, §3.2)."""
+"""Creating grants: paid purchases and promotional credits (docs/concepts.md, grants)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""creditRevenue (DESIGN §16): recognized, breakage and deferred revenue of paid credits.
+"""creditRevenue (docs/revenue.md): recognized, breakage and deferred revenue of paid credits.
 
 The SQL sums the ledger's amounts per period, credit currency, cost basis and entry type
 (`app.storage.queries.revenue`); here each sum is valued at its cost basis, exactly, and

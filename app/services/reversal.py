@@ -1,4 +1,4 @@
-"""Reversing all or part of a consumption (DESIGN §4)."""
+"""Reversing all or part of a consumption (docs/concepts.md, reversal and void)."""
 
 from __future__ import annotations
 

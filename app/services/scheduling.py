@@ -1,4 +1,4 @@
-"""Time-driven entries: funding at a future effectiveAt, and expiry (DESIGN §5).
+"""Time-driven entries: funding at a future effectiveAt, and expiry (docs/concepts.md, the ledger).
 
 `book_due_events` is what the scheduler runs every tick and what `credits sweep` runs
 once. A request books only the customers it reads or writes: a write in its own

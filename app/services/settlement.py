@@ -1,4 +1,4 @@
-"""Settling a purchase's payment, and voiding a grant (DESIGN §3.4, §3.5)."""
+"""Settling a purchase's payment, and voiding a grant (docs/concepts.md, settlement and void)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The keys portal tokens are signed with (DESIGN §10).
+"""The keys portal tokens are signed with (docs/concepts.md, access).
 
 Unless CREDITS_SIGNING_KEY overrides them, the keys live in the `signing_key` table, so
 every process and host signs and verifies alike. The newest key signs, read from the

@@ -3,7 +3,7 @@
 Everything is read in one snapshot (REPEATABLE READ on PostgreSQL; on SQLite one read
 transaction already is one), so writers may run meanwhile without false differences.
 Memory does not grow with the ledger: the entries are streamed once in sequence order to
-check each ledger's chain and recompute its hashes (DESIGN §17), and the figures of
+check each ledger's chain and recompute its hashes (docs/tamper-evidence.md), and the figures of
 accounts, grants and consumptions are summed by the database and streamed beside their
 cached rows.
 """

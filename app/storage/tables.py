@@ -98,7 +98,7 @@ class Account(SQLModel, table=True):
     expired: int = money()
     voided: int = money()
     last_booked_at: datetime | None = instant(nullable=True)
-    last_hash: str  # the hash of the ledger's last entry (DESIGN §17)
+    last_hash: str  # the hash of the ledger's last entry (docs/tamper-evidence.md)
 
 
 class CreditGrant(SQLModel, table=True):
@@ -237,7 +237,7 @@ class LedgerEntry(SQLModel, table=True):
     feature_key: str | None = None
     description: str | None = None
     labels: list[list[str]] = labels()
-    hash: str  # SHA-256 hex over the previous entry's hash and this entry (DESIGN §17)
+    hash: str  # SHA-256 hex over the previous entry's hash and this entry (docs/tamper-evidence.md)
 
 
 class ScopeFigure(SQLModel, table=True):

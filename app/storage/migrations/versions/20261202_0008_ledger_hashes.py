@@ -1,4 +1,4 @@
-"""Tamper evidence (DESIGN §17): each ledger entry's hash, chained per customer ledger, and
+"""Tamper evidence (docs/tamper-evidence.md): each ledger entry's hash, chained per customer ledger, and
 each account's last hash (what the next entry chains on).
 
 Existing entries are hashed in ledger order (customer id, currency, sequence) a batch at

@@ -6,14 +6,17 @@ object, the operation, its variables and the viewer (kind, role, customer); so t
 subscriber of an event executes it and the others with the same operation, variables and
 viewer take its result (one whose execution raised errors is not shared: each subscriber
 gets its own, with its own request id). Sending then encodes each distinct result once:
-per subscriber, only the message's id is written around the shared bytes.
+per subscriber, only the message's id is written around the shared bytes. A result
+without errors goes from the subscription's stream straight to its socket (`direct`),
+skipping Strawberry's per-result work.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping
+from contextvars import ContextVar
 from inspect import isawaitable
 from typing import Any
 
@@ -44,6 +47,8 @@ class Sharing:
         self.encodings = Recent()
         self.executed = 0  # selection sets executed for events, for tests
         self.encoded = 0  # event payloads encoded, for tests
+        self.direct = 0  # events sent straight to a socket, for tests
+        self.processed = 0  # events that went through Strawberry's per-result chain
 
 
 SHARING = Sharing()
@@ -59,6 +64,11 @@ class EventExecutor(StrawberryGraphQLCoreExecutionContext):
 
     per_event = False
 
+    def cancellable_iterable(self, iterable: Any) -> Any:
+        # called once per subscription, in its operation's task, before its first event
+        SUBSCRIPTION.set(self)
+        return super().cancellable_iterable(iterable)
+
     def build_per_event_executor(self, payload: Any) -> Executor[Any]:
         executor = super().build_per_event_executor(payload)
         executor._relevant_sub_fields = {}
@@ -73,12 +83,13 @@ class EventExecutor(StrawberryGraphQLCoreExecutionContext):
         return shared_execution(self, event_key(self), lambda: run(False))
 
 
-def event_key(executor: Executor[Any]) -> Hashable:
+def event_key(executor: Executor[Any], root: Any = None) -> Hashable:
+    root = executor.root_value if root is None else root
     viewer = getattr(executor.context_value, "viewer", None)
     # who is asking, as far as any field could tell: kind, role and customer scope
     scope = None if viewer is None else (viewer.kind, viewer.role, viewer.customer_id)
     variables = repr(sorted(executor.variable_values.coerced.items()))
-    return (id(executor.root_value), id(executor.operation), variables, scope)
+    return (id(root), id(executor.operation), variables, scope)
 
 
 def shared_execution(executor: Executor[Any], key: Hashable, run: Callable[[], Any]) -> Any:
@@ -139,6 +150,44 @@ def encoded_message(message: Mapping[str, Any], encode: Callable[[Any], str | by
         SHARING.encodings.keep(id(data), found)
     head = as_text(encode({k: v for k, v in message.items() if k != "payload"}))
     return f'{head[:-1]},"payload":{found[1]}}}'
+
+
+Outlet = Callable[[Any], Awaitable[None]]
+SUBSCRIPTION: ContextVar[Executor[Any]] = ContextVar("subscription")
+OUTLET: ContextVar[Outlet] = ContextVar("outlet")
+
+
+async def direct(
+    events: AsyncIterator[Any], keep: Callable[[Any], bool] | None = None
+) -> AsyncIterator[Any]:
+    """A subscription's events, each executed (shared) and sent straight to its socket
+    here, in the subscription's own task and order: Strawberry's per-result chain
+    (extension hooks, per-event executor, message building) is skipped for every
+    subscriber that takes a shared result. Only events whose execution had errors, or
+    with no socket to send to, are yielded on to Strawberry."""
+    async for event in events:
+        if keep is not None and not keep(event):
+            continue
+        executor, outlet = SUBSCRIPTION.get(None), OUTLET.get(None)
+        if executor is None or outlet is None:
+            yield event
+            continue
+        result = await executed(executor, event)
+        if result.errors:
+            yield event  # each subscriber gets its own error, with its own request id
+            continue
+        SHARING.direct += 1
+        await outlet(result.data)
+
+
+async def executed(executor: Executor[Any], event: Any) -> ExecutionResult:
+    found = SHARING.executions.get(event_key(executor, event))
+    if found is not None and found[0] is event and isinstance(found[2], ExecutionResult):
+        return found[2]
+    result = executor.build_per_event_executor(event).execute_operation(False)
+    done = await result if isawaitable(result) else result
+    assert isinstance(done, ExecutionResult)  # a subscription's event: never incremental
+    return done
 
 
 def as_text(encoded: str | bytes) -> str:

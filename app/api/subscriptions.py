@@ -31,6 +31,7 @@ from strawberry.types import Info
 from app.api.balances import CreditBalance
 from app.api.context import Context
 from app.api.errors import bad_input
+from app.api.fanout import direct
 from app.api.grants import CreditGrant
 from app.api.ledger import CreditLedgerEntry, CreditLedgerEntryType
 from app.api.live_reads import LiveReads
@@ -58,7 +59,7 @@ class Subscription:
     async def credit_balance_changed(
         self, info: Info[Context, None], customer_id: strawberry.ID, currency: str
     ) -> AsyncGenerator[CreditBalance, None]:
-        async for balance in masked(info, balances(info, customer_id, currency)):
+        async for balance in direct(masked(info, balances(info, customer_id, currency))):
             yield balance
 
     @strawberry.subscription(
@@ -77,9 +78,9 @@ class Subscription:
         await check_ledger_arguments(info, currency, after_sequence)
         wanted = None if types is None else {t.value for t in types}
         booked = ledger(info, customer_id, currency, after_sequence)
-        async for entry in masked(info, booked):
-            if wanted is None or entry.type.value in wanted:
-                yield entry
+        keep = None if wanted is None else (lambda entry: entry.type.value in wanted)
+        async for entry in direct(masked(info, booked), keep):
+            yield entry
 
     @strawberry.subscription(
         description="A grant of the customer after any change to its status, settlement or amounts."
@@ -87,7 +88,7 @@ class Subscription:
     async def credit_grant_changed(
         self, info: Info[Context, None], customer_id: strawberry.ID
     ) -> AsyncGenerator[CreditGrant, None]:
-        async for grant in masked(info, changed_grants(info, customer_id)):
+        async for grant in direct(masked(info, changed_grants(info, customer_id))):
             yield grant
 
 

@@ -129,3 +129,39 @@ async def test_a_slow_subscriber_is_ended_with_a_resumable_error_and_the_others_
             await stream.quiet(0.05)
             await stream.close()
     await until(lambda: live.subscribers() == 0, "every subscription released")
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_blocked_socket_does_not_delay_the_subscribers_of_other_sockets(
+    small: Live, protocol: str
+) -> None:
+    """Each subscription sends from its own task: while one socket's sends are blocked
+    (its client reads nothing), a subscriber of the same change on another socket gets
+    every event, the one after the block included."""
+    live = small
+    customer_id = await live.customer("acme")
+    await live.promote(customer_id, "1000")  # sequence 1
+    tcp = small_client_socket(live)
+    async with (
+        connect(live, protocol, sock=tcp, compression=None) as blocked,
+        connect(live, protocol) as free,
+    ):
+        stuck = Stream(blocked, HEAVY, customerId=customer_id)
+        moving = Stream(free, HEAVY, customerId=customer_id)
+        await ledgers_started(live, 2)
+        tcp_of(blocked).pause_reading()
+        written = 0
+        while not any(f.queue.qsize() for f in live.broker.subscribers[customer_id]):
+            assert written < CAPACITY * 50, "no send ever blocked"
+            written += 1
+            await live.consume(customer_id, f"c{written}", "1", description="x" * 1000)
+            assert [e["sequence"] for e in await moving.take(1)] == [written + 1]
+        # the blocked socket's subscription has a change waiting behind its send; the
+        # other still gets the next change
+        await live.consume(customer_id, "next", "1", description="x" * 1000)
+        assert [e["sequence"] for e in await moving.take(1)] == [written + 2]
+        assert any(f.queue.qsize() for f in live.broker.subscribers[customer_id])
+        tcp_of(blocked).resume_reading()  # and the blocked one then gets every event, in order
+        assert [e["sequence"] for e in await stuck.take(written + 1)] == list(range(2, written + 3))
+        for stream in (stuck, moving):
+            await stream.close()

@@ -45,19 +45,19 @@ CreditLedgerEntryType = EntryType  # the name the schema knows it by
 
 @strawberry.type(description="Who booked a ledger entry.")
 class Actor:
-    type: ActorType
+    type: ActorType = strawberry.field(description="What kind of actor: an API key or the system.")
     id: strawberry.ID | None = strawberry.field(description="The API key's id, for API_KEY.")
     name: str = strawberry.field(description='The API key\'s name, or "system" or "open".')
 
 
 @strawberry.type(description="An immutable record of one movement of credits on one grant.")
 class CreditLedgerEntry(Node):
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The entry's global id.")
     customer_id: strawberry.Private[str]
     grant_id: strawberry.Private[str]
     consumption_id: strawberry.Private[str | None]
-    type: EntryType
-    currency: str
+    type: EntryType = strawberry.field(description="What kind of movement the entry records.")
+    currency: str = strawberry.field(description="The credit currency of the ledger it belongs to.")
     amount: Decimal = strawberry.field(
         description="The change to the available balance: negative when credits leave it."
     )
@@ -78,8 +78,10 @@ class CreditLedgerEntry(Node):
         description="Shared by the entries one operation wrote."
     )
     actor: Actor = strawberry.field(description="Who booked the entry.")
-    feature_key: str | None
-    description: str | None
+    feature_key: str | None = strawberry.field(
+        description="The feature the movement was for, if any."
+    )
+    description: str | None = strawberry.field(description="Free text from the caller.")
     raw_labels: strawberry.Private[Any]
     labels: list[Label] = strawberry.field(resolver=stored_labels, description=LABELS)
     hash: str = strawberry.field(
@@ -138,7 +140,7 @@ class CreditLedgerEntry(Node):
 
 @strawberry.type(description="The last entry of a customer's ledger in one currency.")
 class CreditLedgerHead:
-    currency: str
+    currency: str = strawberry.field(description="The ledger's credit currency.")
     sequence: int = strawberry.field(
         description="Sequence of the last entry; 0 when the ledger is empty."
     )
@@ -152,9 +154,15 @@ CreditLedgerEntryConnection = Connection[CreditLedgerEntry]
 
 @strawberry.input(description="Which ledger entries a list keeps; every field given must match.")
 class CreditLedgerFilter:
-    types: list[EntryType] | None = None
-    currency: str | None = None
-    grant_id: strawberry.ID | None = None
+    types: list[EntryType] | None = strawberry.field(
+        default=None, description="Only entries of these types."
+    )
+    currency: str | None = strawberry.field(
+        default=None, description="Only entries in this credit currency."
+    )
+    grant_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only entries that moved this grant's credits."
+    )
     feature_key: str | None = strawberry.field(
         default=None,
         description="Entries of grants that can pay for this feature: "
@@ -187,12 +195,14 @@ def _instant(value: datetime | None, name: str) -> datetime | None:
 
 @strawberry.type(description="One use of credits (a charge), drawn from one or more grants.")
 class CreditConsumption(Node):
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The consumption's global id.")
     customer_id: strawberry.Private[str]
     key: str = strawberry.field(description="The caller's unique reference for it.")
-    currency: str
-    feature_key: str | None
-    description: str | None
+    currency: str = strawberry.field(description="The credit currency drawn.")
+    feature_key: str | None = strawberry.field(
+        description="The feature the credits were used for, if any."
+    )
+    description: str | None = strawberry.field(description="Free text from the caller.")
     raw_labels: strawberry.Private[Any]
     labels: list[Label] = strawberry.field(resolver=stored_labels, description=LABELS)
     requested: Decimal = strawberry.field(description="The amount asked for.")
@@ -203,7 +213,7 @@ class CreditConsumption(Node):
     reversed: Decimal = strawberry.field(
         description="What has been given back by reversals so far."
     )
-    created_at: datetime
+    created_at: datetime = strawberry.field(description="When the consumption was booked.")
 
     @strawberry.field(description="Whose credits were drawn.")
     async def customer(

@@ -1,4 +1,5 @@
-"""Reads that live subscriptions share as they start (DESIGN §9, §11).
+"""Reads that live subscriptions share as they start (docs/concepts.md: live updates,
+errors and limits).
 
 Thousands of subscriptions may start at once. Each must read after it subscribed (so no
 change falls between its snapshot and its first event), but none needs a read of its

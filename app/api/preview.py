@@ -29,7 +29,9 @@ if TYPE_CHECKING:
 
 @strawberry.type(description="One grant a consumption would draw from.")
 class CreditConsumptionPreviewEntry:
-    grant: Annotated[CreditGrant, strawberry.lazy("app.api.grants")]
+    grant: Annotated[CreditGrant, strawberry.lazy("app.api.grants")] = strawberry.field(
+        description="The grant that would be drawn from."
+    )
     amount: Decimal = strawberry.field(description="Positive: what would be drawn from this grant.")
 
 
@@ -47,9 +49,11 @@ class CreditConsumptionPreview:
         description="The grants that would be drawn, in burn order."
     )
     available_before: Decimal = strawberry.field(
-        description="The available balance with the same featureKey, now and after the consumption."
+        description="The available balance with the same featureKey, now."
     )
-    available_after: Decimal
+    available_after: Decimal = strawberry.field(
+        description="The available balance with the same featureKey after the consumption."
+    )
 
 
 async def preview(

@@ -1,4 +1,5 @@
-"""The Subscription root (DESIGN §9): balances, ledger entries and grants, live.
+"""The Subscription root: balances, ledger entries and grants, live (docs/concepts.md,
+live updates).
 
 Every subscription subscribes to the broker before it reads, so no change falls between
 its snapshot and its first event. Ledger entries are delivered in sequence order per

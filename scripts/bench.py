@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 import time
@@ -139,6 +140,9 @@ def parse() -> argparse.Namespace:
 
 
 if __name__ == "__main__":
+    # The live bench runs the app in this process; its log setup would otherwise print
+    # every request of the bench's own HTTP client.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     arguments = parse()
     report = asyncio.run(main(arguments))
     arguments.output.write_text(report)

@@ -8,14 +8,18 @@ which scales with the profile.
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
+from ulid import ULID
 
 from app.domain.time import FrozenClock
 from app.live.publisher import RecordingPublisher
@@ -111,3 +115,40 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         path = item.path.relative_to(root).as_posix()
         if path.startswith(SERIAL):
             item.add_marker(pytest.mark.serial)
+
+
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path, prefix: str) -> Iterator[str]:
+    """The URL of an empty database with the tables, by `request.param`: a SQLite file in
+    the test's folder, or a scratch PostgreSQL database named `prefix_<ulid>`, dropped after."""
+    if request.param == "sqlite":
+        path = tmp_path / "credits.db"
+        asyncio.run(_dispose(create_sqlite_engine(path)))
+        yield f"sqlite:///{path}"
+        return
+    server: str = request.getfixturevalue("postgres_url")
+    name = f"{prefix}_{str(ULID()).lower()}"
+    asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    try:
+        asyncio.run(_create_tables(url))
+        yield url
+    finally:
+        asyncio.run(_admin(server, f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+async def _dispose(made: Awaitable[AsyncEngine]) -> None:
+    await (await made).dispose()
+
+
+async def _admin(server: str, statement: str) -> None:
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text(statement))
+    await admin.dispose()
+
+
+async def _create_tables(url: str) -> None:
+    engine = create_engine(url)
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+    await engine.dispose()

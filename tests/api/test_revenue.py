@@ -16,8 +16,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select
 from ulid import ULID
 
 import app.services.revenue as revenue_service
@@ -38,9 +37,9 @@ from app.services.runtime import Runtime
 from app.services.settlement import settle_credit_purchase, void_credit_grant
 from app.storage.engine import create_engine, read_connection
 from app.storage.queries.revenue import Anchor
-from app.storage.tables import entries, grants, metadata
+from app.storage.tables import entries, grants
 from tests.api.conftest import running_api
-from tests.conftest import create_sqlite_engine, examples
+from tests.conftest import empty_database, examples
 from tests.services.support import consume, promo, purchase
 from tests.storage.test_postgres import pg_runtime
 
@@ -451,38 +450,7 @@ EVERY_KIND = [
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database with the tables; every example makes customers of its own."""
-    if request.param == "sqlite":
-        path = tmp_path / "credits.db"
-        asyncio.run(_dispose_after(create_sqlite_engine(path)))
-        yield f"sqlite:///{path}"
-        return
-    server: str = request.getfixturevalue("postgres_url")
-    name = f"credits_revenue_{str(ULID()).lower()}"
-    asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    try:
-        asyncio.run(_create_tables(url))
-        yield url
-    finally:
-        asyncio.run(_admin(server, f'DROP DATABASE "{name}" WITH (FORCE)'))
-
-
-async def _dispose_after(made: Any) -> None:
-    await (await made).dispose()
-
-
-async def _admin(server: str, statement: str) -> None:
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(statement))
-    await admin.dispose()
-
-
-async def _create_tables(url: str) -> None:
-    engine = create_engine(url)
-    async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
-    await engine.dispose()
+    yield from empty_database(request, tmp_path, "credits_revenue")
 
 
 @settings(

@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import and_, case, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from ulid import ULID
 
@@ -35,8 +34,8 @@ from app.services.settlement import void_credit_grant
 from app.services.verify import verify
 from app.storage.balances import can_pay_for, pending_at, read_balances
 from app.storage.engine import create_engine, read_connection
-from app.storage.tables import entries, grants, metadata
-from tests.conftest import START, create_sqlite_engine, examples
+from app.storage.tables import entries, grants
+from tests.conftest import START, empty_database, examples
 
 FEATURES = (None, "api", "gpu")
 GRANT = st.tuples(
@@ -58,38 +57,7 @@ STEPS = st.lists(st.one_of(GRANT, GRANT, CONSUME, CONSUME, OTHER), min_size=1, m
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database with the tables; every example makes customers of its own."""
-    if request.param == "sqlite":
-        path = tmp_path / "credits.db"
-        asyncio.run(_dispose(create_sqlite_engine(path)))
-        yield f"sqlite:///{path}"
-        return
-    server: str = request.getfixturevalue("postgres_url")
-    name = f"credits_figures_{str(ULID()).lower()}"
-    asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    try:
-        asyncio.run(_create_tables(url))
-        yield url
-    finally:
-        asyncio.run(_admin(server, f'DROP DATABASE "{name}" WITH (FORCE)'))
-
-
-async def _dispose(made: Any) -> None:
-    await (await made).dispose()
-
-
-async def _admin(server: str, statement: str) -> None:
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(statement))
-    await admin.dispose()
-
-
-async def _create_tables(url: str) -> None:
-    engine = create_engine(url)
-    async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
-    await engine.dispose()
+    yield from empty_database(request, tmp_path, "credits_figures")
 
 
 @settings(

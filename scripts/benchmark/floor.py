@@ -15,6 +15,7 @@ import json
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -30,6 +31,7 @@ from starlette.routing import Route
 
 from app.domain.hashing import GENESIS, link
 from app.domain.ids import new_id
+from app.domain.ledger import EntryType, Figures
 from app.storage.engine import create_engine, lock_customer, read_connection, write_transaction
 from app.storage.tables import accounts, consumptions, entries, grants
 
@@ -155,14 +157,15 @@ async def consume(engine: AsyncEngine, body: dict[str, Any]) -> dict[str, Any]:
                 reversed=0, transaction_id=transaction_id, created_at=now,
             )
         )  # fmt: skip
+        figures = _figures_after(account, grant, units)
         entry = dict(
             id=new_id("entry"), customer_id=customer_id, currency=currency, sequence=sequence,
             grant_id=grant.id, consumption_id=consumption_id, type="CONSUMED", amount=-units,
-            balance_before=account.available, balance_after=account.available - units,
+            balance_before=account.available, balance_after=figures.available,
             booked_at=now, created_at=now, transaction_id=transaction_id, actor_type="OPEN",
             actor_id=None, actor_name="open", funding_method=grant.funding_method, labels=[],
         )  # fmt: skip
-        row = entry | _figures(entry, account, units)
+        row = entry | _columns_after(entry, account, figures)
         await connection.execute(insert(entries).values(row))
         await connection.execute(
             update(grants)
@@ -175,8 +178,9 @@ async def consume(engine: AsyncEngine, body: dict[str, Any]) -> dict[str, Any]:
             .where(key)
             .values(
                 sequence=sequence,
-                available=accounts.c.available - units,
-                consumed=accounts.c.consumed + units,
+                available=figures.available,
+                consumed=figures.consumed,
+                available_promotional=figures.promotional,
                 last_booked_at=now,
                 **({"last_hash": row["hash"]} if "hash" in row else {}),
             )
@@ -200,6 +204,7 @@ async def _grant(connection: AsyncConnection, customer_id: str, currency: str, u
             grants.c.customer_id == customer_id,
             grants.c.currency == currency,
             grants.c.remaining >= units,
+            grants.c.restricted.is_(False),  # no scope figures to keep
         )
         .order_by(grants.c.burn_key)
         .limit(1)
@@ -207,21 +212,31 @@ async def _grant(connection: AsyncConnection, customer_id: str, currency: str, u
     return (await connection.execute(statement)).one()
 
 
-def _figures(entry: dict[str, Any], account: Any, units: int) -> dict[str, Any]:
-    """Columns of newer schemas this floor does not name (figures kept on each entry):
-    the account's figure after the entry where the names match, else 0, so the insert
-    writes as many values as the server's."""
-    after = dict(account._mapping) | {
-        "available": account.available - units,
-        "consumed": account.consumed + units,
-        "promotional": account.available_promotional - units,
-    }
+def _figures_after(account: Any, grant: Any, units: int) -> Figures:
+    """The ledger's running figures after consuming `units` of `grant`, by the domain's own
+    rule (a promotional grant's draw lowers the promotional figure, a paid one's does not)."""
+    figures = Figures(
+        account.available,
+        account.funded,
+        account.consumed,
+        account.expired,
+        account.voided,
+        account.available_promotional,
+    )
+    return figures.after(EntryType.CONSUMED, -units, grant.funding_method == "NONE")
+
+
+def _columns_after(entry: dict[str, Any], account: Any, figures: Figures) -> dict[str, Any]:
+    """Columns of newer schemas this floor does not name: the running figures after the
+    entry (`<figure>_after`), other NOT NULL columns from the account row where the names
+    match, else 0, so the insert writes as many values as the server's."""
+    after = dict(account._mapping) | asdict(figures)
     values = {
         column.name: after.get(column.name.removesuffix("_after"), 0)
         for column in entries.columns
         if column.name not in entry and column.name != "position" and not column.nullable
     }
-    if "hash" in values:  # the hash chain (DESIGN §17), as the server computes it
+    if "hash" in values:  # the hash chain (docs/tamper-evidence.md), as the server computes it
         previous = after.get("last_hash", GENESIS)
         values["hash"] = link(previous, {"feature_key": None, "description": None} | entry)
     return values

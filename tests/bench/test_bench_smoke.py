@@ -5,7 +5,6 @@ of the shape the report reads. Nothing here is timed: the figures are only count
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,41 +13,22 @@ import pytest
 import pytest_asyncio
 import uvicorn
 from benchmark import measure
-from benchmark.data import SHAPES, drop, prepare
 from benchmark.floor import create_floor
 from benchmark.live import fan_out
 from benchmark.measure import Timing
 from sqlalchemy import func, select
-from ulid import ULID
 
 from app.main import create_app
 from app.services.verify import verify
 from app.settings import Settings
 from app.storage.engine import create_engine
 from app.storage.tables import customers, entries
+from tests.bench.conftest import SHAPE
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")  # one seeded database per engine
 
-SHAPE = SHAPES["tiny"]  # 60 customers x 4 grants x 5 entries, then 400 and 100 entries
 TIMING = Timing(seconds=0.2, rounds=1)
 FEW = (1, 3)  # clients: the benchmark's 16 and 64 would only make these tests slow
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module", params=["sqlite", "postgresql"])
-async def run_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        url, _ = await prepare("sqlite://", SHAPE, cache=tmp_path_factory.mktemp("bench"))
-        yield url
-        return
-    base = os.environ.get("CREDITS_TEST_POSTGRES_URL")
-    if not base:
-        pytest.skip("CREDITS_TEST_POSTGRES_URL is not set: PostgreSQL tests run in CI")
-    name = f"credits_bench_test_{str(ULID()).lower()}"
-    url, _ = await prepare(base, SHAPE, run=name)
-    yield url
-    await drop(base, name)
 
 
 @asynccontextmanager

@@ -7,7 +7,7 @@ report (and the smoke test) reads them the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -33,6 +33,12 @@ mutation Consume($input: ConsumeCreditsInput!) {
 BALANCE = """
 query Balance($key: String!, $at: DateTime) {
   customer(key: $key) { creditBalance(currency: "USD", at: $at) { available } }
+}"""
+REVENUE = """
+query Revenue($from: DateTime!, $to: DateTime!) {
+  creditRevenue(currency: "USD", from: $from, to: $to, interval: MONTH) {
+    periods { from recognized breakage deferredAtEnd }
+  }
 }"""
 Results = dict[str, dict[str, Stats]]  # measurement -> target -> stats
 
@@ -104,6 +110,35 @@ async def consumption(
     return results
 
 
+async def chain(server: str, unchained: str, shape: Shape, timing: Timing) -> Results:
+    """consumeCredits at 16 clients, spread, against the same server without the hash
+    chain's work (benchmark.unchained), on the two halves of the customers. The budget is
+    5%, so this one gets twice the time, in twice the rounds."""
+    half = shape.customers // 2
+    ids = [seed_id("customer", n) for n in range(shape.customers)]
+    label = "chain x16"
+    targets = {
+        "chained": (server, consumer("graphql", label, ids[:half])),
+        "unchained": (unchained, consumer("graphql", label, ids[half:])),
+    }
+    return {label: await compare(targets, 16, 2 * timing.seconds, 2 * timing.rounds)}
+
+
+def revenue_year(shape: Shape) -> tuple[datetime, datetime]:
+    """Twelve calendar months ending with the one every seeded entry is booked in (each
+    ledger, the long one too, spans days from `shape.start`)."""
+    month = shape.start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    ends = (month + timedelta(days=32)).replace(day=1)
+    return ends.replace(year=ends.year - 1), ends
+
+
+async def revenue(server: str, shape: Shape, timing: Timing) -> Results:
+    """creditRevenue over a year, by month, of the whole seeded ledger."""
+    starts, ends = (instant.isoformat().replace("+00:00", "Z") for instant in revenue_year(shape))
+    year = {"revenue": (server, query(REVENUE, {"from": starts, "to": ends}))}
+    return {"revenue x1": await compare(year, 1, timing.seconds, timing.rounds)}
+
+
 def past_instant(shape: Shape) -> str:
     """Halfway through the long ledger's history (after every medium ledger entry)."""
     at = shape.start + timedelta(minutes=shape.customers, seconds=shape.big_entries // 2)
@@ -123,10 +158,11 @@ async def balances(server: str, shape: Shape, timing: Timing) -> Results:
     return {"balance x1": await compare(targets, 1, timing.seconds, timing.rounds)}
 
 
-async def same_dashboard(server: str, floor: str) -> bool:
-    """Whether the floor and the naive chain answer exactly what the server does."""
+async def same_dashboard(server: str, floor: str, naive: bool = True) -> bool:
+    """Whether the floor (and the naive chain, unless told not to) answer exactly what the
+    server does."""
+    paths = ["/dashboard", *(["/dashboard/naive"] if naive else [])]
     async with httpx.AsyncClient(timeout=60) as client:
         ours = (await client.post(f"{server}/graphql", json={"query": DASHBOARD})).json()
-        plain = (await client.post(f"{floor}/dashboard", json={})).json()
-        naive = (await client.post(f"{floor}/dashboard/naive", json={})).json()
-    return bool(ours == plain == naive)
+        plain = [(await client.post(f"{floor}{path}", json={})).json() for path in paths]
+    return all(answer == ours for answer in plain)

@@ -1,5 +1,7 @@
 """The servers measured, each a process of its own on a free loopback port: `credits serve`
-as a user starts it (OPEN mode: the seeded database has no API key) and the floor app."""
+as a user starts it (OPEN mode: the seeded database has no API key), the same server without
+the hash chain's work (benchmark.unchained) and the floor app. They start at the same time:
+a start is mostly imports, and the machine has more than one core."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import httpx
 
 SCRIPTS = Path(__file__).resolve().parent.parent
 STARTUP = 120.0  # seconds a server may take to answer its first request
+KINDS = ("credits", "unchained", "floor")
 
 
 def free_port() -> int:
@@ -26,42 +29,49 @@ def free_port() -> int:
         return port
 
 
-def credits_command(database_url: str, port: int) -> tuple[list[str], dict[str, str]]:
-    command = [str(Path(sys.executable).parent / "credits"), "serve", "--port", str(port)]
-    env = os.environ | {"CREDITS_DATABASE_URL": database_url, "CREDITS_LOG_LEVEL": "warning"}
-    return command, env
-
-
-def floor_command(database_url: str, port: int) -> tuple[list[str], dict[str, str]]:
-    command = [sys.executable, "-m", "benchmark.floor", database_url, str(port)]
+def command(kind: str, database_url: str, port: int) -> tuple[list[str], dict[str, str]]:
     path = os.pathsep.join(filter(None, [str(SCRIPTS), os.environ.get("PYTHONPATH")]))
-    return command, os.environ | {"PYTHONPATH": path}
+    env = os.environ | {"PYTHONPATH": path}
+    if kind == "floor":
+        return [sys.executable, "-m", "benchmark.floor", database_url, str(port)], env
+    env |= {"CREDITS_DATABASE_URL": database_url, "CREDITS_LOG_LEVEL": "warning"}
+    serve = ["serve", "--port", str(port)]
+    if kind == "unchained":
+        return [sys.executable, "-m", "benchmark.unchained", *serve], env
+    return [str(Path(sys.executable).parent / "credits"), *serve], env
 
 
 @asynccontextmanager
-async def serving(kind: str, database_url: str) -> AsyncIterator[str]:
-    """`kind` ("credits" or "floor") serving `database_url`; yields its base URL."""
-    port = free_port()
-    make = credits_command if kind == "credits" else floor_command
-    command, env = make(database_url, port)
-    process = await asyncio.create_subprocess_exec(
-        *command, env=env, stdout=asyncio.subprocess.DEVNULL
-    )
-    base = f"http://127.0.0.1:{port}"
+async def serving(database_url: str, *kinds: str) -> AsyncIterator[dict[str, str]]:
+    """Each of `kinds` (of KINDS) serving `database_url`, started together; yields their
+    base URLs by kind."""
+    started: dict[str, tuple[Process, str]] = {}
     try:
-        await _wait_until_up(process, kind, base, "/graphql" if kind == "credits" else "/health")
-        yield base
+        for kind in kinds:
+            port = free_port()
+            argv, env = command(kind, database_url, port)
+            process = await asyncio.create_subprocess_exec(
+                *argv, env=env, stdout=asyncio.subprocess.DEVNULL
+            )
+            started[kind] = process, f"http://127.0.0.1:{port}"
+        await asyncio.gather(*(_wait_until_up(kind, *got) for kind, got in started.items()))
+        yield {kind: base for kind, (_, base) in started.items()}
     finally:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), 20)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        await asyncio.gather(*(_stop(process) for process, _ in started.values()))
 
 
-async def _wait_until_up(process: Process, kind: str, base: str, path: str) -> None:
+async def _stop(process: Process) -> None:
+    if process.returncode is None:
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), 20)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+async def _wait_until_up(kind: str, process: Process, base: str) -> None:
+    path = "/health" if kind == "floor" else "/graphql"
     deadline = time.monotonic() + STARTUP
     async with httpx.AsyncClient(base_url=base) as client:
         while time.monotonic() < deadline:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -16,13 +17,15 @@ from benchmark import measure
 from benchmark.floor import create_floor
 from benchmark.live import fan_out
 from benchmark.measure import Timing
+from benchmark.servers import serving as serving_processes
 from sqlalchemy import func, select
 
 from app.main import create_app
 from app.services.verify import verify
 from app.settings import Settings
 from app.storage.engine import create_engine
-from app.storage.tables import customers, entries
+from app.storage.seed import seed_id
+from app.storage.tables import consumptions, customers, entries
 from tests.bench.conftest import SHAPE
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")  # one seeded database per engine
@@ -112,3 +115,44 @@ async def test_the_fan_out_times_every_delivery(run_url: str) -> None:
 
     assert len(results["live"]["each"].latencies) == 5 * 2
     assert len(results["live"]["last"].latencies) == 2
+
+
+async def test_revenue_is_measured_over_a_year_holding_every_seeded_entry(
+    servers: tuple[str, str], run_url: str
+) -> None:
+    starts, ends = measure.revenue_year(SHAPE)
+    engine = create_engine(run_url)
+    try:
+        async with engine.connect() as connection:
+            span = select(func.min(entries.c.booked_at), func.max(entries.c.booked_at))
+            first, last = (await connection.execute(span)).one()
+    finally:
+        await engine.dispose()
+
+    results = await measure.revenue(servers[0], SHAPE, TIMING)
+
+    assert (ends - starts).days == 365 and starts.day == ends.day == 1
+    assert starts <= first.replace(tzinfo=UTC) and last.replace(tzinfo=UTC) < ends
+    answered_every_request(results, {"revenue"})
+
+
+async def test_the_chain_is_measured_against_the_server_without_it(run_url: str) -> None:
+    async with serving_processes(run_url, "credits", "unchained") as up:
+        results = await measure.chain(up["credits"], up["unchained"], SHAPE, TIMING)
+
+    answered_every_request(results, {"chained", "unchained"})
+    half = SHAPE.customers // 2
+    engine = create_engine(run_url)
+    try:
+        async with engine.connect() as connection:
+            booked = select(entries.c.customer_id, entries.c.hash).where(
+                entries.c.consumption_id.in_(
+                    select(consumptions.c.id).where(consumptions.c.key.like("chain x16-%"))
+                )
+            )
+            hashes = (await connection.execute(booked)).all()
+    finally:
+        await engine.dispose()
+    chained = {seed_id("customer", n) for n in range(half)}
+    assert {len(row.hash) for row in hashes if row.customer_id in chained} == {64}
+    assert {row.hash for row in hashes if row.customer_id not in chained} == {""}

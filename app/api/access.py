@@ -26,9 +26,14 @@ class ApiKeyRole(Enum):
     """ADMIN: everything, including custom currencies. WRITER: queries, subscriptions, and
     every mutation but createCustomCurrency. READER: queries and subscriptions only."""
 
-    ADMIN = "ADMIN"
-    WRITER = "WRITER"
-    READER = "READER"
+    ADMIN = strawberry.enum_value(
+        "ADMIN", description="Everything, including createCustomCurrency."
+    )
+    WRITER = strawberry.enum_value(
+        "WRITER",
+        description="Queries, subscriptions and every mutation but createCustomCurrency.",
+    )
+    READER = strawberry.enum_value("READER", description="Queries and subscriptions only.")
 
 
 @strawberry.enum(
@@ -38,9 +43,16 @@ class ApiKeyRole(Enum):
 class ViewerKind(Enum):
     """OPEN: no credentials are needed (development mode on loopback, no API key yet)."""
 
-    API_KEY = "API_KEY"
-    PORTAL_TOKEN = "PORTAL_TOKEN"
-    OPEN = "OPEN"
+    API_KEY = strawberry.enum_value("API_KEY", description="An API key, with its role.")
+    PORTAL_TOKEN = strawberry.enum_value(
+        "PORTAL_TOKEN",
+        description="A portal token: read-only, expiring, limited to one customer.",
+    )
+    OPEN = strawberry.enum_value(
+        "OPEN",
+        description="No credentials: OPEN mode, on loopback while no API key exists; "
+        "acts as ADMIN.",
+    )
 
 
 @strawberry.type(description="Who the request is made as.")

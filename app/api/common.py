@@ -33,8 +33,8 @@ class LabelInput:
 
 @strawberry.enum(description="Ascending or descending.")
 class OrderDirection(Enum):
-    ASC = "ASC"
-    DESC = "DESC"
+    ASC = strawberry.enum_value("ASC", description="Smallest or earliest first.")
+    DESC = strawberry.enum_value("DESC", description="Largest or latest first.")
 
 
 def schema_enum(domain: E, name: str, description: str | None = None, **values: str) -> E:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -12,10 +12,25 @@ from app.api.balances import CreditBalance, CreditExpiration
 from app.api.common import LABELS, Label, LabelInput, Node, label_pairs, stored_labels
 from app.api.context import Context
 from app.api.grants import CreditGrantConnection, CreditGrantFilter, CreditGrantOrder
-from app.api.ledger import CreditLedgerEntryConnection, CreditLedgerFilter, CreditLedgerHead
-from app.api.pagination import Connection
+from app.api.ledger import CreditLedgerEntryConnection, CreditLedgerHead, LedgerFilter
+from app.api.pagination import After, Before, Connection, First, Last
 from app.api.scalars import Duration
 from app.storage.queries.customers import CustomerQuery
+
+At = Annotated[
+    datetime | None,
+    strawberry.argument(
+        description="The instant the figures are for (default: now); not in the future."
+    ),
+]
+FeatureKey = Annotated[
+    str | None,
+    strawberry.argument(
+        description="Count only grants that can pay for this feature: unrestricted ones and "
+        "those listing it."
+    ),
+]
+CurrencyCode = Annotated[str, strawberry.argument(description="The currency or custom unit code.")]
 
 
 @strawberry.type(description="Who owns credits.")
@@ -34,7 +49,7 @@ class Customer(Node):
         "as of `at` (default: now)."
     )
     async def credit_balances(
-        self, info: Info[Context, None], at: datetime | None = None, feature_key: str | None = None
+        self, info: Info[Context, None], at: At = None, feature_key: FeatureKey = None
     ) -> list[CreditBalance]:
         return await info.context.loaders.balances(self.id, at, feature_key)
 
@@ -45,9 +60,9 @@ class Customer(Node):
     async def credit_balance(
         self,
         info: Info[Context, None],
-        currency: str,
-        at: datetime | None = None,
-        feature_key: str | None = None,
+        currency: CurrencyCode,
+        at: At = None,
+        feature_key: FeatureKey = None,
     ) -> CreditBalance:
         return await info.context.loaders.balance(self.id, currency, at, feature_key)
 
@@ -55,12 +70,18 @@ class Customer(Node):
     async def credit_grants(
         self,
         info: Info[Context, None],
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        filter: CreditGrantFilter | None = None,
-        order_by: CreditGrantOrder | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        filter: Annotated[
+            CreditGrantFilter | None,
+            strawberry.argument(description="Only the grants that match every field given."),
+        ] = None,
+        order_by: Annotated[
+            CreditGrantOrder | None,
+            strawberry.argument(description="The sort order (default: by creation)."),
+        ] = None,
     ) -> CreditGrantConnection:
         return await info.context.loaders.customer_grants(
             self.id, first, after, last, before, filter, order_by
@@ -70,11 +91,11 @@ class Customer(Node):
     async def credit_ledger(
         self,
         info: Info[Context, None],
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        filter: CreditLedgerFilter | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        filter: LedgerFilter = None,
     ) -> CreditLedgerEntryConnection:
         return await info.context.loaders.customer_ledger(
             self.id, first, after, last, before, filter
@@ -85,7 +106,7 @@ class Customer(Node):
         "keep it to prove later that nothing before it changed."
     )
     async def credit_ledger_head(
-        self, info: Info[Context, None], currency: str
+        self, info: Info[Context, None], currency: CurrencyCode
     ) -> CreditLedgerHead:
         return await info.context.loaders.ledger_head(self.id, currency)
 
@@ -94,7 +115,14 @@ class Customer(Node):
         "soonest first."
     )
     async def upcoming_credit_expirations(
-        self, info: Info[Context, None], within: Duration, currency: str | None = None
+        self,
+        info: Info[Context, None],
+        within: Annotated[
+            Duration, strawberry.argument(description="How far ahead of now to look.")
+        ],
+        currency: Annotated[
+            str | None, strawberry.argument(description="Only this currency (default: every one).")
+        ] = None,
     ) -> list[CreditExpiration]:
         return await info.context.loaders.expirations(self.id, within, currency)
 

@@ -17,12 +17,26 @@ from app.observability.requests import note_outcome
 
 @strawberry.enum(description="What kind of expected failure an Error is.")
 class ErrorCode(Enum):
-    VALIDATION_FAILED = "VALIDATION_FAILED"
-    NOT_FOUND = "NOT_FOUND"
-    KEY_CONFLICT = "KEY_CONFLICT"
-    INSUFFICIENT_CREDITS = "INSUFFICIENT_CREDITS"
-    INVALID_STATE = "INVALID_STATE"
-    FORBIDDEN = "FORBIDDEN"
+    VALIDATION_FAILED = strawberry.enum_value(
+        "VALIDATION_FAILED", description="The input has issues, each naming its field."
+    )
+    NOT_FOUND = strawberry.enum_value(
+        "NOT_FOUND", description="An id names no object of its type the caller may see."
+    )
+    KEY_CONFLICT = strawberry.enum_value(
+        "KEY_CONFLICT", description="The key was used before with a different input."
+    )
+    INSUFFICIENT_CREDITS = strawberry.enum_value(
+        "INSUFFICIENT_CREDITS",
+        description="The eligible credits fall short of the amount; nothing was consumed.",
+    )
+    INVALID_STATE = strawberry.enum_value(
+        "INVALID_STATE",
+        description="The grant or payment is in a state that does not allow the change.",
+    )
+    FORBIDDEN = strawberry.enum_value(
+        "FORBIDDEN", description="The caller's role may not make this mutation."
+    )
 
 
 @strawberry.interface(description="An expected failure of a mutation, returned as data.")

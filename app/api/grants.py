@@ -13,7 +13,7 @@ from strawberry.types import Info
 from app.api.common import LABELS, Label, Node, OrderDirection, schema_enum, stored_labels
 from app.api.context import Context
 from app.api.ledger import CreditLedgerEntryConnection
-from app.api.pagination import Connection
+from app.api.pagination import After, Before, Connection, First, Last
 from app.domain.grants import AvailabilityPolicy, FundingMethod, GrantStatus, SettlementStatus
 from app.domain.money import from_minor
 from app.storage.mapping import grant_from_row
@@ -38,17 +38,27 @@ schema_enum(
     "CreditFundingMethod",
     "How a grant's credits are paid for: NONE for promotional credits, INVOICE or "
     "EXTERNAL for a purchase.",
+    NONE="Promotional credits: no payment workflow.",
+    INVOICE="Paid through an invoice issued by the billing system.",
+    EXTERNAL="Paid outside the system (wire transfer, external invoice, manual reconciliation).",
 )
 schema_enum(
     AvailabilityPolicy,
     "CreditAvailabilityPolicy",
     "When a purchased grant becomes fundable: at creation, once its payment is "
     "authorized, or once it is settled.",
+    ON_CREATION="Fundable at creation, before any payment.",
+    ON_AUTHORIZATION="Fundable once the payment is AUTHORIZED or SETTLED.",
+    ON_SETTLEMENT="Fundable once the payment is SETTLED.",
 )
 schema_enum(
     SettlementStatus,
     "CreditSettlementStatus",
     "A payment's progress: PENDING, then AUTHORIZED and SETTLED, or FAILED.",
+    PENDING="Not paid yet: where a purchase starts unless told otherwise.",
+    AUTHORIZED="The payment is authorized but not settled yet.",
+    SETTLED="The payment is complete (authorized too).",
+    FAILED="The payment failed; the grant was voided unless depleted, expired or voided.",
 )
 # the names the schema knows them by
 CreditGrantStatus = GrantStatus
@@ -142,10 +152,10 @@ class CreditGrant(Node):
     async def ledger_entries(
         self,
         info: Info[Context, None],
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> CreditLedgerEntryConnection:
         return await info.context.loaders.grant_entries(self.id, first, after, last, before)
 
@@ -223,12 +233,14 @@ class CreditGrantFilter:
 
 @strawberry.enum(description="What a grant list is sorted by (then by id).")
 class CreditGrantOrderField(Enum):
-    CREATED_AT = "CREATED_AT"
-    EFFECTIVE_AT = "EFFECTIVE_AT"
+    CREATED_AT = strawberry.enum_value("CREATED_AT", description="By creation time.")
+    EFFECTIVE_AT = strawberry.enum_value(
+        "EFFECTIVE_AT", description="By when the grant's credits take effect."
+    )
     EXPIRES_AT = strawberry.enum_value(
         "EXPIRES_AT", description="By expiry; one that never expires counts as expiring last."
     )
-    PRIORITY = "PRIORITY"
+    PRIORITY = strawberry.enum_value("PRIORITY", description="By priority (1 is drawn first).")
     BURN_ORDER = strawberry.enum_value(
         "BURN_ORDER",
         description=(
@@ -256,7 +268,7 @@ def grant_query(filter: CreditGrantFilter | None, order: CreditGrantOrder | None
         settlement_statuses=_values(f.settlement_status),
         key=f.key,
         feature_key=f.feature_key,
-        order=order.field.value if order else "CREATED_AT",
+        order=order.field.name if order else "CREATED_AT",
         descending=bool(order and order.direction is OrderDirection.DESC),
     )
 

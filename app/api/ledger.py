@@ -176,6 +176,12 @@ class CreditLedgerFilter:
     )
 
 
+LedgerFilter = Annotated[  # the `filter` argument of every ledger list
+    CreditLedgerFilter | None,
+    strawberry.argument(description="Only the entries that match every field given."),
+]
+
+
 def ledger_query(filter: CreditLedgerFilter | None) -> LedgerQuery:
     """A ledger list request in plain, hashable values (its instants checked)."""
     f = filter or CreditLedgerFilter()

@@ -12,7 +12,7 @@ import binascii
 import json
 from collections.abc import Hashable, Sequence
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
 from strawberry.types import Info
@@ -24,6 +24,27 @@ from app.storage.queries.pages import Ordering, Page, Slice, keys_of
 
 T = TypeVar("T")
 Keys = tuple[Any, ...]
+
+# The paging arguments of every connection field.
+First = Annotated[
+    int | None,
+    strawberry.argument(
+        description="Page forward: at most this many items after `after` (50 when neither "
+        "first nor last is given; at most 500)."
+    ),
+]
+After = Annotated[
+    str | None,
+    strawberry.argument(description="Start after the item with this cursor (an endCursor)."),
+]
+Last = Annotated[
+    int | None,
+    strawberry.argument(description="Page backward: at most this many items before `before`."),
+]
+Before = Annotated[
+    str | None,
+    strawberry.argument(description="End before the item with this cursor (a startCursor)."),
+]
 
 
 @strawberry.type(description="Where a page lies in its list, and the cursors of its ends.")

@@ -58,11 +58,26 @@ class CreditConsumptionPreview:
 
 async def preview(
     info: Info[Context, None],
-    customer_id: strawberry.ID,
-    currency: str,
-    amount: Decimal,
-    feature_key: str | None = None,
-    on_insufficient: InsufficientCreditsBehavior | None = InsufficientCreditsBehavior.REJECT,
+    customer_id: Annotated[
+        strawberry.ID, strawberry.argument(description="The customer whose credits would be used.")
+    ],
+    currency: Annotated[
+        str, strawberry.argument(description="The currency or custom unit code to draw.")
+    ],
+    amount: Annotated[
+        Decimal, strawberry.argument(description="Above zero, at the currency's scale.")
+    ],
+    feature_key: Annotated[
+        str | None,
+        strawberry.argument(
+            description="The feature being paid for; only grants unrestricted or listing it "
+            "would be drawn."
+        ),
+    ] = None,
+    on_insufficient: Annotated[
+        InsufficientCreditsBehavior | None,
+        strawberry.argument(description="What to do when the eligible credits fall short."),
+    ] = InsufficientCreditsBehavior.REJECT,
 ) -> CreditConsumptionPreview:
     context = info.context
     behavior = on_insufficient or InsufficientCreditsBehavior.REJECT

@@ -15,6 +15,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.types import Info
 
+from app.api.common import schema_enum
 from app.api.context import Context
 from app.domain.access import Role, ViewerKind
 from app.domain.errors import ValidationFailed
@@ -23,11 +24,14 @@ from app.services.revenue import RevenuePeriod, RevenueReport, credit_revenue
 
 READERS = (Role.ADMIN, Role.READER)
 
-strawberry.enum(
+schema_enum(
     RevenueInterval,
-    name="RevenueInterval",
-    description="Periods of a revenue report: UTC calendar days, ISO weeks (from Monday, "
-    "UTC) or calendar months (UTC).",
+    "RevenueInterval",
+    "Periods of a revenue report: UTC calendar days, ISO weeks (from Monday, UTC) or "
+    "calendar months (UTC).",
+    DAY="A calendar day, from midnight UTC.",
+    WEEK="An ISO week, from Monday midnight UTC.",
+    MONTH="A calendar month, from its first day at midnight UTC.",
 )
 
 
@@ -76,10 +80,24 @@ class CreditRevenueReport:
 
 async def revenue(
     info: Info[Context, None],
-    currency: str,
-    from_: Annotated[datetime, strawberry.argument(name="from")],
-    to: datetime,
-    interval: RevenueInterval,
+    currency: Annotated[
+        str,
+        strawberry.argument(description="The ISO 4217 currency the purchases were paid in."),
+    ],
+    from_: Annotated[
+        datetime,
+        strawberry.argument(name="from", description="Start of the first period (inclusive)."),
+    ],
+    to: Annotated[
+        datetime,
+        strawberry.argument(
+            description="End of the last period (exclusive); not after now: a report "
+            "covers the past only."
+        ),
+    ],
+    interval: Annotated[
+        RevenueInterval, strawberry.argument(description="How long each period is.")
+    ],
 ) -> CreditRevenueReport:
     context = info.context
     viewer = context.viewer

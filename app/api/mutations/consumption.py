@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
@@ -34,7 +36,10 @@ from app.services import consumption, reversal
     )
 )
 async def consume_credits(
-    info: Info[Context, None], input: ConsumeCreditsInput
+    info: Info[Context, None],
+    input: Annotated[
+        ConsumeCreditsInput, strawberry.argument(description="The usage to draw credits for.")
+    ],
 ) -> ConsumeCreditsResult:
     if refused := forbidden(info, "consumeCredits"):
         return refused
@@ -73,7 +78,11 @@ async def consume_credits(
     )
 )
 async def reverse_credit_consumption(
-    info: Info[Context, None], input: ReverseCreditConsumptionInput
+    info: Info[Context, None],
+    input: Annotated[
+        ReverseCreditConsumptionInput,
+        strawberry.argument(description="The consumption, and how much of it to give back."),
+    ],
 ) -> ReverseCreditConsumptionResult:
     if refused := forbidden(info, "reverseCreditConsumption"):
         return refused

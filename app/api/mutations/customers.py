@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -32,7 +32,10 @@ from app.services import currencies, customers
     )
 )
 async def create_customer(
-    info: Info[Context, None], input: CreateCustomerInput
+    info: Info[Context, None],
+    input: Annotated[
+        CreateCustomerInput, strawberry.argument(description="The customer to create.")
+    ],
 ) -> CreateCustomerResult:
     if refused := forbidden(info, "createCustomer"):
         return refused
@@ -58,7 +61,11 @@ async def create_customer(
     )
 )
 async def update_customer(
-    info: Info[Context, None], input: UpdateCustomerInput
+    info: Info[Context, None],
+    input: Annotated[
+        UpdateCustomerInput,
+        strawberry.argument(description="The customer, and the fields to change."),
+    ],
 ) -> UpdateCustomerResult:
     if refused := forbidden(info, "updateCustomer"):
         return refused
@@ -84,7 +91,11 @@ async def update_customer(
     )
 )
 async def create_custom_currency(
-    info: Info[Context, None], input: CreateCustomCurrencyInput
+    info: Info[Context, None],
+    input: Annotated[
+        CreateCustomCurrencyInput,
+        strawberry.argument(description="The custom credit unit to create."),
+    ],
 ) -> CreateCustomCurrencyResult:
     if refused := forbidden(info, "createCustomCurrency"):
         return refused
@@ -109,7 +120,11 @@ async def create_custom_currency(
     )
 )
 async def create_portal_token(
-    info: Info[Context, None], input: CreatePortalTokenInput
+    info: Info[Context, None],
+    input: Annotated[
+        CreatePortalTokenInput,
+        strawberry.argument(description="The customer the token is for, and how long it lasts."),
+    ],
 ) -> CreatePortalTokenResult:
     if refused := forbidden(info, "createPortalToken"):
         return refused

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -37,7 +37,11 @@ from app.services import grants, settlement
     )
 )
 async def purchase_credits(
-    info: Info[Context, None], input: PurchaseCreditsInput
+    info: Info[Context, None],
+    input: Annotated[
+        PurchaseCreditsInput,
+        strawberry.argument(description="The paid grant to create, with its payment terms."),
+    ],
 ) -> PurchaseCreditsResult:
     if refused := forbidden(info, "purchaseCredits"):
         return refused
@@ -54,7 +58,11 @@ async def purchase_credits(
     )
 )
 async def grant_promotional_credits(
-    info: Info[Context, None], input: GrantPromotionalCreditsInput
+    info: Info[Context, None],
+    input: Annotated[
+        GrantPromotionalCreditsInput,
+        strawberry.argument(description="The promotional grant to create."),
+    ],
 ) -> GrantPromotionalCreditsResult:
     if refused := forbidden(info, "grantPromotionalCredits"):
         return refused
@@ -76,7 +84,11 @@ async def grant_promotional_credits(
     )
 )
 async def settle_credit_purchase(
-    info: Info[Context, None], input: SettleCreditPurchaseInput
+    info: Info[Context, None],
+    input: Annotated[
+        SettleCreditPurchaseInput,
+        strawberry.argument(description="The grant, and where its payment has got to."),
+    ],
 ) -> SettleCreditPurchaseResult:
     if refused := forbidden(info, "settleCreditPurchase"):
         return refused
@@ -102,7 +114,8 @@ async def settle_credit_purchase(
     )
 )
 async def void_credit_grant(
-    info: Info[Context, None], input: VoidCreditGrantInput
+    info: Info[Context, None],
+    input: Annotated[VoidCreditGrantInput, strawberry.argument(description="The grant to void.")],
 ) -> VoidCreditGrantResult:
     if refused := forbidden(info, "voidCreditGrant"):
         return refused

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from functools import cache, partial
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from graphql import ASTValidationRule, NoSchemaIntrospectionCustomRule
@@ -27,11 +27,12 @@ from app.api.ledger import (
     CreditConsumption,
     CreditLedgerEntry,
     CreditLedgerEntryConnection,
-    CreditLedgerFilter,
+    LedgerFilter,
 )
 from app.api.limits import Limits, OperationLimits, alias_rule, depth_rule
 from app.api.masking import CodedParserCache, MaskInternalErrors
 from app.api.mutations import Mutation
+from app.api.pagination import After, Before, First, Last
 from app.api.preview import CreditConsumptionPreview, preview
 from app.api.revenue import CreditRevenueReport, revenue
 from app.api.scalars import SCALARS
@@ -63,14 +64,22 @@ class Query:
         description="Any object by its id: a customer, grant, consumption or ledger entry. "
         "null when there is none the caller may see; a malformed id is BAD_USER_INPUT."
     )
-    async def node(self, info: Info[Context, None], id: strawberry.ID) -> Node | None:
+    async def node(
+        self,
+        info: Info[Context, None],
+        id: Annotated[strawberry.ID, strawberry.argument(description="The object's id.")],
+    ) -> Node | None:
         return await find_node(info, id)
 
     @strawberry.field(
         description="Several objects by id, answered in the order asked (null for each one "
         "not found); at most as many ids as the largest page (500 by default)."
     )
-    async def nodes(self, info: Info[Context, None], ids: list[strawberry.ID]) -> list[Node | None]:
+    async def nodes(
+        self,
+        info: Info[Context, None],
+        ids: Annotated[list[strawberry.ID], strawberry.argument(description="The objects' ids.")],
+    ) -> list[Node | None]:
         maximum = info.context.settings.max_page_size
         if len(ids) > maximum:  # like a page size over the limit: bad input
             raise bad_input(f"nodes got {len(ids)} ids, over the page limit of {maximum}")
@@ -81,7 +90,14 @@ class Query:
         "null when there is none the caller may see."
     )
     async def customer(
-        self, info: Info[Context, None], id: strawberry.ID | None = None, key: str | None = None
+        self,
+        info: Info[Context, None],
+        id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="The customer's id.")
+        ] = None,
+        key: Annotated[
+            str | None, strawberry.argument(description="The key the customer was created with.")
+        ] = None,
     ) -> Customer | None:
         if (id is None) == (key is None):
             raise bad_input("Give exactly one of id and key")
@@ -99,11 +115,14 @@ class Query:
     async def customers(
         self,
         info: Info[Context, None],
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        filter: CustomerFilter | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        filter: Annotated[
+            CustomerFilter | None,
+            strawberry.argument(description="Only the customers that match every field given."),
+        ] = None,
     ) -> CustomerConnection:
         return await info.context.loaders.customers_page(first, after, last, before, filter)
 
@@ -112,7 +131,9 @@ class Query:
         "caller may see."
     )
     async def credit_grant(
-        self, info: Info[Context, None], id: strawberry.ID
+        self,
+        info: Info[Context, None],
+        id: Annotated[strawberry.ID, strawberry.argument(description="The grant's id (`grt_…`).")],
     ) -> CreditGrant | None:
         node = await find_node(info, id)
         return node if isinstance(node, CreditGrant) else None
@@ -122,7 +143,11 @@ class Query:
         "id; null when there is none the caller may see."
     )
     async def credit_consumption(
-        self, info: Info[Context, None], id: strawberry.ID
+        self,
+        info: Info[Context, None],
+        id: Annotated[
+            strawberry.ID, strawberry.argument(description="The consumption's id (`csm_…`).")
+        ],
     ) -> CreditConsumption | None:
         node = await find_node(info, id)
         return node if isinstance(node, CreditConsumption) else None
@@ -134,11 +159,11 @@ class Query:
     async def credit_ledger(
         self,
         info: Info[Context, None],
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        filter: CreditLedgerFilter | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        filter: LedgerFilter = None,
     ) -> CreditLedgerEntryConnection:
         return await info.context.loaders.customer_ledger(None, first, after, last, before, filter)
 

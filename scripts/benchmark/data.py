@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import multiprocessing
 import os
 import re
 import shutil
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import astuple
 from pathlib import Path
 
@@ -61,6 +63,19 @@ async def prepare(
 
 
 async def _seed_and_verify(url: str, shape: Shape) -> list[str]:
+    """In a process of its own: the engines' databases are made at the same time, and the
+    seeding is mostly Python."""
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(pool, _seed_and_verify_here, url, shape)
+
+
+def _seed_and_verify_here(url: str, shape: Shape) -> list[str]:
+    return asyncio.run(_seeded_and_verified(url, shape))
+
+
+async def _seeded_and_verified(url: str, shape: Shape) -> list[str]:
     started = time.perf_counter()
     await asyncio.to_thread(migrations.upgrade, url)
     engine = create_engine(url)

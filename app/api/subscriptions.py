@@ -23,7 +23,7 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Hashable
 from functools import partial
 from types import SimpleNamespace
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -51,14 +51,22 @@ T = TypeVar("T")
 log = logging.getLogger("credits.live")
 
 
-@strawberry.type
+CustomerId = Annotated[strawberry.ID, strawberry.argument(description="The customer to watch.")]
+
+
+@strawberry.type(description="Live updates of one customer's credits, over a WebSocket.")
 class Subscription:
     @strawberry.subscription(
         description="Emits the current balance at once, then the new balance after every "
         "committed transaction that changed any of its figures; sequence never decreases."
     )
     async def credit_balance_changed(
-        self, info: Info[Context, None], customer_id: strawberry.ID, currency: str
+        self,
+        info: Info[Context, None],
+        customer_id: CustomerId,
+        currency: Annotated[
+            str, strawberry.argument(description="The currency or custom unit code.")
+        ],
     ) -> AsyncGenerator[CreditBalance, None]:
         async for balance in direct(masked(info, balances(info, customer_id, currency))):
             yield balance
@@ -71,10 +79,21 @@ class Subscription:
     async def credit_ledger_entry_booked(
         self,
         info: Info[Context, None],
-        customer_id: strawberry.ID,
-        currency: str | None = None,
-        types: list[CreditLedgerEntryType] | None = None,
-        after_sequence: int | None = None,
+        customer_id: CustomerId,
+        currency: Annotated[
+            str | None,
+            strawberry.argument(description="Only this currency (default: every one)."),
+        ] = None,
+        types: Annotated[
+            list[CreditLedgerEntryType] | None,
+            strawberry.argument(description="Only entries of these types."),
+        ] = None,
+        after_sequence: Annotated[
+            int | None,
+            strawberry.argument(
+                description="With currency: first replay the entries after this sequence."
+            ),
+        ] = None,
     ) -> AsyncGenerator[CreditLedgerEntry, None]:
         await check_ledger_arguments(info, currency, after_sequence)
         wanted = None if types is None else {t.value for t in types}
@@ -87,7 +106,7 @@ class Subscription:
         description="A grant of the customer after any change to its status, settlement or amounts."
     )
     async def credit_grant_changed(
-        self, info: Info[Context, None], customer_id: strawberry.ID
+        self, info: Info[Context, None], customer_id: CustomerId
     ) -> AsyncGenerator[CreditGrant, None]:
         async for grant in direct(masked(info, changed_grants(info, customer_id))):
             yield grant

@@ -19,6 +19,8 @@ def test_the_report_judges_each_budget_on_ratios() -> None:
             "medium now": took(0.002), "big now": took(0.004),
             "medium at": took(0.002), "big at": took(0.003),
         },
+        "chain x16": {"chained": took(*[0.1] * 19), "unchained": took(*[0.1] * 20)},
+        "revenue x1": {"revenue": took(0.2)},
         "live": {"each": took(*[0.01] * 99, 0.06), "last": took(0.01)},
     }  # fmt: skip
 
@@ -30,5 +32,9 @@ def test_the_report_judges_each_budget_on_ratios() -> None:
         "creditBalance p50 now, long ledger (floor: 1k entries)": "FAIL",  # 2x
         "creditBalance p50 at, long ledger (floor: 1k entries)": "PASS",  # 1.5x
         "live commit to receipt p99": "FAIL",  # 60 ms
+        "hash chain: consumeCredits req/s, 16 clients, spread (floor: without the chain)": "PASS",
     }
+    shown = {row.what: row.ours for row in rows(results)}
+    assert shown["creditRevenue p50, a year by month (every seeded entry)"] == "200.0 ms"
+    assert shown["threshold checks: consumeCredits req/s (vs without)"].startswith("not measured")
     assert "dashboard p50, 1 client" in table(rows(results))

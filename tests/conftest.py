@@ -109,6 +109,14 @@ def postgres_url() -> str:
 SERIAL = ("tests/live/test_many_subscriptions.py",)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "slow: minutes, not seconds (the 1,000,000-entry export): scripts/test runs "
+        "it; `-m 'not slow'` leaves it out of a local run",
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     root = config.rootpath
     for item in items:

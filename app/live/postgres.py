@@ -5,7 +5,10 @@ and when that transaction commits, and PostgreSQL hands it to every listening pr
 (this one included) in commit order. Local subscribers hear only what comes through the
 listener: a process sees its own changes and everyone else's in one order, the database's.
 A payload carries ids and sequences, never documents (PostgreSQL's limit is 8,000 bytes);
-subscribers read the rest from the database by sequence.
+subscribers read the rest from the database by sequence. A change this process committed
+names its origin (this broker and a number), and the listener delivers the change itself,
+entries included, when its notification arrives, still in the database's order: its
+subscribers then need no read and share one mapping, as with the in-memory broker.
 
 One dedicated connection listens (asyncpg, application_name `credits-listener`) and is
 checked every few seconds. When it is lost the broker reconnects with backoff, then sends
@@ -16,8 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
+import secrets
+from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,19 +42,23 @@ MAX_PAYLOAD = 7000  # bytes, below PostgreSQL's 8,000
 HEARTBEAT = 5.0  # seconds between checks that the listening connection still answers
 BACKOFF = (0.1, 5.0)  # seconds: first and longest wait between reconnection attempts
 RESYNC_MARGIN = timedelta(seconds=60)  # other hosts' clocks may lag ours
+STAGED = 1000  # own changes kept until their notification arrives (a rollback never sends)
 
 log = logging.getLogger("credits.live")
 
 
-def encode(committed: Committed) -> str:
-    """The customer, the last sequence of each changed ledger, the grant ids and the instant;
-    grant ids become null ("re-read them") and then sequences too rather than exceed the limit."""
+def encode(committed: Committed, origin: str | None = None) -> str:
+    """The customer, the last sequence of each changed ledger, the grant ids and the instant
+    (and where it was committed, if given); grant ids become null ("re-read them") and then
+    sequences too rather than exceed the limit."""
     body: dict[str, Any] = {
         "c": committed.customer_id,
         "t": None if committed.at is None else format_instant(committed.at),
         "s": committed.sequences,
         "g": sorted(committed.grant_ids),
     }
+    if origin is not None:
+        body["o"] = origin
     for dropped in ("g", "s"):
         text = json.dumps(body, separators=(",", ":"))
         if len(text.encode()) <= MAX_PAYLOAD:
@@ -58,7 +68,10 @@ def encode(committed: Committed) -> str:
 
 
 def decode(payload: str) -> Committed:
-    body = json.loads(payload)
+    return from_body(json.loads(payload))
+
+
+def from_body(body: dict[str, Any]) -> Committed:
     customer_id = str(body["c"])
     at = None if body["t"] is None else datetime.fromisoformat(body["t"])
     if body["s"] is None:
@@ -72,9 +85,11 @@ def decode(payload: str) -> Committed:
     )
 
 
-async def notify(connection: AsyncConnection, committed: Committed) -> None:
+async def notify(
+    connection: AsyncConnection, committed: Committed, origin: str | None = None
+) -> None:
     """Inside the write transaction: delivered only if and when it commits."""
-    await connection.execute(select(func.pg_notify(CHANNEL, encode(committed))))
+    await connection.execute(select(func.pg_notify(CHANNEL, encode(committed, origin))))
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -91,9 +106,16 @@ class PostgresBroker:
         self.listening = asyncio.Event()
         self.healthy_at = clock.now()  # when the listener was last known to hear everything
         self.task: asyncio.Task[None] | None = None
+        self.origin = secrets.token_hex(8)  # this broker, in the notifications it sends
+        self.numbers = itertools.count()
+        self.staged: OrderedDict[str, Committed] = OrderedDict()  # by origin, until heard
 
     async def stage(self, connection: AsyncConnection, committed: Committed) -> None:
-        await notify(connection, committed)
+        origin = f"{self.origin}:{next(self.numbers)}"
+        self.staged[origin] = committed
+        if len(self.staged) > STAGED:
+            self.staged.popitem(last=False)  # rolled back long ago: its notification never came
+        await notify(connection, committed, origin)
 
     async def publish(self, committed: Committed) -> None:
         return None  # PostgreSQL delivers it to the listener after the commit
@@ -158,7 +180,8 @@ class PostgresBroker:
     def deliver(self, *notification: Any) -> None:
         """asyncpg calls this in arrival order (connection, pid, channel, payload)."""
         try:
-            committed = decode(notification[-1])
+            body = json.loads(notification[-1])
+            committed = self.staged.pop(str(body.get("o")), None) or from_body(body)
         except (ValueError, KeyError, TypeError, AttributeError):
             log.exception("ignored a malformed notification on %s", CHANNEL)
             return

@@ -21,6 +21,7 @@ from app.domain.events import Committed
 from app.domain.ledger import OPEN
 from app.domain.time import FrozenClock
 from app.live.broker import Resync
+from app.live.broker import Subscription as Feed
 from app.live.postgres import MAX_PAYLOAD, PostgresBroker, decode, encode
 from app.live.publisher import publisher_for
 from app.services.consumption import ConsumeRequest, consume_credits
@@ -141,6 +142,34 @@ async def test_a_change_through_one_runtime_reaches_a_subscriber_of_the_other_on
         {"USD": 2},
     )
     assert len(change.grant_ids) == 1 and change.at == one.clock.now()
+
+
+async def test_a_process_hears_its_own_change_whole_and_another_process_by_sequences(
+    runtimes: tuple[Runtime, Runtime],
+) -> None:
+    """Both through their listeners, in the database's order; the committing process's
+    subscribers get the change itself, entries included, so they read nothing."""
+    one, two = runtimes
+    assert isinstance(one.publisher, PostgresBroker)
+    customer_id = await promoted_customer(one, "acme", "5")
+    async with (
+        one.publisher.subscribe(customer_id) as own,
+        two.publisher.subscribe(customer_id) as other,
+    ):
+        assert await draw(one, customer_id, "first") == "drawn"
+        mine, theirs = await change_to(own, {"USD": 2}), await change_to(other, {"USD": 2})
+
+    assert [entry.sequence for entry in mine.entries] == [2] and theirs.entries == []
+    assert mine.sequences == theirs.sequences and mine.at == theirs.at
+    assert not one.publisher.staged  # each own change is dropped once heard
+
+
+async def change_to(feed: Feed, sequences: dict[str, int]) -> Committed:
+    """The next change with these sequences (the grant's own notice may come first)."""
+    while True:
+        change = await asyncio.wait_for(feed.next(), 10)
+        if change.sequences == sequences:
+            return change
 
 
 async def test_a_command_line_change_reaches_a_server_subscriber(

@@ -3,7 +3,7 @@
 The SQL sums the ledger's amounts per period, credit currency, cost basis and entry type
 (`app.storage.queries.revenue`); here each sum is valued at its cost basis, exactly, and
 each figure rounded once. Reports cover the past only (`to` at most now), so a report
-asked for twice is the same: every time-driven entry due by now is booked first.
+asked for twice is the same: every time-driven entry due before `to` is booked first.
 """
 
 from __future__ import annotations
@@ -61,7 +61,11 @@ async def credit_revenue(
     """Periods of [starts, ends) in UTC; raises ValidationFailed naming the bad argument."""
     now = runtime.clock.now()
     purchase_currency, bounds = _validated(runtime, currency, starts, ends, interval, now)
-    await book_due_events(runtime)
+    # Company-wide, so any customer's unbooked expiry before `to` may be breakage in it:
+    # book each customer with an event due by `to` (docs/decisions.md, Revenue). One due
+    # later cannot change the figures: neither the entries before `to` nor a grant's
+    # remaining less the entries since `to` change when it is booked.
+    await book_due_events(runtime, by=bounds[-1])
     async with read_connection(runtime.engine) as connection:
         anchor = _cheaper_anchor(await first_booked_at(connection), bounds, now)
         sums = await read_revenue_sums(connection, purchase_currency.code, bounds, interval, anchor)

@@ -24,11 +24,13 @@ from app.storage.tables import grants
 PAGE = 1000
 
 
-async def due_customers(runtime: Runtime, limit: int = PAGE) -> list[str]:
-    now = runtime.clock.now()
+async def due_customers(
+    runtime: Runtime, limit: int = PAGE, by: datetime | None = None
+) -> list[str]:
+    """Customers with an event due at or before `by` (default now)."""
     statement = (
         select(grants.c.customer_id)
-        .where(grants.c.next_event_at <= now)
+        .where(grants.c.next_event_at <= (by or runtime.clock.now()))
         .group_by(grants.c.customer_id)
         .limit(limit)
     )
@@ -36,10 +38,11 @@ async def due_customers(runtime: Runtime, limit: int = PAGE) -> list[str]:
         return [str(customer_id) for customer_id in (await connection.execute(statement)).scalars()]
 
 
-async def book_due_events(runtime: Runtime) -> int:
-    """Book every event that is due; returns how many customers had some."""
+async def book_due_events(runtime: Runtime, by: datetime | None = None) -> int:
+    """Book every event due by now of each customer with one due at or before `by`
+    (default now); returns how many customers were booked."""
     total = 0
-    while customer_ids := await due_customers(runtime):
+    while customer_ids := await due_customers(runtime, by=by):
         await book_due_events_of(runtime, customer_ids)
         total += len(customer_ids)
         if len(customer_ids) < PAGE:

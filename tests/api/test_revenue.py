@@ -9,6 +9,7 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,8 @@ from app.storage.tables import entries, grants
 from tests.api.conftest import running_api
 from tests.conftest import empty_database, examples
 from tests.services.support import consume, promo, purchase
+from tests.services.test_write_path import kind as statement_kind
+from tests.services.test_write_path import recorded
 from tests.storage.test_postgres import pg_runtime
 
 __all__ = ["pg_runtime"]
@@ -232,6 +235,39 @@ async def test_an_expiry_no_one_booked_yet_is_booked_before_the_report(
         ("2026-01-16", "0.00", "15.00", "0.00"),  # expired at 12:00
         ("2026-01-17", "0.00", "0.00", "0.00"),
     ]
+
+
+async def test_it_books_the_customers_with_an_event_due_by_to_and_only_then_reads(
+    both: Runtime, clock: FrozenClock
+) -> None:
+    """Company-wide, so every customer's event due by `to` is booked first, one write
+    transaction each; one due after `to` is left to the scheduler (it cannot change the
+    report). Asked again, it is the same three reads, however many customers there are."""
+    expiring = {"early": timedelta(days=1), "late": timedelta(days=3), "never": None}
+    made = {}
+    for key, after in expiring.items():
+        customer, _ = await create_customer(both, key=key, name=key)
+        made[key] = await purchase(
+            both, customer, "10", "USD", terms=terms("1"), expires_after=after
+        )
+    clock.set(utc(2026, 1, 19))  # both expiries are due now; only "early"'s by `to`
+    ask = partial(credit_revenue, both, currency="USD", interval=DAY)
+    starts, ends = utc(2026, 1, 15), utc(2026, 1, 17)
+    with recorded(both.engine) as first:
+        report = await ask(starts=starts, ends=ends)
+    with recorded(both.engine) as again:
+        assert await ask(starts=starts, ends=ends) == report
+
+    assert figures(report) == [
+        ("2026-01-15", "0.00", "0.00", "30.00"),
+        ("2026-01-16", "0.00", "10.00", "20.00"),  # "early" expired at 12:00
+    ]
+    assert [statement_kind(s) for s in first].count("INSERT ledger_entry") == 1
+    async with read_connection(both.engine) as connection:
+        expired = select(entries.c.grant_id).where(entries.c.type == "EXPIRED")
+        assert list((await connection.execute(expired)).scalars()) == [made["early"].grant_id]
+    statements = [statement_kind(s) for s in again if not s.startswith("BEGIN")]  # SQLite's
+    assert statements == ["read"] * 3  # who has an event due by `to`, the first entry, the sums
 
 
 async def test_values_are_summed_exactly_and_rounded_once(

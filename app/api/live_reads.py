@@ -15,6 +15,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
+from app.api.websocket import message_turns, turn
 from app.services.runtime import Runtime
 from app.settings import Settings
 from app.storage.engine import read_connection
@@ -23,7 +24,6 @@ from app.storage.queries import live
 if TYPE_CHECKING:
     from app.api.balances import CreditBalance
 
-WAKE = 20  # waiters woken per turn of the event loop
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
@@ -31,14 +31,22 @@ V = TypeVar("V")
 class SingleFlight(Generic[K, V]):
     """Keys asked for before a read starts share it; at most one read runs at a time.
 
-    The waiters of a read are woken WAKE at a time, a turn of the event loop apart: a
-    read answering thousands of subscriptions must not start them all in one turn, or
-    every request would wait for that turn to end."""
+    Each waiter of a read is woken in a place of `turns` (`app.api.websocket.turn`), the
+    places that starting WebSocket messages take too: whatever a woken subscription then
+    runs (its first result executed, encoded and sent), at most TURNS of them run in one
+    turn of the event loop, so a request waits a few short turns, not one long one. The
+    next read need not wait for the waking."""
 
-    def __init__(self, read_many: Callable[[list[K]], Awaitable[dict[K, V]]]) -> None:
+    def __init__(
+        self,
+        read_many: Callable[[list[K]], Awaitable[dict[K, V]]],
+        turns: asyncio.Semaphore | None = None,
+    ) -> None:
         self.read_many = read_many
+        self.turns = turns or message_turns()
         self.pending: dict[K, list[asyncio.Future[V]]] = {}
         self.reader: asyncio.Task[None] | None = None
+        self.waking: set[asyncio.Task[None]] = set()
         self.reads = 0  # batches read
         self.answered = 0  # gets answered
 
@@ -70,24 +78,28 @@ class SingleFlight(Generic[K, V]):
                 for future in waiters:
                     future.set_exception(error)
             return
-        woken = 0
+        waking = asyncio.ensure_future(self.wake(batch, found))
+        self.waking.add(waking)
+        waking.add_done_callback(self.waking.discard)
+
+    async def wake(self, batch: dict[K, list[asyncio.Future[V]]], found: dict[K, V]) -> None:
         for key, waiters in batch.items():
             for future in waiters:
-                if woken and woken % WAKE == 0:
-                    await asyncio.sleep(0)
+                await turn(self.turns)
                 future.set_result(found[key])
-                woken += 1
 
 
 class LiveReads:
     """One per process: what starting subscriptions read, batched."""
 
-    def __init__(self, runtime: Runtime, settings: Settings) -> None:
+    def __init__(self, runtime: Runtime, settings: Settings, turns: asyncio.Semaphore) -> None:
         self.runtime = runtime
         self.settings = settings
-        self.customers: SingleFlight[str, bool] = SingleFlight(self._existing)
-        self.sequences: SingleFlight[str, dict[str, int]] = SingleFlight(self._sequences)
-        self.balances: SingleFlight[tuple[str, str], CreditBalance] = SingleFlight(self._balances)
+        self.customers: SingleFlight[str, bool] = SingleFlight(self._existing, turns)
+        self.sequences: SingleFlight[str, dict[str, int]] = SingleFlight(self._sequences, turns)
+        self.balances: SingleFlight[tuple[str, str], CreditBalance] = SingleFlight(
+            self._balances, turns
+        )
 
     async def _existing(self, customer_ids: list[str]) -> dict[str, bool]:
         async with read_connection(self.runtime.engine) as connection:

@@ -323,7 +323,8 @@ async def check_ledger_arguments(
 def live_reads(context: Context) -> LiveReads:
     sessions = sessions_of(context)
     if sessions.reads is None:
-        sessions.reads = LiveReads(context.runtime, context.settings)
+        turns = context.request.app.state.message_turns  # shared with starting messages
+        sessions.reads = LiveReads(context.runtime, context.settings, turns)
     return sessions.reads
 
 

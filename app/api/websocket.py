@@ -4,9 +4,13 @@ A socket's handler reads every message already buffered without yielding, and ea
 `subscribe` starts an operation that parses, validates and starts executing in one go:
 40 sockets sending 100 subscriptions each would start 4,000 operations in a few turns
 of the event loop, and an HTTP request would wait seconds behind them. Here at most
-`TURNS` messages, of all sockets together, begin in one turn of the loop. A message
-holds its place only until the next turn, however long it takes (a send to a client
-that does not read may wait for ever), so no socket can hold up the others.
+`TURNS` steps of live work begin in one turn of the loop: messages, of all sockets
+together, and subscriptions woken by a read they shared (`app.api.live_reads`), which
+then send their first result. A step holds its place only until the next turn, however
+long it takes (a send to a client that does not read may wait for ever), so no socket
+can hold up the others. A request needing a few turns (a read on SQLite takes about 20:
+aiosqlite hands each cursor step to its thread and back) waits behind a few steps in
+each, not behind hundreds.
 
 A `next` (or legacy `data`) message whose payload other subscribers were sent too is
 encoded once for all of them (`app.api.fanout`). Each operation's task knows its outlet:
@@ -27,17 +31,21 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 
 from app.api.fanout import OUTLET, SHARING, encoded_message, send_text
 
-TURNS = 4  # WebSocket messages begun per turn of the event loop, all sockets together
+TURNS = 4  # steps of live work begun per turn of the event loop, all sockets together
 
 
 def message_turns() -> asyncio.Semaphore:
     return asyncio.Semaphore(TURNS)
 
 
-async def take_turn(context: Any, handle: Any, message: Any) -> None:
-    turns: asyncio.Semaphore = context.request.app.state.message_turns
+async def turn(turns: asyncio.Semaphore) -> None:
+    """Waits for one of this turn's places; the place frees at the next turn."""
     await turns.acquire()
     asyncio.get_running_loop().call_soon(turns.release)
+
+
+async def take_turn(context: Any, handle: Any, message: Any) -> None:
+    await turn(context.request.app.state.message_turns)
     await handle(message)
 
 

@@ -3,14 +3,10 @@ upgraded again, a database holds the very figures its writes kept, and verifies 
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from pathlib import Path
 from typing import Any
 
-from alembic import command
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
 from app.domain.time import FrozenClock
 from app.live.publisher import RecordingPublisher
@@ -18,10 +14,9 @@ from app.services.currencies import CurrencyCatalog
 from app.services.customers import create_customer
 from app.services.runtime import Runtime
 from app.services.verify import verify
-from app.storage import migrations
 from app.storage.engine import create_engine, read_connection
 from app.storage.tables import entries, scope_figures
-from tests.cli.test_migrations import run_admin
+from tests.cli.test_migrations import empty_postgres, read_then_redone
 from tests.conftest import START
 from tests.services.support import consume, promo
 
@@ -55,18 +50,13 @@ async def figures(url: str) -> tuple[list[Any], list[Any], list[str]]:
         await engine.dispose()
 
 
+async def write(url: str) -> None:
+    runtime = await history(url)
+    await runtime.engine.dispose()
+
+
 def written_then_backfilled(url: str) -> None:
-    migrations.upgrade(url)
-
-    async def write() -> None:
-        runtime = await history(url)
-        await runtime.engine.dispose()
-
-    asyncio.run(write())
-    written = asyncio.run(figures(url))
-    command.downgrade(migrations.alembic_config(url), "0006")
-    migrations.upgrade(url)
-    backfilled = asyncio.run(figures(url))
+    written, backfilled = read_then_redone(url, write, figures, "0006")
     assert len(written[0]) == 14 and len(written[1]) == 2 * (9 + 4)
     assert written[2] == []
     assert backfilled == written
@@ -77,10 +67,5 @@ def test_0007_backfills_the_running_figures_on_sqlite(tmp_path: Path) -> None:
 
 
 def test_0007_backfills_the_running_figures_on_postgresql(postgres_url: str) -> None:
-    name = f"credits_migrations_{uuid.uuid4().hex[:12]}"
-    admin = make_url(postgres_url).set(drivername="postgresql")
-    run_admin(admin.render_as_string(hide_password=False), f'CREATE DATABASE "{name}"')
-    try:
-        written_then_backfilled(admin.set(database=name).render_as_string(hide_password=False))
-    finally:
-        run_admin(admin.render_as_string(hide_password=False), f'DROP DATABASE "{name}"')
+    with empty_postgres(postgres_url) as url:
+        written_then_backfilled(url)

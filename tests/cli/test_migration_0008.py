@@ -5,25 +5,20 @@ the migration's batch of 5,000 in the middle of a ledger."""
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from pathlib import Path
 from typing import Any
 
-from alembic import command
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
 from app.domain.time import FrozenClock
 from app.live.publisher import RecordingPublisher
 from app.services.currencies import CurrencyCatalog
 from app.services.runtime import Runtime
 from app.services.verify import verify
-from app.storage import migrations
 from app.storage.engine import create_engine, read_connection
 from app.storage.seed import Shape, seed
 from app.storage.tables import accounts, entries
-from tests.cli.test_migrations import run_admin
+from tests.cli.test_migrations import empty_postgres, read_then_redone
 from tests.services.test_hash_chain import history
 
 SHAPE = Shape(customers=20, grants=2, entries=5, big_entries=6000)
@@ -62,12 +57,7 @@ async def hashes(url: str) -> tuple[list[Any], list[Any], list[str]]:
 
 
 def written_then_hashed(url: str) -> None:
-    migrations.upgrade(url)
-    asyncio.run(write(url))
-    written = asyncio.run(hashes(url))
-    command.downgrade(migrations.alembic_config(url), "0007")
-    migrations.upgrade(url)
-    hashed = asyncio.run(hashes(url))
+    written, hashed = read_then_redone(url, write, hashes, "0007")
     assert len(written[0]) == 20 * 2 * 5 + 6000 + 2 * 9 and len(written[1]) == 21 + 2 * 2
     assert written[2] == []
     assert hashed == written
@@ -78,10 +68,5 @@ def test_0008_hashes_an_existing_ledger_on_sqlite(tmp_path: Path) -> None:
 
 
 def test_0008_hashes_an_existing_ledger_on_postgresql(postgres_url: str) -> None:
-    name = f"credits_migrations_{uuid.uuid4().hex[:12]}"
-    admin = make_url(postgres_url).set(drivername="postgresql")
-    run_admin(admin.render_as_string(hide_password=False), f'CREATE DATABASE "{name}"')
-    try:
-        written_then_hashed(admin.set(database=name).render_as_string(hide_password=False))
-    finally:
-        run_admin(admin.render_as_string(hide_password=False), f'DROP DATABASE "{name}"')
+    with empty_postgres(postgres_url) as url:
+        written_then_hashed(url)

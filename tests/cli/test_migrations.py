@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
@@ -15,6 +18,8 @@ from sqlalchemy.engine import Connection, make_url
 from app.storage import migrations
 from app.storage.engine import create_engine
 from app.storage.tables import metadata
+
+T = TypeVar("T")
 
 
 def differences(connection: Connection) -> list[Any]:
@@ -74,19 +79,42 @@ def test_upgrading_a_database_already_at_head_changes_nothing(tmp_path: Path) ->
 def test_a_fresh_postgresql_database_migrates_to_exactly_the_declared_tables(
     postgres_url: str,
 ) -> None:
-    name = f"credits_migrations_{uuid.uuid4().hex[:12]}"
-    admin = make_url(postgres_url).set(drivername="postgresql")
-    scratch = admin.set(database=name).render_as_string(hide_password=False)
-    run_admin(admin.render_as_string(hide_password=False), f'CREATE DATABASE "{name}"')
-    try:
+    with empty_postgres(postgres_url) as scratch:
         migrations.upgrade(scratch)
         migrations.upgrade(scratch)
         found, tables, revision = describe(scratch)
-        assert found == []
-        assert set(metadata.tables) <= set(tables)
-        assert revision == migrations.head_revision()
+    assert found == []
+    assert set(metadata.tables) <= set(tables)
+    assert revision == migrations.head_revision()
+
+
+@contextmanager
+def empty_postgres(postgres_url: str, prefix: str = "credits_migrations") -> Iterator[str]:
+    """The URL of a new, empty database `prefix_<hex>` on that server, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = make_url(postgres_url).set(drivername="postgresql")
+    admin_url = admin.render_as_string(hide_password=False)
+    run_admin(admin_url, f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.set(database=name).render_as_string(hide_password=False)
     finally:
-        run_admin(admin.render_as_string(hide_password=False), f'DROP DATABASE "{name}"')
+        run_admin(admin_url, f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def read_then_redone(
+    url: str,
+    write: Callable[[str], Coroutine[Any, Any, None]],
+    read: Callable[[str], Coroutine[Any, Any, T]],
+    revision: str,
+) -> tuple[T, T]:
+    """What `read` finds after `write` at head, and again once the database went down to
+    `revision` and back up to head (a revision's backfill of what was written before it)."""
+    migrations.upgrade(url)
+    asyncio.run(write(url))
+    written = asyncio.run(read(url))
+    command.downgrade(migrations.alembic_config(url), revision)
+    migrations.upgrade(url)
+    return written, asyncio.run(read(url))
 
 
 def run_admin(url: str, statement: str) -> None:

@@ -10,13 +10,10 @@ every parent (10.7 s for 5 customers here): no plan may scan those tables whole.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,11 +26,10 @@ from app.live.publisher import RecordingPublisher
 from app.main import create_app
 from app.services.verify import verify
 from app.settings import Settings
-from app.storage import migrations
 from app.storage.balances import read_balance, read_balances
 from app.storage.engine import create_engine, read_connection
 from app.storage.seed import Shape, seed
-from tests.scale.conftest import scratch_database
+from tests.storage.support import seeded_postgres, seeded_sqlite
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")  # the seeded databases are the module's
 
@@ -74,21 +70,13 @@ query Pages($entryAfter: String!) {{
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path: Path = tmp_path_factory.mktemp("plans") / "credits.db"
-    url = f"sqlite:///{path}"
-    await asyncio.to_thread(migrations.upgrade, url)
-    await seeded(url)
-    return url
+    return await seeded_sqlite(tmp_path_factory.mktemp("plans"), seeded)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def postgres_url() -> AsyncIterator[str]:
     """A scratch database of its own, migrated, seeded and ANALYZEd, dropped afterwards."""
-    server = os.environ.get("CREDITS_TEST_POSTGRES_URL")
-    if not server:
-        pytest.skip("CREDITS_TEST_POSTGRES_URL is not set: PostgreSQL tests run in CI")
-    async with scratch_database(server) as url:
-        await seeded(url)
+    async with seeded_postgres(seeded) as url:
         yield url
 
 

@@ -4,12 +4,9 @@ the same. The seed's grants are made paid (USD, at three cost bases) after it is
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,11 +20,10 @@ from app.live.publisher import RecordingPublisher
 from app.services.currencies import CurrencyCatalog
 from app.services.revenue import RevenueReport, credit_revenue
 from app.services.runtime import Runtime
-from app.storage import migrations
 from app.storage.engine import create_engine
 from app.storage.queries.revenue import Anchor
 from app.storage.seed import Shape, seed
-from tests.scale.conftest import scratch_database
+from tests.storage.support import seeded_postgres, seeded_sqlite
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -50,20 +46,12 @@ Statement = tuple[str, Any]
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path: Path = tmp_path_factory.mktemp("revenue") / "credits.db"
-    url = f"sqlite:///{path}"
-    await asyncio.to_thread(migrations.upgrade, url)
-    await seeded(url)
-    return url
+    return await seeded_sqlite(tmp_path_factory.mktemp("revenue"), seeded)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def postgres_url() -> AsyncIterator[str]:
-    server = os.environ.get("CREDITS_TEST_POSTGRES_URL")
-    if not server:
-        pytest.skip("CREDITS_TEST_POSTGRES_URL is not set: PostgreSQL tests run in CI")
-    async with scratch_database(server) as url:
-        await seeded(url)
+    async with seeded_postgres(seeded) as url:
         yield url
 
 

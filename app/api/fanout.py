@@ -45,6 +45,7 @@ class Sharing:
     def __init__(self) -> None:
         self.executions = Recent()
         self.encodings = Recent()
+        self.heads = Recent()  # messages up to their payloads, by what precedes it
         self.executed = 0  # selection sets executed for events, for tests
         self.encoded = 0  # event payloads encoded, for tests
         self.direct = 0  # events sent straight to a socket, for tests
@@ -85,11 +86,20 @@ class EventExecutor(StrawberryGraphQLCoreExecutionContext):
 
 def event_key(executor: Executor[Any], root: Any = None) -> Hashable:
     root = executor.root_value if root is None else root
-    viewer = getattr(executor.context_value, "viewer", None)
-    # who is asking, as far as any field could tell: kind, role and customer scope
-    scope = None if viewer is None else (viewer.kind, viewer.role, viewer.customer_id)
-    variables = repr(sorted(executor.variable_values.coerced.items()))
-    return (id(root), id(executor.operation), variables, scope)
+    return (id(root), *asking(executor))
+
+
+def asking(executor: Executor[Any]) -> tuple[Hashable, ...]:
+    """The operation, its variables and who is asking, as far as any field could tell
+    (kind, role and customer scope): the same for every event of a subscription, so
+    worked out once for it (an event's executor is a copy and finds it in its memo)."""
+    found: tuple[Hashable, ...] | None = executor.__dict__.get("_asking")
+    if found is None:
+        viewer = getattr(executor.context_value, "viewer", None)
+        scope = None if viewer is None else (viewer.kind, viewer.role, viewer.customer_id)
+        variables = repr(sorted(executor.variable_values.coerced.items()))
+        found = executor.__dict__["_asking"] = (id(executor.operation), variables, scope)
+    return found
 
 
 def shared_execution(executor: Executor[Any], key: Hashable, run: Callable[[], Any]) -> Any:
@@ -148,8 +158,17 @@ def encoded_message(message: Mapping[str, Any], encode: Callable[[Any], str | by
         SHARING.encoded += 1
         found = (data, as_text(encode(payload)))
         SHARING.encodings.keep(id(data), found)
-    head = as_text(encode({k: v for k, v in message.items() if k != "payload"}))
-    return f'{head[:-1]},"payload":{found[1]}}}'
+    return f"{head_of(message, encode)}{found[1]}}}"
+
+
+def head_of(message: Mapping[str, Any], encode: Callable[[Any], str | bytes]) -> str:
+    """The message up to its payload, as text: the same for every event of an operation."""
+    key = tuple((k, v) for k, v in message.items() if k != "payload")
+    head: str | None = SHARING.heads.get(key)
+    if head is None:
+        head = as_text(encode(dict(key)))[:-1] + ',"payload":'
+        SHARING.heads.keep(key, head)
+    return head
 
 
 Outlet = Callable[[Any], Awaitable[None]]
@@ -165,10 +184,13 @@ async def direct(
     (extension hooks, per-event executor, message building) is skipped for every
     subscriber that takes a shared result. Only events whose execution had errors, or
     with no socket to send to, are yielded on to Strawberry."""
+    executor: Executor[Any] | None = None
+    outlet: Outlet | None = None
     async for event in events:
         if keep is not None and not keep(event):
             continue
-        executor, outlet = SUBSCRIPTION.get(None), OUTLET.get(None)
+        if executor is None or outlet is None:  # both set before the first event, if ever
+            executor, outlet = SUBSCRIPTION.get(None), OUTLET.get(None)
         if executor is None or outlet is None:
             yield event
             continue

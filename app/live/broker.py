@@ -9,7 +9,7 @@ its `async with` block ends, however it ends.
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -38,28 +38,40 @@ class Overflowed(Exception):
 
 
 class Subscription:
+    """A subscriber's changes, in order: at most `capacity` waiting. Cheaper than an
+    asyncio.Queue: a change wakes a waiting reader through one future, and nothing else."""
+
     def __init__(self, broker: MemoryBroker, customer_id: str, capacity: int) -> None:
         self.broker = broker
         self.customer_id = customer_id
-        self.queue: asyncio.Queue[Committed] = asyncio.Queue(capacity)
+        self.capacity = capacity
+        self.pending: deque[Committed] = deque()
+        self.waiter: asyncio.Future[None] | None = None
         self.overflowed = False
         self.on_release: list[Callable[[], None]] = []
 
     def offer(self, committed: Committed) -> None:
         if self.overflowed:
             return
-        try:
-            self.queue.put_nowait(committed)
-        except asyncio.QueueFull:
+        if len(self.pending) >= self.capacity:
             self.overflowed = True
-            self.queue = asyncio.Queue(1)  # drop the backlog; wake the reader to end
-            self.queue.put_nowait(committed)
+            self.pending.clear()  # drop the backlog; the reader ends at its next read
+        else:
+            self.pending.append(committed)
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def next(self) -> Committed:
-        committed = await self.queue.get()
+        while not self.pending and not self.overflowed:
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
         if self.overflowed:
             raise Overflowed(self.customer_id)
-        return committed
+        return self.pending.popleft()
 
     async def __aenter__(self) -> Subscription:
         return self

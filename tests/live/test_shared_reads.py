@@ -30,7 +30,7 @@ async def test_a_subscriber_leaving_mid_read_does_not_cancel_the_read_the_others
         await reads.started.wait()
         # Every subscriber took the change and waits on the one read.
         feeds = live.broker.subscribers[customer_id]
-        await until(lambda: all(feed.queue.empty() for feed in feeds), "all waiting")
+        await until(lambda: all(not feed.pending for feed in feeds), "all waiting")
 
         leaving = streams.pop(0)
         await leaving.close()

@@ -150,7 +150,7 @@ async def test_a_process_hears_its_own_change_whole_and_another_process_by_seque
     """Both through their listeners, in the database's order; the committing process's
     subscribers get the change itself, entries included, so they read nothing."""
     one, two = runtimes
-    assert isinstance(one.publisher, PostgresBroker)
+    assert isinstance(one.publisher, PostgresBroker) and isinstance(two.publisher, PostgresBroker)
     customer_id = await promoted_customer(one, "acme", "5")
     async with (
         one.publisher.subscribe(customer_id) as own,

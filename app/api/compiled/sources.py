@@ -24,16 +24,14 @@ from app.storage.balances import empty_balance, read_balances
 from app.storage.engine import read_connection
 from app.storage.queries.compiled import (
     ORDERS,
-    Bounds,
+    Shape,
     by_ids_statement,
     count_statement,
-    ids_parameter,
     match_statement,
     page_statement,
     pages_statement,
-    parameters,
-    shape_of,
 )
+from app.storage.queries.pages import Page, parameters, slice_rows
 
 if TYPE_CHECKING:
     from app.api.compiled.native import Run
@@ -72,14 +70,9 @@ class Paged:
         return encode_cursor(list(row[self.keys]))
 
 
-def paged(rows: list[Any], bounds: Bounds, keys: slice) -> Paged:
-    """Trim the look-ahead row and restore the list's own order (as the loaders do)."""
-    more = len(rows) > bounds.size
-    kept = rows[: bounds.size]
-    if bounds.backward:
-        kept.reverse()
-        return Paged(kept, bounds.before is not None, more, keys)
-    return Paged(kept, more, bounds.after is not None, keys)
+def paged(rows: list[Any], page: Page, keys: slice) -> Paged:
+    cut = slice_rows(rows, page)
+    return Paged(cut.rows, cut.has_next, cut.has_previous, keys)
 
 
 def unfiltered(kw: dict[str, Any], *names: str) -> None:
@@ -90,12 +83,12 @@ def unfiltered(kw: dict[str, Any], *names: str) -> None:
 async def customers_page(
     run: Run, parents: list[Any], kw: dict[str, Any], cursors: bool = False
 ) -> list[Any]:
-    bounds = run.page(ORDERS["customer"], kw)
+    page = run.page(ORDERS["customer"], kw)
     names = run.columns["Customer"]
-    shape = shape_of("customer", names, "customer", bounds, cursors, run.scope_on("id"))
-    rows = await run.rows(page_statement(shape), parameters(bounds, run.scope))
-    page = paged(rows, bounds, _keys(names, "customer"))
-    return [page for _ in parents]
+    shape = Shape("customer", names, "customer", page.bounds, cursors, run.scope_on("id"))
+    rows = await run.rows(page_statement(shape), parameters(page, scope=run.scope))
+    cut = paged(rows, page, _keys(names, "customer"))
+    return [cut for _ in parents]
 
 
 async def customer_one(
@@ -188,17 +181,17 @@ async def _pages(
     cursors: bool,
 ) -> list[Any]:
     """Each parent's page of its children, whose `parent` column names it."""
-    bounds = run.page(ORDERS[order], kw)
+    page = run.page(ORDERS[order], kw)
     names = run.columns[kind]
     table = run.tables[kind].name
-    shape = shape_of(table, names, order, bounds, cursors, run.scope_on("customer_id"))
+    shape = Shape(table, names, order, page.bounds, cursors, run.scope_on("customer_id"))
     statement = pages_statement(shape, parent, run.dialect)
-    found = parameters(bounds, run.scope, ids=ids_parameter(ids, run.dialect))
+    found = parameters(page, ids, run.dialect, scope=run.scope)
     by_parent: dict[str, list[Any]] = defaultdict(list)
     for row in await run.rows(statement, found):
         by_parent[row.page_parent].append(row)
     keys = _keys(names, order)
-    return [paged(by_parent.get(p.id, []), bounds, keys) for p in parents]
+    return [paged(by_parent.get(p.id, []), page, keys) for p in parents]
 
 
 def _keys(names: tuple[str, ...], order: str) -> slice:

@@ -1,26 +1,52 @@
 """Keyset pages in SQL: stable while rows are inserted, forwards and backwards.
 
 A page is bounded by the sort keys of the row before (or after) it, so it never shifts
-when rows are inserted elsewhere. `keyset_select` pages one list; `per_parent_select`
-pages the children of many parents in one statement, in the form each engine plans well.
-Rows carry their sort keys as `cursor_k0`, `cursor_k1`, …; `slice_rows` trims the
-look-ahead row and restores the list's order.
+when rows are inserted elsewhere. One builder serves every read that pages:
+`keyset_statement` pages one list, `per_parent_statement` the children of many parents
+at once, in the form each engine plans well. Their text depends only on the columns,
+the conditions and the page's `Bounds`, and they take their values as parameters
+(`parameters`: `:n` rows, `:ids` the parents, `:after_i`/`:before_i` the bounds' sort
+keys), so the compiled read path builds each once; `keyset_select` and
+`per_parent_select` return them with the values bound, for the loaders. Rows carry the
+selected columns, then their sort keys as `cursor_k0`, `cursor_k1`, … (when asked), then
+`page_parent`; `slice_rows` trims the look-ahead row and restores the list's order.
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, Select, String, Table, column, func, literal, select, true, tuple_
-from sqlalchemy import values as values_of
+from sqlalchemy import (
+    Column,
+    Integer,
+    Select,
+    String,
+    Table,
+    bindparam,
+    column,
+    func,
+    select,
+    true,
+    tuple_,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.util import ClauseAdapter
 
 from app.storage.queries.rows import readable
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """What a page's statement text depends on: its direction and which bounds it has."""
+
+    backward: bool = False
+    after: bool = False
+    before: bool = False
 
 
 @dataclass(frozen=True)
@@ -31,6 +57,10 @@ class Page:
     backward: bool
     after: tuple[Any, ...] | None = None
     before: tuple[Any, ...] | None = None
+
+    @property
+    def bounds(self) -> Bounds:
+        return Bounds(self.backward, self.after is not None, self.before is not None)
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,9 +87,51 @@ def keys_of(row: Any, ordering: Ordering) -> tuple[Any, ...]:
     return tuple(mapping[f"cursor_k{i}"] for i in range(len(ordering.keys)))
 
 
+def parameters(
+    page: Page, ids: Sequence[str] | None = None, dialect: str = "sqlite", **more: Any
+) -> dict[str, Any]:
+    """A page statement's values: `ids` one array on PostgreSQL, one JSON text on SQLite
+    (one statement text, and one prepared statement, whatever their number)."""
+    found = {"n": page.size + 1, **more}
+    if ids is not None:
+        found["ids"] = list(ids) if dialect == "postgresql" else json.dumps(list(ids))
+    for name, keys in (("after", page.after), ("before", page.before)):
+        found |= {f"{name}_{i}": key for i, key in enumerate(keys or ())}
+    return found
+
+
+def keyset_statement(
+    statement: Select[Any], ordering: Ordering, bounds: Bounds, cursors: bool = True
+) -> Select[Any]:
+    """One list's page; the sort keys selected after the columns when `cursors`."""
+    if cursors:
+        statement = statement.add_columns(*_labelled(ordering.keys))
+    statement = _bounded(statement, ordering.keys, ordering, bounds)
+    return statement.order_by(*_order(ordering.keys, ordering, bounds)).limit(_limit())
+
+
 def keyset_select(statement: Select[Any], ordering: Ordering, page: Page) -> Select[Any]:
-    statement = _bounded(_with_keys(statement, ordering), ordering, page)
-    return statement.order_by(*_order(ordering, page)).limit(page.size + 1)
+    return keyset_statement(statement, ordering, page.bounds).params(parameters(page))
+
+
+def per_parent_statement(
+    table: Table,
+    columns: Sequence[ColumnElement[Any]],
+    parent: Column[Any],
+    conditions: Sequence[ColumnElement[bool]],
+    ordering: Ordering,
+    bounds: Bounds,
+    *,
+    dialect: str,
+    cursors: bool = True,
+) -> Select[Any]:
+    """Each parent's page of `table`'s `columns` in one statement, reading only the rows
+    it returns: ordered by parent, then the page's order. Both forms walk the (parent,
+    sort key) index for the first page + 1 rows of each parent."""
+    form = _lateral if dialect == "postgresql" else _correlated
+    return form(
+        Children(table, tuple(columns), parent, tuple(conditions), ordering, bounds, cursors)
+    )
 
 
 def per_parent_select(
@@ -72,14 +144,25 @@ def per_parent_select(
     *,
     dialect: str = "sqlite",
 ) -> Select[Any]:
-    """Each parent's page in one statement, reading only the rows it returns.
+    """Every column of each parent's page (its sort keys and `page_parent` too)."""
+    statement = per_parent_statement(
+        table, readable(table), parent, conditions, ordering, page.bounds, dialect=dialect
+    )
+    return statement.params(parameters(page, parent_ids, dialect))
 
-    Rows carry `page_parent` and the cursor keys, ordered by parent then the page's order.
-    Both forms walk the (parent, sort key) index for the first page + 1 rows of each parent.
-    """
-    if dialect == "postgresql":
-        return _lateral_select(table, parent, parent_ids, conditions, ordering, page)
-    return _correlated_select(table, parent, parent_ids, conditions, ordering, page)
+
+@dataclass(frozen=True, eq=False)
+class Children:
+    """A per-parent page's parts: `table`'s `columns` of the rows whose `parent` column
+    names one of `:ids`, under `conditions`, in `ordering` within `bounds`."""
+
+    table: Table
+    columns: tuple[ColumnElement[Any], ...]
+    parent: Column[Any]
+    conditions: tuple[ColumnElement[bool], ...]
+    ordering: Ordering
+    bounds: Bounds
+    cursors: bool
 
 
 def slice_rows(rows: Sequence[Any], page: Page) -> Slice:
@@ -103,100 +186,88 @@ def slices_by_parent(
     return {parent: slice_rows(grouped.get(parent, []), page) for parent in parent_ids}
 
 
-def _bounded(statement: Select[Any], ordering: Ordering, page: Page) -> Select[Any]:
-    keys = tuple_(*ordering.keys)
-    for bound_values, is_after in ((page.after, True), (page.before, False)):
-        if bound_values is None:
-            continue
-        bound = tuple_(
-            *[literal(v, type_=k.type) for v, k in zip(bound_values, ordering.keys, strict=True)]
-        )
-        statement = statement.where(
-            keys < bound if is_after == ordering.descending else keys > bound
-        )
-    return statement
-
-
-def _order(ordering: Ordering, page: Page) -> list[ColumnElement[Any]]:
-    return _directed(list(ordering.keys), ordering.descending != page.backward)
-
-
-def _directed(keys: list[Any], descending: bool) -> list[ColumnElement[Any]]:
-    return [key.desc() if descending else key.asc() for key in keys]
-
-
-def _with_keys(statement: Select[Any], ordering: Ordering) -> Select[Any]:
-    return statement.add_columns(
-        *[key.label(f"cursor_k{i}") for i, key in enumerate(ordering.keys)]
-    )
-
-
-def _lateral_select(
-    table: Table,
-    parent: Column[Any],
-    parent_ids: Sequence[str],
-    conditions: Sequence[ColumnElement[bool]],
-    ordering: Ordering,
-    page: Page,
-) -> Select[Any]:
+def _lateral(c: Children) -> Select[Any]:
     """PostgreSQL: `unnest(:ids) CROSS JOIN LATERAL (… ORDER BY … LIMIT n)`.
 
     PostgreSQL 15 planned the correlated form as a nested loop over every child row by
     every parent (121 s for 50 parents over 10,000 rows); LATERAL is one index walk per
-    parent. One array parameter keeps one statement text (and prepared statement).
+    parent.
     """
-    ids = literal(list(parent_ids), ARRAY(String()))
+    ids = bindparam("ids", type_=ARRAY(String()))
     parents = func.unnest(ids).table_valued(column("id", String())).render_derived("page_parents")
-    selected = _with_keys(select(*readable(table)), ordering)
-    rows = _first_rows(selected, parent == parents.c.id, conditions, ordering, page)
-    page_rows = rows.lateral("page_row")
-    keys = [page_rows.c[f"cursor_k{i}"] for i in range(len(ordering.keys))]
-    statement = select(page_rows, parents.c.id.label("page_parent")).select_from(parents)
-    return _by_parent(statement.join(page_rows, true()), parents.c.id, keys, ordering, page)
+    ordering, bounds = c.ordering, c.bounds
+    inner = select(*c.columns, *_labelled(ordering.keys))
+    inner = inner.where(c.parent == parents.c.id, *c.conditions)
+    rows = (
+        _bounded(inner, ordering.keys, ordering, bounds)
+        .order_by(*_order(ordering.keys, ordering, bounds))
+        .limit(_limit())
+        .lateral("page_row")
+    )
+    keys = [rows.c[f"cursor_k{i}"] for i in range(len(ordering.keys))]
+    return (
+        select(
+            *[rows.c[column.name] for column in c.columns],
+            *(keys if c.cursors else []),
+            parents.c.id.label("page_parent"),
+        )
+        .select_from(parents)
+        .join(rows, true())
+        .order_by(parents.c.id, *_order(keys, ordering, bounds))
+    )
 
 
-def _correlated_select(
-    table: Table,
-    parent: Column[Any],
-    parent_ids: Sequence[str],
-    conditions: Sequence[ColumnElement[bool]],
-    ordering: Ordering,
-    page: Page,
-) -> Select[Any]:
-    """SQLite (no LATERAL): a join on `unique IN (correlated subquery … LIMIT n)`.
-
-    For every parent id the subquery walks the index for the first page + 1 keys; the
-    outer query reads just those rows by primary key.
-    """
-    rows = [(i,) for i in parent_ids]
-    parents = values_of(column("id", String()), name="page_parents").data(rows).cte()
-    unique = table.primary_key.columns.values()[0]
-    first_keys = _first_rows(select(unique), parent == parents.c.id, conditions, ordering, page)
-    row = table.alias("page_row")
+def _correlated(c: Children) -> Select[Any]:
+    """SQLite (no LATERAL): a join on `unique IN (correlated subquery … LIMIT n)` over
+    `json_each(:ids)`: for every parent id the subquery walks the index for the first
+    page + 1 keys; the outer query reads just those rows by primary key."""
+    parents = func.json_each(bindparam("ids", type_=String())).table_valued("value")
+    parents = parents.alias("page_parents")
+    ordering, bounds = c.ordering, c.bounds
+    unique = c.table.primary_key.columns.values()[0]
+    first = select(unique).where(c.parent == parents.c.value, *c.conditions)
+    first = (
+        _bounded(first, ordering.keys, ordering, bounds)
+        .order_by(*_order(ordering.keys, ordering, bounds))
+        .limit(_limit())
+        .correlate(parents)
+    )
+    row = c.table.alias("page_row")
     adapt = ClauseAdapter(row).traverse
     keys = [adapt(key) for key in ordering.keys]
-    statement = (
-        select(*[adapt(c) for c in readable(table)], parents.c.id.label("page_parent"))
-        .add_columns(*[key.label(f"cursor_k{i}") for i, key in enumerate(keys)])
+    return (
+        select(
+            *[adapt(column) for column in c.columns],
+            *(_labelled(keys) if c.cursors else []),
+            parents.c.value.label("page_parent"),
+        )
         .select_from(parents)
-        .join(row, row.c[unique.name].in_(first_keys.correlate(parents)))
+        .join(row, row.c[unique.name].in_(first))
+        .order_by(parents.c.value, *_order(keys, ordering, bounds))
     )
-    return _by_parent(statement, parents.c.id, keys, ordering, page)
 
 
-def _first_rows(
-    statement: Select[Any],
-    of_parent: ColumnElement[bool],
-    conditions: Sequence[ColumnElement[bool]],
-    ordering: Ordering,
-    page: Page,
+def _limit() -> Any:
+    return bindparam("n", type_=Integer())
+
+
+def _labelled(keys: Sequence[ColumnElement[Any]]) -> list[ColumnElement[Any]]:
+    return [key.label(f"cursor_k{i}") for i, key in enumerate(keys)]
+
+
+def _order(keys: Sequence[Any], ordering: Ordering, bounds: Bounds) -> list[ColumnElement[Any]]:
+    descending = ordering.descending != bounds.backward
+    return [key.desc() if descending else key.asc() for key in keys]
+
+
+def _bounded(
+    statement: Select[Any], keys: Sequence[ColumnElement[Any]], ordering: Ordering, bounds: Bounds
 ) -> Select[Any]:
-    """One parent's rows of the page, and the look-ahead row: an index walk."""
-    bounded = _bounded(statement.where(of_parent, *conditions), ordering, page)
-    return bounded.order_by(*_order(ordering, page)).limit(page.size + 1)
-
-
-def _by_parent(
-    statement: Select[Any], parent: Any, keys: list[Any], ordering: Ordering, page: Page
-) -> Select[Any]:
-    return statement.order_by(parent, *_directed(keys, ordering.descending != page.backward))
+    row = tuple_(*keys)
+    for name, present in (("after", bounds.after), ("before", bounds.before)):
+        if not present:
+            continue
+        bound = tuple_(*[bindparam(f"{name}_{i}", type_=k.type) for i, k in enumerate(keys)])
+        is_after = name == "after"
+        statement = statement.where(row < bound if is_after == ordering.descending else row > bound)
+    return statement

@@ -35,7 +35,8 @@ class SingleFlight(Generic[K, V]):
     places that starting WebSocket messages take too: whatever a woken subscription then
     runs (its first result executed, encoded and sent), at most TURNS of them run in one
     turn of the event loop, so a request waits a few short turns, not one long one. The
-    next read need not wait for the waking."""
+    next read waits for the waking: one place in the queue per kind of read, so starting
+    messages keep most places, and each socket keeps being read (and answers pings)."""
 
     def __init__(
         self,
@@ -46,7 +47,6 @@ class SingleFlight(Generic[K, V]):
         self.turns = turns or message_turns()
         self.pending: dict[K, list[asyncio.Future[V]]] = {}
         self.reader: asyncio.Task[None] | None = None
-        self.waking: set[asyncio.Task[None]] = set()
         self.reads = 0  # batches read
         self.answered = 0  # gets answered
 
@@ -78,11 +78,6 @@ class SingleFlight(Generic[K, V]):
                 for future in waiters:
                     future.set_exception(error)
             return
-        waking = asyncio.ensure_future(self.wake(batch, found))
-        self.waking.add(waking)
-        waking.add_done_callback(self.waking.discard)
-
-    async def wake(self, batch: dict[K, list[asyncio.Future[V]]], found: dict[K, V]) -> None:
         for key, waiters in batch.items():
             for future in waiters:
                 await turn(self.turns)

@@ -59,24 +59,3 @@ async def test_messages_and_woken_waiters_share_turns_places_per_turn() -> None:
     assert len(ran) == 600
     assert max(per_turn.values()) == TURNS  # never more, and the places are used
     assert flight.reads == 1  # every waiter asked before the read began: one read
-
-
-async def test_the_next_read_does_not_wait_for_the_last_ones_waiters_to_wake() -> None:
-    places = message_turns()
-    batches: list[list[str]] = []
-    reading = asyncio.Event()
-
-    async def read(keys: list[str]) -> dict[str, str]:
-        batches.append(sorted(keys))
-        reading.set()
-        return await read_upper(keys)
-
-    flight = SingleFlight(read, places)
-    first = [asyncio.create_task(flight.get("a")) for _ in range(100)]
-    await reading.wait()
-    later = asyncio.create_task(flight.get("b"))  # asks while the first read runs
-
-    assert await later == "B"
-    assert sum(task.done() for task in first) < 100  # some still waiting to be woken
-    assert await asyncio.gather(*first) == ["A"] * 100
-    assert batches == [["a"], ["b"]]

@@ -110,7 +110,7 @@ async def balances(
     run: Run, parents: list[Any], kw: dict[str, Any], cursors: bool = False
 ) -> list[Any]:
     found = await _balances(run, parents, kw)
-    return [found[p.id] for p in parents]
+    return [found[id] for id in run.ids("Customer", parents)]
 
 
 async def balance(
@@ -132,7 +132,7 @@ async def balance(
 
 async def _balances(run: Run, parents: list[Any], kw: dict[str, Any]) -> dict[str, list[Any]]:
     instant, feature_key = run.loaders.instant(kw.get("at")), kw.get("feature_key")
-    ids = list(dict.fromkeys(p.id for p in parents))
+    ids = list(dict.fromkeys(run.ids("Customer", parents)))
     await run.loaders.catch_up.customers(ids)
     async with read_connection(run.engine) as connection:
         batch = await read_balances(connection, ids, instant, feature_key)
@@ -146,52 +146,51 @@ async def _balances(run: Run, parents: list[Any], kw: dict[str, Any]) -> dict[st
 async def grant_pages(
     run: Run, parents: list[Any], kw: dict[str, Any], cursors: bool = False
 ) -> list[Any]:
-    ids = list(dict.fromkeys(p.id for p in parents))
-    await run.loaders.catch_up.customers(ids)
-    return await _pages(run, "CreditGrant", "customer_id", parents, ids, "grant", kw, cursors)
+    each = run.ids("Customer", parents)
+    await run.loaders.catch_up.customers(list(dict.fromkeys(each)))
+    return await _pages(run, "CreditGrant", "customer_id", each, "grant", kw, cursors)
 
 
 async def customer_ledger(
     run: Run, parents: list[Any], kw: dict[str, Any], cursors: bool = False
 ) -> list[Any]:
-    ids = list(dict.fromkeys(p.id for p in parents))
-    await run.loaders.catch_up.customers(ids)  # an unfiltered ledger may hold booked events
-    kind = "CreditLedgerEntry"
-    return await _pages(run, kind, "customer_id", parents, ids, "ledger", kw, cursors)
+    each = run.ids("Customer", parents)
+    # an unfiltered ledger may hold booked events
+    await run.loaders.catch_up.customers(list(dict.fromkeys(each)))
+    return await _pages(run, "CreditLedgerEntry", "customer_id", each, "ledger", kw, cursors)
 
 
 async def grant_ledger(
     run: Run, parents: list[Any], kw: dict[str, Any], cursors: bool = False
 ) -> list[Any]:
-    owners = {p.id: p.customer_id for p in parents}
-    ids = list(owners)
-    await run.loaders.catch_up.grants(ids, owners)
-    kind = "CreditLedgerEntry"
-    return await _pages(run, kind, "grant_id", parents, ids, "ledger", kw, cursors)
+    each = run.ids("CreditGrant", parents)
+    owners = dict(zip(each, run.ids("CreditGrant", parents, "customer_id"), strict=True))
+    await run.loaders.catch_up.grants(list(owners), owners)
+    return await _pages(run, "CreditLedgerEntry", "grant_id", each, "ledger", kw, cursors)
 
 
 async def _pages(
     run: Run,
     kind: str,
     parent: str,
-    parents: list[Any],
-    ids: list[str],
+    each: list[str],
     order: str,
     kw: dict[str, Any],
     cursors: bool,
 ) -> list[Any]:
-    """Each parent's page of its children, whose `parent` column names it."""
+    """Each parent's page of its children, whose `parent` column names it (`each` the
+    parents' ids, in the level's order)."""
     page = run.page(ORDERS[order], kw)
     names = run.columns[kind]
     table = run.tables[kind].name
     shape = Shape(table, names, order, page.bounds, cursors, run.scope_on("customer_id"))
     statement = pages_statement(shape, parent, run.dialect)
-    found = parameters(page, ids, run.dialect, scope=run.scope)
+    found = parameters(page, list(dict.fromkeys(each)), run.dialect, scope=run.scope)
     by_parent: dict[str, list[Any]] = defaultdict(list)
     for row in await run.rows(statement, found):
-        by_parent[row.page_parent].append(row)
+        by_parent[row[-1]].append(row)  # page_parent, the last column
     keys = _keys(names, order)
-    return [paged(by_parent.get(p.id, []), page, keys) for p in parents]
+    return [paged(by_parent.get(id, []), page, keys) for id in each]
 
 
 def _keys(names: tuple[str, ...], order: str) -> slice:

@@ -35,6 +35,7 @@ from app.api.mutations import Mutation
 from app.api.preview import CreditConsumptionPreview, preview
 from app.api.revenue import CreditRevenueReport, revenue
 from app.api.scalars import SCALARS
+from app.api.schedules import CreditGrantSchedule
 from app.api.subscriptions import Subscription
 from app.api.suggestions import ValidationCacheWithoutSuggestions, without_suggestions
 from app.api.view import CompiledReads, OneOperation
@@ -54,6 +55,8 @@ async def find_node(info: Info[Context, None], id: str) -> Node | None:
         return await loaders.consumption(id)
     if kind == "entry":
         return await loaders.entry(id)
+    if kind == "schedule":
+        return await loaders.schedule(id)
     return None
 
 
@@ -185,7 +188,7 @@ def get_schema(limits: Limits = Limits()) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[Customer, CreditGrant, CreditConsumption, CreditLedgerEntry],
+        types=[Customer, CreditGrant, CreditConsumption, CreditLedgerEntry, CreditGrantSchedule],
         config=StrawberryConfig(scalar_map=SCALARS),  # sort_schema breaks enum defaults
         execution_context_class=executor,
         extensions=[

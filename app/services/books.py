@@ -209,17 +209,20 @@ class Books:
         while queue:
             at, kind, id = heapq.heappop(queue)
             if kind == OCCURRENCE:
-                schedule = self.schedules[id][0]
-                if schedule.next_at == at:
-                    grant = await self.book_occurrence(schedule)
-                    self._queue(queue, schedule.next_at, OCCURRENCE, id)
-                    if grant is not None:
-                        self._queue(queue, grant.next_event_at(), GRANT_EVENT, grant.id)
-                continue
-            grant = self.grants[id]
-            if grant.next_event_at() == at:
+                await self._occur(queue, self.schedules[id][0], at)
+            elif (grant := self.grants[id]).next_event_at() == at:
                 await self.book_event(grant, at)
                 self._queue(queue, grant.next_event_at(), GRANT_EVENT, id)
+
+    async def _occur(
+        self, queue: list[tuple[datetime, int, str]], schedule: Schedule, at: datetime
+    ) -> None:
+        if schedule.next_at != at:
+            return
+        booked = await self.book_occurrence(schedule)
+        self._queue(queue, schedule.next_at, OCCURRENCE, schedule.id)
+        if booked is not None:
+            self._queue(queue, booked.next_event_at(), GRANT_EVENT, booked.id)
 
     def _queue(
         self, queue: list[tuple[datetime, int, str]], at: datetime | None, kind: int, id: str

@@ -1,7 +1,9 @@
 """Grant schedules: recurring allowances (docs/schedules.md). Pure state changes.
 
-Occurrence n falls at `starts_at + n * every`, always counted from the start (monthly
-from Jan 31 gives Feb 28 or 29, then Mar 31: no drift). `next_index` and `next_at` name
+Occurrence n falls at `starts_at + n * every`, and its grant expires at
+`starts_at + (n * every + expires_after)`: both counted from the start, so monthly from
+Jan 31 gives Feb 28 or 29, then Mar 31 (no drift), and a grant that lasts `every`
+expires exactly at the next occurrence (the February grant on Mar 31, not Mar 28). `next_index` and `next_at` name
 the first occurrence not booked yet; `next_at` is None once none is left (ended or
 canceled), so the index of due instants finds only schedules with something to book.
 """
@@ -65,9 +67,12 @@ class Schedule:
             return None
         return at
 
-    def expiry(self, at: datetime) -> datetime | None:
-        """When the grant of an occurrence at `at` expires; None beyond the calendar."""
-        return _shifted(at, self.expires_after, 1)
+    def expiry(self, n: int) -> datetime | None:
+        """When the grant of occurrence n expires; None beyond the calendar."""
+        try:
+            return add_duration(self.starts_at, self.every * n + self.expires_after)
+        except (OverflowError, ValueError):
+            return None
 
     def status(self) -> ScheduleStatus:
         if self.canceled_at is not None:
@@ -93,7 +98,7 @@ class Schedule:
         self.next_at = self.occurrence(self.next_index)
         self.changed = True
         booked_at = max(at, self.created_at)
-        expires_at = self.expiry(at)
+        expires_at = self.expiry(index)
         if expires_at is not None and expires_at <= booked_at:
             return None
         assert expires_at is not None, "an occurrence beyond the calendar is never due"
@@ -113,10 +118,9 @@ class Schedule:
         return at is not None and at <= instant
 
     def _unexpired_at(self, n: int, instant: datetime) -> bool:
-        at = self.occurrence(n)
-        if at is None:
+        if self.occurrence(n) is None:
             return True
-        expires_at = self.expiry(at)
+        expires_at = self.expiry(n)
         return expires_at is None or expires_at > instant
 
 

@@ -265,7 +265,7 @@ async def test_invalid_input_names_every_field_and_writes_nothing(both: Runtime)
         ("input", "currency"),
         ("input", "endsAt"),
     ]
-    cases = [
+    cases: list[tuple[dict[str, Any], tuple[str, ...]]] = [
         ({"every": "P1Y1D"}, ("input", "every")),
         ({"every": "P1M", "expires_after": "P20D"}, ("input", "expiresAfter")),
         ({"starts_at": START, "ends_at": START}, ("input", "endsAt")),

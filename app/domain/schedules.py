@@ -3,9 +3,10 @@
 Occurrence n falls at `starts_at + n * every`, and its grant expires at
 `starts_at + (n * every + expires_after)`: both counted from the start, so monthly from
 Jan 31 gives Feb 28 or 29, then Mar 31 (no drift), and a grant that lasts `every`
-expires exactly at the next occurrence (the February grant on Mar 31, not Mar 28). `next_index` and `next_at` name
-the first occurrence not booked yet; `next_at` is None once none is left (ended or
-canceled), so the index of due instants finds only schedules with something to book.
+expires exactly at the next occurrence (the February grant on Mar 31, not Mar 28).
+`next_index` and `next_at` name the first occurrence not booked yet; `next_at` is None
+once none is left (ended or canceled), so the index of due instants finds only
+schedules with something to book.
 """
 
 from __future__ import annotations
@@ -141,8 +142,11 @@ def period_problems(starts_at: datetime, every: Duration, expires_after: Duratio
     return [every_problem, expiry_problem]
 
 
+SCHEDULED_KEYS = "schedule:"  # grant keys no request may use: a schedule's would collide
+
+
 def grant_key(schedule_id: str, index: int) -> str:
-    return f"schedule:{schedule_id}:{index}"
+    return f"{SCHEDULED_KEYS}{schedule_id}:{index}"
 
 
 def _shifted(instant: datetime, duration: Duration, times: int) -> datetime | None:

@@ -28,6 +28,7 @@ from app.domain.money import (
     price,
     to_minor,
 )
+from app.domain.schedules import SCHEDULED_KEYS
 from app.domain.time import Duration, add_duration, is_positive
 from app.domain.validation import (
     check_aware,
@@ -139,6 +140,8 @@ async def _validate(runtime: Runtime, request: GrantRequest, *, paid: bool, now:
     issues = Issues()
     check_id(issues, ("input", "customerId"), request.customer_id)
     check_key(issues, ("input", "key"), request.key)
+    if request.key is not None and request.key.startswith(SCHEDULED_KEYS):
+        issues.add(("input", "key"), f"keys starting with {SCHEDULED_KEYS!r} are the schedules'")
     check_text(issues, ("input", "name"), request.name, low=1, high=256)
     check_text(issues, ("input", "description"), request.description, low=0, high=1024, lines=True)
     check_labels(issues, ("input", "labels"), request.labels)

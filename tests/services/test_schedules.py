@@ -13,6 +13,7 @@ from app.domain.errors import KeyConflict, NotFound, ValidationFailed
 from app.domain.ids import new_id
 from app.domain.ledger import OPEN
 from app.domain.time import FrozenClock, parse_duration
+from app.observability.metrics import overdue_seconds
 from app.services.runtime import Runtime
 from app.services.schedules import (
     ScheduleOutcome,
@@ -298,3 +299,25 @@ async def runtime_customer(runtime: Runtime) -> str:
 
     customer_id, _ = await create_customer(runtime, key=new_id("customer"), name="Acme")
     return customer_id
+
+
+async def test_a_due_occurrence_counts_in_the_scheduler_lag(
+    both: Runtime, clock: FrozenClock
+) -> None:
+    runtime = both
+    customer = await runtime_customer(runtime)
+    await create(runtime, customer, starts_at=START + timedelta(hours=1))
+    assert await overdue_seconds(runtime.engine, clock.now()) == 0
+
+    clock.advance(timedelta(hours=1, minutes=30))
+
+    assert await overdue_seconds(runtime.engine, clock.now()) == 1800
+    await book_due_events(runtime)
+    assert await overdue_seconds(runtime.engine, clock.now()) == 0
+
+
+async def test_grant_keys_of_schedules_are_refused_to_requests(runtime: Runtime) -> None:
+    customer = await runtime_customer(runtime)
+    with pytest.raises(ValidationFailed) as refused:
+        await promo(runtime, customer, "1", key=f"schedule:{new_id('schedule')}:0")
+    assert fields_of(refused.value) == [("input", "key")]

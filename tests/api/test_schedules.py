@@ -5,6 +5,7 @@ schedulers race, and reads with nothing due that write nothing."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -374,3 +375,21 @@ async def test_occurrences_are_booked_once_while_requests_and_two_schedulers_rac
 def another_runtime(url: str, clock: FrozenClock) -> Runtime:
     engine = create_engine(url)
     return Runtime(engine, clock, CurrencyCatalog(engine), RecordingPublisher())
+
+
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "schedules.md"
+
+
+async def test_the_example_of_docs_schedules_md_answers_as_shown(api: Api) -> None:
+    text = PAGE.read_text()
+    query = text.split("```graphql\n")[1].split("```")[0]
+    shown = text.split("```json\n")[1].split("```")[0]
+    customer = await new_customer(api)
+
+    answer = await api(query, customerId=customer)
+
+    schedule_id = answer["createCreditGrantSchedule"]["schedule"]["grants"]["edges"][0]["node"]
+    schedule_id = schedule_id["key"].split(":")[1]
+    assert answer == json.loads(shown.replace("sch_…", schedule_id))
+    listed = (await api(CUSTOMER, id=customer))["customer"]
+    assert listed["creditBalance"] == {"available": "100.00", "funded": "100.00"}

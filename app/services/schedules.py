@@ -17,28 +17,21 @@ from sqlalchemy import func, insert, select
 from app.domain.errors import Issue, Issues, NotFound, ValidationFailed
 from app.domain.ids import new_id
 from app.domain.ledger import Actor
-from app.domain.money import amount_problem, to_minor
+from app.domain.money import to_minor
 from app.domain.schedules import MAX_ACTIVE, MAX_AT_ONCE, Schedule, period_problems
 from app.domain.time import Duration, as_utc
-from app.domain.validation import (
-    check_aware,
-    check_features,
-    check_labels,
-    check_priority,
-    check_text,
-)
+from app.domain.validation import check_aware
 from app.services.common import (
     Frame,
     Owned,
     check_id,
-    check_key,
     customer_transaction,
     fingerprint,
     keyed_row,
-    known_currency,
     label_set,
     labels_column,
 )
+from app.services.grants import check_grant_terms
 from app.services.runtime import Runtime
 from app.storage.schedules import schedule_creation
 from app.storage.tables import schedules
@@ -118,17 +111,7 @@ async def cancel_credit_grant_schedule(
 async def _validate(runtime: Runtime, request: ScheduleRequest, now: datetime) -> int:
     """Every issue of the request at once; the amount in the smallest unit."""
     issues = Issues()
-    check_id(issues, ("input", "customerId"), request.customer_id)
-    check_key(issues, ("input", "key"), request.key)
-    check_text(issues, ("input", "name"), request.name, low=1, high=256)
-    check_text(issues, ("input", "description"), request.description, low=0, high=1024, lines=True)
-    check_labels(issues, ("input", "labels"), request.labels)
-    check_priority(issues, ("input", "priority"), request.priority)
-    check_features(issues, ("input", "features"), request.features)
-    currency = await known_currency(runtime, issues, ("input", "currency"), request.currency)
-    amount_issue = amount_problem(request.amount, currency) if currency else None
-    if amount_issue:
-        issues.add(("input", "amount"), amount_issue)
+    currency = await check_grant_terms(runtime, issues, request)
     _check_times(issues, request, now)
     issues.raise_any()
     assert currency is not None

@@ -63,8 +63,9 @@ async def find_node(info: Info[Context, None], id: str) -> Node | None:
 @strawberry.type(description="Reads: customers, their grants, balances and ledger.")
 class Query:
     @strawberry.field(
-        description="Any object by its id: a customer, grant, consumption or ledger entry. "
-        "null when there is none the caller may see; a malformed id is BAD_USER_INPUT."
+        description="Any object by its id: a customer, grant, grant schedule, consumption or "
+        "ledger entry. null when there is none the caller may see; a malformed id is "
+        "BAD_USER_INPUT."
     )
     async def node(self, info: Info[Context, None], id: strawberry.ID) -> Node | None:
         return await find_node(info, id)

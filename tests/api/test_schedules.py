@@ -393,3 +393,29 @@ async def test_the_example_of_docs_schedules_md_answers_as_shown(api: Api) -> No
     assert answer == json.loads(shown.replace("sch_…", schedule_id))
     listed = (await api(CUSTOMER, id=customer))["customer"]
     assert listed["creditBalance"] == {"available": "100.00", "funded": "100.00"}
+
+
+async def test_identical_creations_of_a_year_old_schedule_racing_the_scheduler_book_twelve(
+    database_url: str, clock: FrozenClock
+) -> None:
+    async with served(database_url, clock, scheduler_interval=0.005, scheduler_enabled=True) as api:
+        customer = await new_customer(api)
+        given = {"customerId": customer, "name": "Monthly", **YEAR_AGO}
+        creations = [api.raw(CREATE, input=given) for _ in range(10)]
+        reads = [api.raw(CUSTOMER, id=customer) for _ in range(10)]
+
+        answers = await asyncio.gather(*creations, *reads)
+
+        for body in answers:
+            assert "errors" not in body, body
+        created = [body["data"]["createCreditGrantSchedule"] for body in answers[:10]]
+        assert sorted(c["replayed"] for c in created) == [False] + [True] * 9
+        assert len({c["schedule"]["id"] for c in created}) == 1
+        found = (await api(GRANTS, id=created[0]["schedule"]["id"]))["node"]
+        assert [edge["node"]["effectiveAt"] for edge in found["grants"]["edges"]] == [
+            f"2025-{month:02d}-15T13:00:00Z" for month in range(12, 0, -1)
+        ]
+        async with read_connection(api.app.state.runtime.engine) as connection:
+            funded = (await connection.execute(select(entries.c.grant_id))).scalars().all()
+        assert len(funded) == len(set(funded)) == 12
+        assert await verify(api.app.state.runtime.engine) == []

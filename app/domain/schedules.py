@@ -35,12 +35,13 @@ class ScheduleStatus(StrEnum):
 @dataclass(frozen=True)
 class Occurrence:
     """One occurrence to book: its grant is effective at `at`, created and funded at
-    `booked_at` (never before the schedule existed) and expires at `expires_at`."""
+    `booked_at` (never before the schedule existed) and expires at `expires_at` (None:
+    beyond year 9999, so never)."""
 
     index: int
     at: datetime
     booked_at: datetime
-    expires_at: datetime
+    expires_at: datetime | None
 
 
 @dataclass
@@ -102,7 +103,6 @@ class Schedule:
         expires_at = self.expiry(index)
         if expires_at is not None and expires_at <= booked_at:
             return None
-        assert expires_at is not None, "an occurrence beyond the calendar is never due"
         return Occurrence(index, at, booked_at, expires_at)
 
     def cancel(self, at: datetime) -> bool:

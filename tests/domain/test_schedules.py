@@ -125,7 +125,7 @@ def test_every_is_one_day_to_one_year_and_expires_after_at_least_every() -> None
 
 
 def test_each_grant_expires_counted_from_the_start_so_none_leaves_a_gap() -> None:
-    def expiries(expires_after: str) -> list[tuple[datetime, datetime]]:
+    def expiries(expires_after: str) -> list[tuple[datetime, datetime | None]]:
         monthly = schedule(at(2026, 1, 31), created_at=at(2026, 1, 15), expires_after=expires_after)
         monthly.start()
         taken = [monthly.take() for _ in range(3)]
@@ -140,4 +140,16 @@ def test_each_grant_expires_counted_from_the_start_so_none_leaves_a_gap() -> Non
         (at(2026, 1, 31), at(2026, 3, 31)),
         (at(2026, 2, 28), at(2026, 4, 30)),
         (at(2026, 3, 31), at(2026, 5, 31)),
+    ]
+
+
+def test_a_grant_whose_expiry_would_pass_year_9999_never_expires() -> None:
+    late = schedule(at(9990, 1, 1), every="P1Y", expires_after="P9Y")
+    late.start()
+
+    taken = [late.take() for _ in range(2)]
+
+    assert [(o.at, o.expires_at) for o in taken if o] == [
+        (at(9990, 1, 1), at(9999, 1, 1)),
+        (at(9991, 1, 1), None),
     ]

@@ -15,7 +15,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, or_, select, union
+from sqlalchemy import ColumnElement, Select, Table, or_, select, union
 
 from app.domain.ledger import SYSTEM
 from app.services.common import customer_transaction
@@ -64,7 +64,7 @@ async def due_among(
 
 
 def _due_of(
-    table: Any, now: datetime, customer_ids: Collection[str], grant_ids: Collection[str]
+    table: Table, now: datetime, customer_ids: Collection[str], grant_ids: Collection[str]
 ) -> Select[Any]:
     owners: list[ColumnElement[bool]] = []
     if customer_ids:

@@ -15,6 +15,7 @@ from app.api.grants import CreditGrantConnection, CreditGrantFilter, CreditGrant
 from app.api.ledger import CreditLedgerEntryConnection, CreditLedgerHead, LedgerFilter
 from app.api.pagination import After, Before, Connection, First, Last
 from app.api.scalars import Duration
+from app.api.schedules import CreditGrantScheduleConnection
 from app.storage.queries.customers import CustomerQuery
 
 At = Annotated[
@@ -86,6 +87,18 @@ class Customer(Node):
         return await info.context.loaders.customer_grants(
             self.id, first, after, last, before, filter, order_by
         )
+
+    @strawberry.field(description="The customer's grant schedules, in creation order.")
+    async def credit_grant_schedules(
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> CreditGrantScheduleConnection:
+        loaders = info.context.loaders
+        return await loaders.customer_schedules(self.id, first, after, last, before)
 
     @strawberry.field(description="Ledger entries of this customer, newest first.")
     async def credit_ledger(

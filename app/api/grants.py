@@ -21,6 +21,7 @@ from app.storage.queries.grants import GrantQuery
 
 if TYPE_CHECKING:
     from app.api.customers import Customer
+    from app.api.schedules import CreditGrantSchedule
 
 schema_enum(
     GrantStatus,
@@ -148,6 +149,16 @@ class CreditGrant(Node):
     ) -> Annotated[Customer, strawberry.lazy("app.api.customers")]:
         return cast("Customer", info.context.loaders.customer_soon(self.customer_id))
 
+    schedule_id: strawberry.Private[str | None]
+
+    @strawberry.field(description="The schedule that booked this grant, if any.")
+    async def schedule(
+        self, info: Info[Context, None]
+    ) -> Annotated[CreditGrantSchedule, strawberry.lazy("app.api.schedules")] | None:
+        if self.schedule_id is None:
+            return None
+        return await info.context.loaders.schedule(self.schedule_id)
+
     @strawberry.field(description="Ledger entries booked against this grant, newest first.")
     async def ledger_entries(
         self,
@@ -187,6 +198,7 @@ class CreditGrant(Node):
             consumed=from_minor(row.consumed, scale),
             expired=from_minor(row.expired, scale),
             voided=from_minor(row.voided, scale),
+            schedule_id=row.schedule_id,
         )
 
 

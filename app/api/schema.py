@@ -36,6 +36,7 @@ from app.api.pagination import After, Before, First, Last
 from app.api.preview import CreditConsumptionPreview, preview
 from app.api.revenue import CreditRevenueReport, revenue
 from app.api.scalars import SCALARS
+from app.api.schedules import CreditGrantSchedule
 from app.api.subscriptions import Subscription
 from app.api.suggestions import ValidationCacheWithoutSuggestions, without_suggestions
 from app.api.view import CompiledReads, OneOperation
@@ -55,14 +56,17 @@ async def find_node(info: Info[Context, None], id: str) -> Node | None:
         return await loaders.consumption(id)
     if kind == "entry":
         return await loaders.entry(id)
+    if kind == "schedule":
+        return await loaders.schedule(id)
     return None
 
 
 @strawberry.type(description="Reads: customers, their grants, balances and ledger.")
 class Query:
     @strawberry.field(
-        description="Any object by its id: a customer, grant, consumption or ledger entry. "
-        "null when there is none the caller may see; a malformed id is BAD_USER_INPUT."
+        description="Any object by its id: a customer, grant, grant schedule, consumption or "
+        "ledger entry. null when there is none the caller may see; a malformed id is "
+        "BAD_USER_INPUT."
     )
     async def node(
         self,
@@ -210,7 +214,7 @@ def get_schema(limits: Limits = Limits()) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[Customer, CreditGrant, CreditConsumption, CreditLedgerEntry],
+        types=[Customer, CreditGrant, CreditConsumption, CreditLedgerEntry, CreditGrantSchedule],
         config=StrawberryConfig(scalar_map=SCALARS),  # sort_schema breaks enum defaults
         execution_context_class=executor,
         extensions=[

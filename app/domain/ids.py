@@ -14,6 +14,7 @@ PREFIXES = {
     "transaction": "txn",
     "reversal": "rev",
     "api_key": "key",
+    "schedule": "sch",
 }
 ID_PATTERN = re.compile(r"^([a-z]{3})_([0-9A-HJKMNP-TV-Z]{26})\Z")
 

@@ -38,13 +38,13 @@ from prometheus_client import (
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.domain.events import Committed
 from app.domain.ledger import EntryType
 from app.storage.engine import read_connection
-from app.storage.tables import grants
+from app.storage.tables import grants, schedules
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -213,9 +213,16 @@ def waiting(pool: Any) -> float:
 
 
 async def overdue_seconds(engine: AsyncEngine, now: datetime) -> float:
-    """Seconds since the earliest funding or expiry that is due and not yet booked: the
-    scheduler's lag, whichever process runs it (one seek on the index of due instants)."""
-    statement = select(func.min(grants.c.next_event_at)).where(grants.c.next_event_at <= now)
+    """Seconds since the earliest funding, expiry or schedule occurrence that is due and
+    not yet booked: the scheduler's lag, whichever process runs it (a seek on each index
+    of due instants)."""
+    firsts = union_all(
+        *(
+            select(func.min(t.c.next_event_at).label("at")).where(t.c.next_event_at <= now)
+            for t in (grants, schedules)
+        )
+    ).subquery()
+    statement = select(func.min(firsts.c.at))
     async with read_connection(engine) as connection:
         due: datetime | None = (await connection.execute(statement)).scalar()
     return 0.0 if due is None else max(0.0, (now - due).total_seconds())

@@ -2,7 +2,8 @@
 
 Opens with the customer locked and the instant of the write (`Books.open`), loads grants
 and accounts once (an identity map for the transaction), appends entries, books the
-time-driven events that are due, and writes every change back in `flush`.
+time-driven events that are due (funding, expiry, and schedules' occurrences), and writes
+every change back in `flush`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from app.domain.events import Committed
 from app.domain.grants import FundingMethod, Grant
 from app.domain.ids import new_id
 from app.domain.ledger import SYSTEM, Account, Booking, Entry, EntryType, Figures, scopes_of
+from app.domain.schedules import Schedule
 from app.domain.time import Clock
 from app.storage import writes
 from app.storage.engine import lock_customer
@@ -34,10 +36,17 @@ from app.storage.mapping import (
     grant_from_row,
     grant_state,
 )
-from app.storage.tables import accounts, grant_features, grants, scope_figures
+from app.storage.schedules import (
+    occurrence_grant,
+    schedule_from_row,
+    schedule_state,
+    update_schedule,
+)
+from app.storage.tables import accounts, grant_features, grants, schedules, scope_figures
 from app.storage.writes import customer_state
 
 Scope = tuple[str, str]  # (currency, scope)
+GRANT_EVENT, OCCURRENCE = 0, 1  # at one instant, grants' events before schedules' occurrences
 
 
 class Books:
@@ -53,6 +62,7 @@ class Books:
         self.entries: list[Entry] = []
         self.scopes: dict[Scope, Figures] = {}
         self.scope_rows: list[dict[str, object]] = []
+        self.schedules: dict[str, tuple[Schedule, Row[Any]]] = {}
 
     @classmethod
     async def open(
@@ -98,6 +108,21 @@ class Books:
         if grant_id not in self.grants:
             await self.load_grants(grants.c.id == grant_id)
         return self.grants.get(grant_id)
+
+    async def load_schedules(self, *conditions: ColumnElement[bool]) -> list[Schedule]:
+        """The customer's schedules of these conditions, those already loaded as they are."""
+        statement = select(schedules).where(
+            schedules.c.customer_id == self.customer_id, *conditions
+        )
+        kept = self.schedules
+        rows = await self.connection.execute(statement)
+        return [kept.setdefault(row.id, (schedule_from_row(row), row))[0] for row in rows]
+
+    async def schedule(self, schedule_id: str) -> Schedule | None:
+        if schedule_id not in self.schedules:
+            await self.load_schedules(schedules.c.id == schedule_id)
+        kept = self.schedules.get(schedule_id)
+        return None if kept is None else kept[0]
 
     async def account(self, currency: str) -> Account:
         if currency not in self.accounts:
@@ -173,19 +198,50 @@ class Books:
         self.changed.add(grant.id)
 
     async def catch_up(self) -> None:
-        """Book every time-driven event of this customer that is due, in time order."""
-        due = await self.load_grants(grants.c.next_event_at <= self.now)
-        queue = [(at, grant.id) for grant in due if (at := grant.next_event_at()) is not None]
-        heapq.heapify(queue)
+        """Book every time-driven event of this customer that is due, in time order:
+        grants' funding and expiry, and schedules' occurrences (whose grants' own events
+        may be due too)."""
+        queue: list[tuple[datetime, int, str]] = []
+        for grant in await self.load_grants(grants.c.next_event_at <= self.now):
+            self._queue(queue, grant.next_event_at(), GRANT_EVENT, grant.id)
+        for schedule in await self.load_schedules(schedules.c.next_event_at <= self.now):
+            self._queue(queue, schedule.next_at, OCCURRENCE, schedule.id)
         while queue:
-            at, grant_id = heapq.heappop(queue)
-            grant = self.grants[grant_id]
-            if grant.next_event_at() != at or at > self.now:
-                continue
-            await self.book_event(grant, at)
-            following = grant.next_event_at()
-            if following is not None and following <= self.now:
-                heapq.heappush(queue, (following, grant_id))
+            at, kind, id = heapq.heappop(queue)
+            if kind == OCCURRENCE:
+                await self._occur(queue, self.schedules[id][0], at)
+            elif (grant := self.grants[id]).next_event_at() == at:
+                await self.book_event(grant, at)
+                self._queue(queue, grant.next_event_at(), GRANT_EVENT, id)
+
+    async def _occur(
+        self, queue: list[tuple[datetime, int, str]], schedule: Schedule, at: datetime
+    ) -> None:
+        if schedule.next_at != at:
+            return
+        booked = await self.book_occurrence(schedule)
+        self._queue(queue, schedule.next_at, OCCURRENCE, schedule.id)
+        if booked is not None:
+            self._queue(queue, booked.next_event_at(), GRANT_EVENT, booked.id)
+
+    def _queue(
+        self, queue: list[tuple[datetime, int, str]], at: datetime | None, kind: int, id: str
+    ) -> None:
+        if at is not None and at <= self.now:
+            heapq.heappush(queue, (at, kind, id))
+
+    async def book_occurrence(self, schedule: Schedule) -> Grant | None:
+        """Book a schedule's next occurrence: its grant, funded at once, in a transaction
+        of its own (none when that grant would have expired already)."""
+        occurrence = schedule.take()
+        if occurrence is None:
+            return None
+        row = self.schedules[schedule.id][1]
+        grant, details = occurrence_grant(schedule, occurrence, new_id("grant"), row)
+        self.add_grant(grant, details)
+        booking = Booking(new_id("transaction"), SYSTEM, occurrence.booked_at, self.now)
+        await self.book(grant, EntryType.FUNDED, grant.fund(occurrence.booked_at), booking)
+        return grant
 
     async def book_event(self, grant: Grant, at: datetime) -> None:
         booking = Booking(new_id("transaction"), SYSTEM, at, self.now)
@@ -225,6 +281,10 @@ class Books:
             await writes.insert_entries(connection, [entry_values(e) for e in self.entries])
         if self.scope_rows:
             await writes.insert_scope_figures(connection, self.scope_rows)
+        for schedule, _ in self.schedules.values():
+            if schedule.changed:
+                await update_schedule(connection, schedule.id, schedule_state(schedule))
+                schedule.changed = False
         committed = Committed(
             self.customer_id,
             list(self.entries),

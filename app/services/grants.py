@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
@@ -28,6 +28,7 @@ from app.domain.money import (
     price,
     to_minor,
 )
+from app.domain.schedules import SCHEDULED_KEYS
 from app.domain.time import Duration, add_duration, is_positive
 from app.domain.validation import (
     check_aware,
@@ -50,6 +51,9 @@ from app.services.common import (
 from app.services.runtime import Runtime
 from app.storage.balances import pending_at
 from app.storage.tables import accounts, grants
+
+if TYPE_CHECKING:
+    from app.services.schedules import ScheduleRequest
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -135,8 +139,11 @@ class Plan:
     fingerprint: str
 
 
-async def _validate(runtime: Runtime, request: GrantRequest, *, paid: bool, now: datetime) -> Plan:
-    issues = Issues()
+async def check_grant_terms(
+    runtime: Runtime, issues: Issues, request: GrantRequest | ScheduleRequest
+) -> Currency | None:
+    """The fields a grant and a schedule of grants share, each issue under `input`; the
+    currency, when it is known."""
     check_id(issues, ("input", "customerId"), request.customer_id)
     check_key(issues, ("input", "key"), request.key)
     check_text(issues, ("input", "name"), request.name, low=1, high=256)
@@ -148,6 +155,14 @@ async def _validate(runtime: Runtime, request: GrantRequest, *, paid: bool, now:
     amount_issue = amount_problem(request.amount, currency) if currency else None
     if amount_issue:
         issues.add(("input", "amount"), amount_issue)
+    return currency
+
+
+async def _validate(runtime: Runtime, request: GrantRequest, *, paid: bool, now: datetime) -> Plan:
+    issues = Issues()
+    currency = await check_grant_terms(runtime, issues, request)
+    if request.key is not None and request.key.startswith(SCHEDULED_KEYS):
+        issues.add(("input", "key"), f"keys starting with {SCHEDULED_KEYS!r} are the schedules'")
     effective_at, expires_at = _check_times(issues, request, now)
     purchase = None
     if paid:

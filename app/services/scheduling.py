@@ -1,4 +1,5 @@
-"""Time-driven entries: funding at a future effectiveAt, and expiry (docs/concepts.md, the ledger).
+"""Time-driven entries: funding at a future effectiveAt, expiry, and schedules' occurrences
+(docs/concepts.md, the ledger; docs/schedules.md).
 
 `book_due_events` is what the scheduler runs every tick and what `credits sweep` runs
 once. A request books only the customers it reads or writes: a write in its own
@@ -12,14 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, Select, Table, or_, select, union
 
 from app.domain.ledger import SYSTEM
 from app.services.common import customer_transaction
 from app.services.runtime import Runtime
 from app.storage.engine import read_connection
-from app.storage.tables import grants
+from app.storage.tables import grants, schedules
+
+DUE_TABLES = (grants, schedules)  # what holds due instants: `next_event_at`, per customer
 
 PAGE = 1000
 
@@ -27,13 +31,10 @@ PAGE = 1000
 async def due_customers(
     runtime: Runtime, limit: int = PAGE, by: datetime | None = None
 ) -> list[str]:
-    """Customers with an event due at or before `by` (default now)."""
-    statement = (
-        select(grants.c.customer_id)
-        .where(grants.c.next_event_at <= (by or runtime.clock.now()))
-        .group_by(grants.c.customer_id)
-        .limit(limit)
-    )
+    """Customers with an event (of a grant or a schedule) due at or before `by` (default now)."""
+    instant = by or runtime.clock.now()
+    due = union(*(select(t.c.customer_id).where(t.c.next_event_at <= instant) for t in DUE_TABLES))
+    statement = select(due.subquery().c.customer_id).limit(limit)
     async with read_connection(runtime.engine) as connection:
         return [str(customer_id) for customer_id in (await connection.execute(statement)).scalars()]
 
@@ -59,21 +60,23 @@ async def due_among(
 ) -> list[str]:
     """Which of these customers, and of the owners of these grants, have an event due at
     `now`: one statement on the index of due instants, no write."""
-    owners: list[ColumnElement[bool]] = []
-    if customer_ids:
-        owners.append(grants.c.customer_id.in_(sorted(customer_ids)))
-    if grant_ids:
-        owned = select(grants.c.customer_id).where(grants.c.id.in_(sorted(grant_ids)))
-        owners.append(grants.c.customer_id.in_(owned.scalar_subquery()))
-    if not owners:
+    if not customer_ids and not grant_ids:
         return []
-    statement = (
-        select(grants.c.customer_id)
-        .where(grants.c.next_event_at <= now, or_(*owners))
-        .group_by(grants.c.customer_id)
-    )
+    statement = union(*(_due_of(table, now, customer_ids, grant_ids) for table in DUE_TABLES))
     async with read_connection(runtime.engine) as connection:
         return [str(customer_id) for customer_id in (await connection.execute(statement)).scalars()]
+
+
+def _due_of(
+    table: Table, now: datetime, customer_ids: Collection[str], grant_ids: Collection[str]
+) -> Select[Any]:
+    owners: list[ColumnElement[bool]] = []
+    if customer_ids:
+        owners.append(table.c.customer_id.in_(sorted(customer_ids)))
+    if grant_ids:
+        owned = select(grants.c.customer_id).where(grants.c.id.in_(sorted(grant_ids)))
+        owners.append(table.c.customer_id.in_(owned.scalar_subquery()))
+    return select(table.c.customer_id).where(table.c.next_event_at <= now, or_(*owners))
 
 
 async def book_due_events_of(runtime: Runtime, customer_ids: Collection[str]) -> None:

@@ -113,6 +113,8 @@ class CreditGrant(SQLModel, table=True):
         Index("ix_credit_grant_customer_next_event", "customer_id", "next_event_at"),
         # pending amounts: the customer's grants not funded by an instant, a range
         Index("ix_credit_grant_customer_funded", "customer_id", "funded_at"),
+        # a schedule's grants, latest occurrence first
+        Index("ix_credit_grant_schedule_effective", "schedule_id", "effective_at", "id"),
     )
     id: str = Field(primary_key=True)
     customer_id: str = Field(foreign_key="customer.id")
@@ -151,6 +153,38 @@ class CreditGrant(SQLModel, table=True):
     consumed: int = money()
     expired: int = money()
     voided: int = money()
+    schedule_id: str | None = None  # the schedule that booked it (docs/schedules.md)
+
+
+class CreditGrantSchedule(SQLModel, table=True):
+    """A recurring allowance: a promotional grant at each occurrence (docs/schedules.md).
+    `next_event_at` is its next occurrence not booked yet, NULL once none is left."""
+
+    __tablename__ = "credit_grant_schedule"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "key"),
+        Index("ix_credit_grant_schedule_customer_created", "customer_id", "created_at", "id"),
+        Index("ix_credit_grant_schedule_customer_next_event", "customer_id", "next_event_at"),
+    )
+    id: str = Field(primary_key=True)
+    customer_id: str = Field(foreign_key="customer.id")
+    key: str | None = None
+    fingerprint: str
+    name: str
+    description: str | None = None
+    labels: list[list[str]] = labels()
+    currency: str
+    amount: int = money()
+    every: str  # ISO 8601
+    starts_at: datetime = instant()
+    ends_at: datetime | None = instant(nullable=True)
+    expires_after: str  # ISO 8601
+    priority: int
+    features: list[str] = Field(default_factory=list, sa_column=Column(JSON(), nullable=False))
+    created_at: datetime = instant()
+    canceled_at: datetime | None = instant(nullable=True)
+    next_index: int = Field(default=0, sa_column=Column(BigInteger(), nullable=False))
+    next_event_at: datetime | None = instant(nullable=True, index=True)
 
 
 class GrantFeature(SQLModel, table=True):
@@ -270,6 +304,7 @@ api_keys = table_of(ApiKey)
 signing_keys = table_of(SigningKey)
 accounts = table_of(Account)
 grants = table_of(CreditGrant)
+schedules = table_of(CreditGrantSchedule)
 grant_features = table_of(GrantFeature)
 consumptions = table_of(CreditConsumption)
 reversals = table_of(CreditReversal)

@@ -13,13 +13,25 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, Select, Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    Row,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.storage.balances import pending_at
-from app.storage.tables import accounts, customers, entries, grants, scope_figures
+from app.storage.tables import accounts, customers, entries, grants, schedules, scope_figures
 from app.storage.types import UTCDateTime
 
 _ledger = accounts.alias("ledger")
@@ -29,14 +41,22 @@ _last_booked = (
     .scalar_subquery()
     .label("last_booked")
 )
-_next_event = (  # the first of an index range, on both engines
-    select(grants.c.next_event_at)
-    .where(grants.c.customer_id == bindparam("customer_id"), grants.c.next_event_at.is_not(None))
-    .order_by(grants.c.next_event_at)
-    .limit(1)
-    .scalar_subquery()
-    .label("next_event")
-)
+
+
+def _first_event(table: Table) -> Select[Any]:
+    """The customer's first due instant in `table`: the first of an index range."""
+    return (
+        select(table.c.next_event_at.label("at"))
+        .where(table.c.customer_id == bindparam("customer_id"), table.c.next_event_at.is_not(None))
+        .order_by(table.c.next_event_at)
+        .limit(1)
+    )
+
+
+_events = union_all(
+    *(select(_first_event(table).subquery()) for table in (grants, schedules))
+).subquery()
+_next_event = select(func.min(_events.c.at)).scalar_subquery().label("next_event")
 _CUSTOMER: Select[Any] = select(customers.c.id, _last_booked, _next_event).where(
     customers.c.id == bindparam("customer_id")
 )
@@ -59,7 +79,8 @@ async def customer_state(
     connection: AsyncConnection, customer_id: str, currency: str | None
 ) -> Row[Any] | None:
     """The customer (None if there is none) with its last bookedAt across its ledgers
-    (`last_booked`), its grants' next event (`next_event`) and, with a currency, its
+    (`last_booked`), the first instant of its grants' and schedules' next events
+    (`next_event`) and, with a currency, its
     account's columns there (NULLs if it has none yet): index seeks."""
     if currency is None:
         result = await connection.execute(_CUSTOMER, {"customer_id": customer_id})

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,11 @@ from starlette.applications import Starlette
 
 from app.domain.grants import FundingMethod
 from app.domain.ledger import OPEN
-from app.domain.time import FrozenClock
+from app.domain.time import FrozenClock, parse_duration
 from app.services.consumption import ConsumeRequest, consume_credits
 from app.services.grants import GrantRequest, PurchaseTerms, purchase_credits
 from app.services.runtime import Runtime
+from app.services.schedules import ScheduleRequest, create_credit_grant_schedule
 from tests.access.support import (
     CALLERS,
     KEY_NAMES,
@@ -436,6 +438,8 @@ voidCreditGrant            401   ok     ok         forbidden  401      forbidden
 consumeCredits             401   ok     ok         forbidden  401      forbidden  forbidden
 reverseCreditConsumption   401   ok     ok         forbidden  401      forbidden  forbidden
 createPortalToken          401   ok     ok         forbidden  401      forbidden  forbidden
+createCreditGrantSchedule  401   ok     ok         forbidden  401      forbidden  forbidden
+cancelCreditGrantSchedule  401   ok     ok         forbidden  401      forbidden  forbidden
 """
 )
 
@@ -535,6 +539,27 @@ async def token_input(env: Env, caller: str, t: Party, fresh: bool) -> dict[str,
     return {"customerId": t.customer, "expiresIn": "PT1H"}
 
 
+SCHEDULE = {"currency": "EUR", "amount": "5", "every": "P1M", "startsAt": "2027-01-01T00:00:00Z"}
+
+
+async def schedule_input(env: Env, caller: str, t: Party, fresh: bool) -> dict[str, Any]:
+    return {"customerId": t.customer, "key": f"plan-{caller}", "name": "plan", **SCHEDULE}
+
+
+async def cancel_input(env: Env, caller: str, t: Party, fresh: bool) -> dict[str, Any]:
+    """A schedule of the target's own (starting next year: it books nothing here)."""
+    request = ScheduleRequest(
+        customer_id=t.customer,
+        name="to cancel",
+        currency="EUR",
+        amount=Decimal(5),
+        every=parse_duration("P1M"),
+        starts_at=datetime(2027, 1, 1, tzinfo=UTC),
+    )
+    made = await create_credit_grant_schedule(env.runtime, actor=OPEN, request=request)
+    return {"scheduleId": made.schedule_id}
+
+
 def grant_of(input: dict[str, Any], t: Party) -> dict[str, Any]:
     return {"grant": {"customer": {"id": t.customer}, "currency": "EUR"}}
 
@@ -615,6 +640,25 @@ MUTATION_OPS: dict[str, MutationOp] = {
         "expiresAt customer { id }",
         token_input,
         lambda input, t: {"expiresAt": "2026-01-15T13:00:00Z", "customer": {"id": t.customer}},
+    ),
+    "createCreditGrantSchedule": MutationOp(
+        "CreateCreditGrantScheduleInput",
+        "CreditGrantScheduleSuccess",
+        "schedule { key status customer { id } }",
+        schedule_input,
+        lambda input, t: {
+            "schedule": {"key": input["key"], "status": "ACTIVE", "customer": {"id": t.customer}}
+        },
+    ),
+    "cancelCreditGrantSchedule": MutationOp(
+        "CancelCreditGrantScheduleInput",
+        "CreditGrantScheduleSuccess",
+        "schedule { id status } replayed",
+        cancel_input,
+        lambda input, t: {
+            "schedule": {"id": input["scheduleId"], "status": "CANCELED"},
+            "replayed": False,
+        },
     ),
 }
 

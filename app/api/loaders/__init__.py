@@ -7,7 +7,8 @@ be shared by sibling resolvers running concurrently). Loaders live for one reque
 so nothing they cache outlives the instant the request describes.
 
 One module per kind of read: `objects` (by id), `balances` (balances and expirations),
-`pages` (connections), `counts` (their totalCount), `heads` (ledger heads); `base`
+`pages` (connections), `counts` (their totalCount), `heads` (ledger heads),
+`schedules` (grant schedules and their grants); `base`
 holds what they share.
 """
 
@@ -19,9 +20,12 @@ from app.api.loaders.counts import CountLoaders
 from app.api.loaders.heads import HeadLoaders
 from app.api.loaders.objects import ObjectLoaders
 from app.api.loaders.pages import PageLoaders
+from app.api.loaders.schedules import ScheduleLoaders
 
 
-class Loaders(ObjectLoaders, BalanceLoaders, PageLoaders, CountLoaders, HeadLoaders):
+class Loaders(
+    ObjectLoaders, BalanceLoaders, PageLoaders, CountLoaders, HeadLoaders, ScheduleLoaders
+):
     """Every loader of one request (each part's __init__ makes its own DataLoaders)."""
 
 

@@ -11,9 +11,15 @@ from app.api.batching import group, loader
 from app.api.loaders.base import CountKey, LoaderBase
 from app.services.runtime import Runtime
 from app.settings import Settings
-from app.storage.queries import customers, grants, ledger
+from app.storage.queries import customers, grants, ledger, schedules
+from app.storage.tables import grants as grant_table
+from app.storage.tables import schedules as schedule_table
 
 LEDGER_KINDS = ("grant", "customer", "all")
+SCHEDULE_COUNTS = {  # a customer's schedules, a schedule's grants
+    "schedules": schedule_table.c.customer_id,
+    "schedule-grants": grant_table.c.schedule_id,
+}
 
 
 class CountLoaders(LoaderBase):
@@ -28,6 +34,7 @@ class CountLoaders(LoaderBase):
 
     async def _load_counts(self, keys: list[CountKey]) -> list[int]:
         await self.catch_up.customers(str(k.parent) for k in keys if k.kind == "grants")
+        await self.catch_up.customers(str(k.query) for k in keys if k.kind == "schedule-grants")
         ledgers = [(k.kind.removeprefix("ledger:"), k.parent, k.query) for k in keys]
         await self.caught_up_ledgers([key for key in ledgers if key[0] in LEDGER_KINDS])
         results: dict[CountKey, int] = {}
@@ -45,5 +52,7 @@ class CountLoaders(LoaderBase):
         if kind == "grants":
             found = await grants.counts(connection, [str(p) for p in parents], query, self.now)
             return {customer_id: count for customer_id, count in found.items()}
+        if kind in SCHEDULE_COUNTS:
+            return dict(await schedules.counts(connection, SCHEDULE_COUNTS[kind], parents))  # type: ignore[arg-type]
         whose = kind.removeprefix("ledger:")
         return await ledger.counts(connection, whose, parents, query, self.scope)

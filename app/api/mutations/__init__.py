@@ -1,7 +1,8 @@
 """The Mutation root: parse input, call one service, map the result or the expected error.
 
 One module per area: customers (customers, custom currencies, portal tokens), grants
-(purchase, promotional, settlement, void), consumption (consume, reverse); `support`
+(purchase, promotional, settlement, void), consumption (consume, reverse), schedules
+(create, cancel); `support`
 holds the role check and the mapping every mutation shares.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import strawberry
 
-from app.api.mutations import consumption, customers, grants
+from app.api.mutations import consumption, customers, grants, schedules
 
 
 @strawberry.type(
@@ -27,6 +28,8 @@ class Mutation:
     consume_credits = consumption.consume_credits
     reverse_credit_consumption = consumption.reverse_credit_consumption
     create_portal_token = customers.create_portal_token
+    create_credit_grant_schedule = schedules.create_credit_grant_schedule
+    cancel_credit_grant_schedule = schedules.cancel_credit_grant_schedule
 
 
 __all__ = ["Mutation"]

@@ -14,6 +14,8 @@ PREFIXES = {
     "transaction": "txn",
     "reversal": "rev",
     "api_key": "key",
+    "threshold": "thr",
+    "threshold_event": "the",
 }
 ID_PATTERN = re.compile(r"^([a-z]{3})_([0-9A-HJKMNP-TV-Z]{26})\Z")
 

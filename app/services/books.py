@@ -50,6 +50,7 @@ class Books:
         self.new_accounts: set[str] = set()
         self.new_grants: list[tuple[Grant, dict[str, object]]] = []
         self.changed: set[str] = set()
+        self.changed_accounts: set[str] = set()  # accounts written even without entries
         self.entries: list[Entry] = []
         self.scopes: dict[Scope, Figures] = {}
         self.scope_rows: list[dict[str, object]] = []
@@ -172,6 +173,9 @@ class Books:
     def touch(self, grant: Grant) -> None:
         self.changed.add(grant.id)
 
+    def touch_account(self, currency: str) -> None:
+        self.changed_accounts.add(currency)
+
     async def catch_up(self) -> None:
         """Book every time-driven event of this customer that is due, in time order."""
         due = await self.load_grants(grants.c.next_event_at <= self.now)
@@ -217,7 +221,7 @@ class Books:
         for grant_id in sorted(self.changed - created):
             values = grant_state(self.grants[grant_id]) | {"updated_at": self.now}
             await writes.update_grant(connection, grant_id, values)
-        for currency in sorted({entry.currency for entry in self.entries}):
+        for currency in sorted({entry.currency for entry in self.entries} | self.changed_accounts):
             new = currency in self.new_accounts
             await writes.write_account(connection, account_values(self.accounts[currency]), new=new)
             self.new_accounts.discard(currency)
@@ -233,6 +237,7 @@ class Books:
         )
         self.new_grants.clear()
         self.changed.clear()
+        self.changed_accounts.clear()
         self.entries.clear()
         self.scope_rows.clear()
         return committed

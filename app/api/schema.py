@@ -54,6 +54,10 @@ async def find_node(info: Info[Context, None], id: str) -> Node | None:
         return await loaders.consumption(id)
     if kind == "entry":
         return await loaders.entry(id)
+    if kind == "threshold":
+        return await loaders.maybe_threshold(id)
+    if kind == "threshold_event":
+        return await loaders.threshold_event(id)
     return None
 
 

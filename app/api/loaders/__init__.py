@@ -7,8 +7,8 @@ be shared by sibling resolvers running concurrently). Loaders live for one reque
 so nothing they cache outlives the instant the request describes.
 
 One module per kind of read: `objects` (by id), `balances` (balances and expirations),
-`pages` (connections), `counts` (their totalCount), `heads` (ledger heads); `base`
-holds what they share.
+`pages` (connections), `counts` (their totalCount), `heads` (ledger heads), `thresholds`
+(thresholds and their events); `base` holds what they share.
 """
 
 from __future__ import annotations
@@ -19,9 +19,12 @@ from app.api.loaders.counts import CountLoaders
 from app.api.loaders.heads import HeadLoaders
 from app.api.loaders.objects import ObjectLoaders
 from app.api.loaders.pages import PageLoaders
+from app.api.loaders.thresholds import ThresholdLoaders
 
 
-class Loaders(ObjectLoaders, BalanceLoaders, PageLoaders, CountLoaders, HeadLoaders):
+class Loaders(
+    ObjectLoaders, BalanceLoaders, PageLoaders, CountLoaders, HeadLoaders, ThresholdLoaders
+):
     """Every loader of one request (each part's __init__ makes its own DataLoaders)."""
 
 

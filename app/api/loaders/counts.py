@@ -11,7 +11,7 @@ from app.api.batching import group, loader
 from app.api.loaders.base import CountKey, LoaderBase
 from app.services.runtime import Runtime
 from app.settings import Settings
-from app.storage.queries import customers, grants, ledger
+from app.storage.queries import customers, grants, ledger, thresholds
 
 LEDGER_KINDS = ("grant", "customer", "all")
 
@@ -45,5 +45,9 @@ class CountLoaders(LoaderBase):
         if kind == "grants":
             found = await grants.counts(connection, [str(p) for p in parents], query, self.now)
             return {customer_id: count for customer_id, count in found.items()}
+        if kind.startswith("threshold events:"):
+            parent_ids = [str(p) for p in parents]
+            whose = kind.removeprefix("threshold events:")
+            return await thresholds.counts(connection, whose, parent_ids, query, self.scope)
         whose = kind.removeprefix("ledger:")
         return await ledger.counts(connection, whose, parents, query, self.scope)

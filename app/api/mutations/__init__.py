@@ -1,15 +1,15 @@
 """The Mutation root: parse input, call one service, map the result or the expected error.
 
 One module per area: customers (customers, custom currencies, portal tokens), grants
-(purchase, promotional, settlement, void), consumption (consume, reverse); `support`
-holds the role check and the mapping every mutation shares.
+(purchase, promotional, settlement, void), consumption (consume, reverse), thresholds
+(create, delete); `support` holds the role check and the mapping every mutation shares.
 """
 
 from __future__ import annotations
 
 import strawberry
 
-from app.api.mutations import consumption, customers, grants
+from app.api.mutations import consumption, customers, grants, thresholds
 
 
 @strawberry.type(
@@ -27,6 +27,8 @@ class Mutation:
     consume_credits = consumption.consume_credits
     reverse_credit_consumption = consumption.reverse_credit_consumption
     create_portal_token = customers.create_portal_token
+    create_credit_threshold = thresholds.create_credit_threshold
+    delete_credit_threshold = thresholds.delete_credit_threshold
 
 
 __all__ = ["Mutation"]

@@ -30,6 +30,7 @@ from app.domain.time import FrozenClock
 from app.services.consumption import ConsumeRequest, consume_credits
 from app.services.grants import GrantRequest, PurchaseTerms, purchase_credits
 from app.services.runtime import Runtime
+from app.services.thresholds import ThresholdRequest, create_credit_threshold
 from tests.access.support import (
     CALLERS,
     KEY_NAMES,
@@ -436,6 +437,8 @@ voidCreditGrant            401   ok     ok         forbidden  401      forbidden
 consumeCredits             401   ok     ok         forbidden  401      forbidden  forbidden
 reverseCreditConsumption   401   ok     ok         forbidden  401      forbidden  forbidden
 createPortalToken          401   ok     ok         forbidden  401      forbidden  forbidden
+createCreditThreshold      401   ok     ok         forbidden  401      forbidden  forbidden
+deleteCreditThreshold      401   ok     ok         forbidden  401      forbidden  forbidden
 """
 )
 
@@ -535,6 +538,16 @@ async def token_input(env: Env, caller: str, t: Party, fresh: bool) -> dict[str,
     return {"customerId": t.customer, "expiresIn": "PT1H"}
 
 
+async def threshold_input(env: Env, caller: str, t: Party, fresh: bool) -> dict[str, Any]:
+    return {"customerId": t.customer, "name": f"low-{caller}", "currency": "EUR", "below": "5"}
+
+
+async def delete_threshold_input(env: Env, caller: str, t: Party, fresh: bool) -> dict[str, Any]:
+    request = ThresholdRequest(t.customer, f"to delete by {caller}", "EUR", Decimal(5))
+    made = await create_credit_threshold(env.runtime, actor=OPEN, request=request)
+    return {"thresholdId": made.threshold_id}
+
+
 def grant_of(input: dict[str, Any], t: Party) -> dict[str, Any]:
     return {"grant": {"customer": {"id": t.customer}, "currency": "EUR"}}
 
@@ -615,6 +628,26 @@ MUTATION_OPS: dict[str, MutationOp] = {
         "expiresAt customer { id }",
         token_input,
         lambda input, t: {"expiresAt": "2026-01-15T13:00:00Z", "customer": {"id": t.customer}},
+    ),
+    "createCreditThreshold": MutationOp(
+        "CreateCreditThresholdInput",
+        "CreditThresholdSuccess",
+        "threshold { name customer { id } } replayed",
+        threshold_input,
+        lambda input, t: {
+            "threshold": {"name": input["name"], "customer": {"id": t.customer}},
+            "replayed": False,
+        },
+    ),
+    "deleteCreditThreshold": MutationOp(
+        "DeleteCreditThresholdInput",
+        "CreditThresholdSuccess",
+        "threshold { id state } replayed",
+        delete_threshold_input,
+        lambda input, t: {
+            "threshold": {"id": input["thresholdId"], "state": "DELETED"},
+            "replayed": False,
+        },
     ),
 }
 

@@ -4,6 +4,8 @@ PostgreSQL."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -256,3 +258,16 @@ async def test_fifty_concurrent_consumptions_cross_once_and_buy_once(api: Api) -
         "creditGrants": {"totalCount": 2},
         "creditBalance": {"available": "50.50"},
     }
+
+
+DOCUMENTED = (Path(__file__).resolve().parents[2] / "docs" / "thresholds.md").read_text()
+
+
+async def test_the_example_of_docs_thresholds_md_answers_as_shown(api: Api) -> None:
+    blocks = re.findall(r"^```(graphql|json)\n(.*?)^```", DOCUMENTED, re.S | re.M)
+    (_, watch), (_, created), (_, read), (_, listed) = blocks[:4]
+    customer_id = await create_customer(api, "acme")
+    await promo(api, customer_id, "100")
+    assert await api(watch, customerId=customer_id) == json.loads(created)
+    await consume(api, customer_id, "big", "85")
+    assert await api(read, customerId=customer_id) == json.loads(listed)

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.domain.errors import KeyConflict, NotFound, ValidationFailed
 from app.domain.grants import AvailabilityPolicy, FundingMethod, SettlementStatus
@@ -25,8 +25,9 @@ from app.services.thresholds import (
     create_credit_threshold,
     delete_credit_threshold,
 )
-from app.storage.engine import read_connection
-from app.storage.tables import grants, threshold_events, thresholds
+from app.services.verify import verify
+from app.storage.engine import read_connection, write_transaction
+from app.storage.tables import accounts, grants, threshold_events, thresholds
 from tests.services.support import D, consume, fields_of, ledger, promo, purchase, row_counts
 from tests.services.test_write_path import customer, kind, recorded
 
@@ -366,3 +367,17 @@ async def test_partial_consumption_to_zero_crosses_once(both: Runtime) -> None:
         on_insufficient=InsufficientCreditsBehavior.PARTIAL,
     )
     assert [(e[2], e[3], e[4]) for e in await events(both, customer_id)] == [("CROSSED", 1000, 0)]
+
+
+async def test_verify_recomputes_the_threshold_figures_kept_on_the_account(both: Runtime) -> None:
+    customer_id = await customer(both)
+    await promo(both, customer_id, "100")
+    await threshold(both, customer_id, "50")
+    await consume(both, customer_id, "60", key="a")
+    assert await verify(both.engine) == []
+    async with write_transaction(both.engine) as connection:
+        await connection.execute(update(accounts).values(thresholds=3, threshold_sequence=0))
+    assert await verify(both.engine) == [
+        f"account {customer_id}/USD: thresholds is 3 in the cache, 1 by the ledger",
+        f"account {customer_id}/USD: threshold_sequence is 0 in the cache, 1 by the ledger",
+    ]

@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmark import live, measure
+from benchmark import live, measure, thresholds
 from benchmark.data import SHAPES, prepare
 from benchmark.load import compare
 from benchmark.measure import Results, Timing
@@ -38,7 +38,7 @@ from sqlalchemy import text
 from app.storage.engine import create_engine
 from app.storage.seed import Shape
 
-PARTS = ("dashboard", "consume", "balance", "live")
+PARTS = ("dashboard", "consume", "balance", "live", "thresholds")
 
 
 async def run_engine(
@@ -60,6 +60,8 @@ async def run_engine(
             results |= await measure.consumption(server, floor, shape, timing)
         if "balance" in args.only:
             results |= await measure.balances(server, shape, timing)
+        if "thresholds" in args.only:
+            results |= await thresholds.measure(server, shape, timing)
     served = time.perf_counter()
     if "live" in args.only:
         results |= await live.fan_out(url, args.subscribers, args.mutations)
@@ -67,7 +69,7 @@ async def run_engine(
         f"database ready in {ready - started:.0f} s, requests measured in "
         f"{served - ready:.0f} s, live in {time.perf_counter() - served:.0f} s"
     )
-    return rows(results), notes
+    return rows(results) + thresholds.rows(results), notes
 
 
 async def server_version(base_url: str) -> str:

@@ -317,24 +317,23 @@ async def test_an_eleventh_threshold_is_refused_and_a_key_replays(both: Runtime)
 async def test_a_consumption_without_thresholds_writes_in_the_same_seven_statements(
     both: Runtime,
 ) -> None:
-    """A customer with thresholds on another currency only: nothing more is read."""
+    """The same statements as for a customer who never had a threshold (the seven of
+    tests/services/test_write_path.py), for one with thresholds on another currency only,
+    and after its only threshold here was deleted."""
     runtime = both
-    customer_id = await customer(runtime)
-    await promo(runtime, customer_id, "10")
-    await threshold(runtime, customer_id, "5", currency="EUR")
-    await consume(runtime, customer_id, "1", key="warm-up")
-    with recorded(runtime.engine) as statements:
-        await consume(runtime, customer_id, "2", key="use")
-    locking = "BEGIN IMMEDIATE" if runtime.engine.dialect.name == "sqlite" else "lock"
-    assert [kind(s) for s in statements] == [
-        locking,
-        "read",
-        "read",
-        "INSERT credit_consumption",
-        "UPDATE credit_grant",
-        "UPDATE account",
-        "INSERT ledger_entry",
-    ]
+    found = []
+    for name, watched in (("never", None), ("elsewhere", "EUR"), ("deleted", "USD")):
+        customer_id = await customer(runtime, name)
+        await promo(runtime, customer_id, "10")
+        if watched is not None:
+            made = await threshold(runtime, customer_id, "5", currency=watched)
+        if watched == "USD":
+            await delete_credit_threshold(runtime, actor=OPEN, threshold_id=made)
+        await consume(runtime, customer_id, "1", key="warm-up")
+        with recorded(runtime.engine) as statements:
+            await consume(runtime, customer_id, "2", key="use")
+        found.append([kind(s) for s in statements])
+    assert found[0] == found[1] == found[2] and len(found[0]) == 7
 
 
 async def test_with_a_threshold_a_consumption_adds_one_read_whatever_the_ledger_length(

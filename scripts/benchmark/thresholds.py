@@ -38,8 +38,8 @@ async def _watch(server: str, customer_ids: list[str]) -> None:
     async with httpx.AsyncClient(base_url=server, timeout=60) as client:
         for customer_id in customer_ids:
             for feature in (None, "api"):
-                given = {"customerId": customer_id, "name": "bench", "currency": "USD"}
-                given |= {"below": "0.01", "featureKey": feature}
+                given: dict[str, str | None] = {"customerId": customer_id, "name": "bench"}
+                given |= {"currency": "USD", "below": "0.01", "featureKey": feature}
                 body = {"query": WATCH, "variables": {"input": given}}
                 answer = (await client.post("/graphql", json=body)).json()
                 found = answer["data"]["createCreditThreshold"]["__typename"]

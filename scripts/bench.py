@@ -30,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmark import live, measure
+from benchmark import live, measure, thresholds
 from benchmark.data import SHAPES, prepare
 from benchmark.load import compare
 from benchmark.measure import Results, Timing
@@ -41,7 +41,7 @@ from sqlalchemy import text
 from app.storage.engine import create_engine
 from app.storage.seed import Shape
 
-PARTS = ("dashboard", "consume", "balance", "chain", "revenue", "live")
+PARTS = ("dashboard", "consume", "balance", "chain", "revenue", "thresholds", "live")
 
 
 async def ready(base_url: str, shape: Shape) -> tuple[str, list[str]]:
@@ -62,7 +62,7 @@ async def run_engine(
         f"requests measured in {served - begun:.0f} s (servers' start included), live in "
         f"{time.perf_counter() - served:.0f} s"
     )
-    return rows(results), notes
+    return rows(results) + thresholds.rows(results), notes
 
 
 async def requests(url: str, shape: Shape, args: argparse.Namespace, notes: list[str]) -> Results:
@@ -88,6 +88,8 @@ async def requests(url: str, shape: Shape, args: argparse.Namespace, notes: list
             results |= await measure.balances(server, shape, timing)
         if "revenue" in args.only:
             results |= await measure.revenue(server, shape, timing)
+        if "thresholds" in args.only:
+            results |= await thresholds.measure(server, shape, timing)
     return results
 
 

@@ -16,6 +16,7 @@ from app.api.ledger import CreditLedgerEntryConnection, CreditLedgerHead, Ledger
 from app.api.pagination import After, Before, Connection, First, Last
 from app.api.scalars import Duration
 from app.api.schedules import CreditGrantScheduleConnection
+from app.api.thresholds import CreditThreshold, CreditThresholdEventConnection
 from app.storage.queries.customers import CustomerQuery
 
 At = Annotated[
@@ -122,6 +123,31 @@ class Customer(Node):
         self, info: Info[Context, None], currency: CurrencyCode
     ) -> CreditLedgerHead:
         return await info.context.loaders.ledger_head(self.id, currency)
+
+    @strawberry.field(description="The customer's thresholds, oldest first.")
+    async def credit_thresholds(
+        self,
+        info: Info[Context, None],
+        currency: str | None = None,
+        include_deleted: bool | None = False,
+    ) -> list[CreditThreshold]:
+        return await info.context.loaders.customer_thresholds(
+            self.id, currency, bool(include_deleted)
+        )
+
+    @strawberry.field(description="Threshold events of this customer, oldest first.")
+    async def credit_threshold_events(
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        currency: str | None = None,
+    ) -> CreditThresholdEventConnection:
+        return await info.context.loaders.threshold_events(
+            "customer", self.id, self.id, currency, first, after, last, before
+        )
 
     @strawberry.field(
         description="Remaining credits that will expire within the given duration from now, "

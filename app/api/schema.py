@@ -58,6 +58,10 @@ async def find_node(info: Info[Context, None], id: str) -> Node | None:
         return await loaders.entry(id)
     if kind == "schedule":
         return await loaders.schedule(id)
+    if kind == "threshold":
+        return await loaders.maybe_threshold(id)
+    if kind == "threshold_event":
+        return await loaders.threshold_event(id)
     return None
 
 

@@ -37,6 +37,7 @@ from app.api.grants import CreditGrant
 from app.api.ledger import CreditLedgerEntry, CreditLedgerEntryType
 from app.api.live_reads import LiveReads
 from app.api.sessions import check_viewer, sessions_of
+from app.api.thresholds import CreditThresholdEvent
 from app.domain.events import Committed
 from app.domain.ids import kind_of
 from app.domain.ledger import Entry
@@ -110,6 +111,25 @@ class Subscription:
     ) -> AsyncGenerator[CreditGrant, None]:
         async for grant in direct(masked(info, changed_grants(info, customer_id))):
             yield grant
+
+    @strawberry.subscription(
+        description="Threshold events of the customer as they are committed, in sequence "
+        "order per currency, none skipped. With a currency and afterSequence, first replays "
+        "the events after that sequence."
+    )
+    async def credit_threshold_event(
+        self,
+        info: Info[Context, None],
+        customer_id: strawberry.ID,
+        currency: str | None = None,
+        after_sequence: int | None = None,
+    ) -> AsyncGenerator[CreditThresholdEvent, None]:
+        from app.api.threshold_feed import threshold_events  # it builds on this module
+
+        await check_ledger_arguments(info, currency, after_sequence)
+        events = threshold_events(info, customer_id, currency, after_sequence)
+        async for event in direct(masked(info, events)):
+            yield event
 
 
 # ---- the three streams

@@ -24,5 +24,7 @@ class Committed:
     currencies: set[str] = field(default_factory=set)
     at: datetime | None = None  # the instant of the change
     sequences: dict[str, int] = field(default_factory=dict)  # last sequence per changed ledger
+    # the last threshold event's sequence per ledger where the change recorded some
+    threshold_sequences: dict[str, int] = field(default_factory=dict)
     # Computations subscribers share (one balance read per change, not one per subscriber).
     shared: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)

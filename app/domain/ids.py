@@ -15,6 +15,8 @@ PREFIXES = {
     "reversal": "rev",
     "api_key": "key",
     "schedule": "sch",
+    "threshold": "thr",
+    "threshold_event": "the",
 }
 ID_PATTERN = re.compile(r"^([a-z]{3})_([0-9A-HJKMNP-TV-Z]{26})\Z")
 

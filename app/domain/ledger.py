@@ -139,6 +139,8 @@ class Account:
     voided: int = 0
     last_booked_at: datetime | None = None
     last_hash: str = GENESIS  # the hash of the ledger's last entry
+    thresholds: int = 0  # undeleted thresholds watching this ledger
+    threshold_sequence: int = 0  # the sequence of its last threshold event
 
     def append(
         self,

@@ -59,6 +59,8 @@ def encode(committed: Committed, origin: str | None = None) -> str:
     }
     if origin is not None:
         body["o"] = origin
+    if committed.threshold_sequences:
+        body["h"] = committed.threshold_sequences
     for dropped in ("g", "s"):
         text = json.dumps(body, separators=(",", ":"))
         if len(text.encode()) <= MAX_PAYLOAD:
@@ -77,11 +79,23 @@ def from_body(body: dict[str, Any]) -> Committed:
     if body["s"] is None:
         return Resync(customer_id, at=at)
     sequences = {str(code): int(sequence) for code, sequence in body["s"].items()}
+    thresholds = {str(code): int(sequence) for code, sequence in body.get("h", {}).items()}
     if body["g"] is None:
-        return Resync(customer_id, currencies=set(sequences), at=at, sequences=sequences)
+        return Resync(
+            customer_id,
+            currencies=set(sequences),
+            at=at,
+            sequences=sequences,
+            threshold_sequences=thresholds,
+        )
     grant_ids = {str(grant_id) for grant_id in body["g"]}
     return Committed(
-        customer_id, grant_ids=grant_ids, currencies=set(sequences), at=at, sequences=sequences
+        customer_id,
+        grant_ids=grant_ids,
+        currencies=set(sequences),
+        at=at,
+        sequences=sequences,
+        threshold_sequences=thresholds,
     )
 
 

@@ -59,6 +59,7 @@ class Books:
         self.new_accounts: set[str] = set()
         self.new_grants: list[tuple[Grant, dict[str, object]]] = []
         self.changed: set[str] = set()
+        self.changed_accounts: set[str] = set()  # accounts written even without entries
         self.entries: list[Entry] = []
         self.scopes: dict[Scope, Figures] = {}
         self.scope_rows: list[dict[str, object]] = []
@@ -197,6 +198,9 @@ class Books:
     def touch(self, grant: Grant) -> None:
         self.changed.add(grant.id)
 
+    def touch_account(self, currency: str) -> None:
+        self.changed_accounts.add(currency)
+
     async def catch_up(self) -> None:
         """Book every time-driven event of this customer that is due, in time order:
         grants' funding and expiry, and schedules' occurrences (whose grants' own events
@@ -273,7 +277,7 @@ class Books:
         for grant_id in sorted(self.changed - created):
             values = grant_state(self.grants[grant_id]) | {"updated_at": self.now}
             await writes.update_grant(connection, grant_id, values)
-        for currency in sorted({entry.currency for entry in self.entries}):
+        for currency in sorted({entry.currency for entry in self.entries} | self.changed_accounts):
             new = currency in self.new_accounts
             await writes.write_account(connection, account_values(self.accounts[currency]), new=new)
             self.new_accounts.discard(currency)
@@ -293,6 +297,7 @@ class Books:
         )
         self.new_grants.clear()
         self.changed.clear()
+        self.changed_accounts.clear()
         self.entries.clear()
         self.scope_rows.clear()
         return committed

@@ -24,6 +24,7 @@ from app.domain.time import format_duration, format_instant
 from app.domain.validation import check_text
 from app.services.books import Books
 from app.services.runtime import Runtime
+from app.services.watching import watch
 from app.storage.balances import read_pending
 from app.storage.engine import begin_mode, connection_of, writing
 from app.storage.tables import accounts
@@ -103,8 +104,12 @@ class Frame:
     committed: Committed
 
     async def flush(self) -> None:
-        """Write what changed so far; later reads in the transaction see it."""
+        """Check thresholds, then write what changed so far; later reads in the
+        transaction see it."""
+        watched = await watch(self.books)
         done = await self.books.flush()
+        await watched.write(self.books)
+        self.committed.threshold_sequences |= watched.sequences
         self.committed.entries += done.entries
         self.committed.grant_ids |= done.grant_ids
         self.committed.currencies |= done.currencies

@@ -339,3 +339,9 @@ async def _check_headroom(frame: Frame, grant: Grant) -> None:
             "funded plus pending credits in this currency must stay below 10^18 smallest units"
         )
         raise ValidationFailed([Issue(("input", "amount"), message)])
+
+
+async def plan_purchase(runtime: Runtime, request: GrantRequest, *, now: datetime) -> Plan:
+    """purchaseCredits' checks and the grant they make, for purchases made on a customer's
+    behalf (a threshold's top-up): issues under `input` as for purchaseCredits."""
+    return await _validate(runtime, request, paid=True, now=now)

@@ -36,6 +36,8 @@ from app.storage.tables import (
     grant_features,
     grants,
     scope_figures,
+    threshold_events,
+    thresholds,
 )
 
 BATCH = 1000  # rows fetched at a time from each stream
@@ -171,6 +173,18 @@ _LAST_HASH = (  # the hash of the account's ledger's last entry: one seek
     .limit(1)
     .scalar_subquery()
 )
+_THRESHOLDS = (  # the undeleted thresholds on the account's ledger (docs/thresholds.md)
+    select(func.count())
+    .where(thresholds.c.customer_id == accounts.c.customer_id)
+    .where(thresholds.c.currency == accounts.c.currency, thresholds.c.state != "DELETED")
+    .scalar_subquery()
+)
+_LAST_THRESHOLD_EVENT = (
+    select(func.coalesce(func.max(threshold_events.c.sequence), 0))
+    .where(threshold_events.c.customer_id == accounts.c.customer_id)
+    .where(threshold_events.c.currency == accounts.c.currency)
+    .scalar_subquery()
+)
 CONSUMPTION_FIGURES = {
     "consumed": _sum(entries.c.amount, "CONSUMED", negate=True),
     "reversed": _sum(entries.c.amount, "RESTORED"),
@@ -192,10 +206,15 @@ async def _check_accounts(connection: AsyncConnection, problems: list[str]) -> N
         sums.c.customer_id == accounts.c.customer_id, sums.c.currency == accounts.c.currency
     )
     last_hash = func.coalesce(_LAST_HASH, GENESIS).label("ledger_last_hash")
-    statement = select(accounts, *_figures(sums), last_hash).outerjoin(sums, same)
+    watched = (
+        _THRESHOLDS.label("ledger_thresholds"),
+        _LAST_THRESHOLD_EVENT.label("ledger_threshold_sequence"),
+    )
+    statement = select(accounts, *_figures(sums), last_hash, *watched).outerjoin(sums, same)
     async for row in _stream(connection, statement):
         where = f"account {row.customer_id}/{row.currency}"
-        _compare(problems, where, row, (*ACCOUNT_FIGURES, "last_hash"))
+        names = (*ACCOUNT_FIGURES, "last_hash", "thresholds", "threshold_sequence")
+        _compare(problems, where, row, names)
     orphans = select(sums.c.customer_id, sums.c.currency).outerjoin(accounts, same)
     orphans = orphans.where(accounts.c.customer_id.is_(None))
     async for row in _stream(connection, orphans):

@@ -121,6 +121,8 @@ def account_from_row(row: Row[Any]) -> Account:
         voided=row.voided,
         last_booked_at=row.last_booked_at,
         last_hash=row.last_hash,
+        thresholds=row.thresholds,
+        threshold_sequence=row.threshold_sequence,
     )
 
 
@@ -137,6 +139,8 @@ def account_values(account: Account) -> dict[str, Any]:
         "voided": account.voided,
         "last_booked_at": account.last_booked_at,
         "last_hash": account.last_hash,
+        "thresholds": account.thresholds,
+        "threshold_sequence": account.threshold_sequence,
     }
 
 

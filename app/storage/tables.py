@@ -99,6 +99,14 @@ class Account(SQLModel, table=True):
     voided: int = money()
     last_booked_at: datetime | None = instant(nullable=True)
     last_hash: str  # the hash of the ledger's last entry (docs/tamper-evidence.md)
+    # undeleted thresholds on this ledger (0: a write checks none, with no statement) and
+    # the sequence of its last threshold event (docs/thresholds.md)
+    thresholds: int = Field(
+        default=0, sa_column=Column(Integer(), nullable=False, server_default="0")
+    )
+    threshold_sequence: int = Field(
+        default=0, sa_column=Column(BigInteger(), nullable=False, server_default="0")
+    )
 
 
 class CreditGrant(SQLModel, table=True):
@@ -291,6 +299,67 @@ class ScopeFigure(SQLModel, table=True):
     promotional: int = money()
 
 
+class CreditThreshold(SQLModel, table=True):
+    """A watched balance (docs/thresholds.md); `top_up_*` are the purchase a crossing makes."""
+
+    __tablename__ = "credit_threshold"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "key"),
+        Index("ix_credit_threshold_customer_currency", "customer_id", "currency"),
+    )
+    id: str = Field(primary_key=True)
+    customer_id: str = Field(foreign_key="customer.id")
+    key: str | None = None
+    fingerprint: str
+    name: str
+    currency: str
+    feature_key: str | None = None
+    below: int = money()
+    state: str
+    top_up_amount: int | None = money(nullable=True)
+    top_up_funding_method: str | None = None
+    top_up_purchase_currency: str | None = None
+    top_up_cost_basis: str | None = None
+    top_up_price: int | None = money(nullable=True)
+    top_up_availability_policy: str | None = None
+    top_up_settlement_status: str | None = None
+    top_up_payment_reference: str | None = None
+    top_up_priority: int | None = None
+    top_up_features: list[str] | None = Field(default=None, sa_column=Column(JSON(), nullable=True))
+    top_up_expires_after: str | None = None
+    created_at: datetime = instant()
+    updated_at: datetime = instant()
+    deleted_at: datetime | None = instant(nullable=True)
+
+
+class CreditThresholdEvent(SQLModel, table=True):
+    """A threshold crossed or recovered: numbered per customer and currency, oldest first."""
+
+    __tablename__ = "credit_threshold_event"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "currency", "sequence"),
+        Index("ix_threshold_event_customer", "customer_id", "position"),
+        Index("ix_threshold_event_threshold", "threshold_id", "position"),
+    )
+    position: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+    id: str = Field(unique=True)
+    threshold_id: str = Field(foreign_key="credit_threshold.id")
+    customer_id: str = Field(foreign_key="customer.id")
+    currency: str
+    sequence: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    type: str
+    available_before: int = money()
+    available_after: int = money()
+    entry_id: str = Field(foreign_key="ledger_entry.id")
+    top_up_grant_id: str | None = Field(default=None, foreign_key="credit_grant.id")
+    occurred_at: datetime = instant()
+
+
 def table_of(model: type[SQLModel]) -> Table:
     table = model.__table__  # type: ignore[attr-defined]
     assert isinstance(table, Table)
@@ -310,4 +379,6 @@ consumptions = table_of(CreditConsumption)
 reversals = table_of(CreditReversal)
 entries = table_of(LedgerEntry)
 scope_figures = table_of(ScopeFigure)
+thresholds = table_of(CreditThreshold)
+threshold_events = table_of(CreditThresholdEvent)
 metadata = SQLModel.metadata

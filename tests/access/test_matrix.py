@@ -32,6 +32,7 @@ from app.services.consumption import ConsumeRequest, consume_credits
 from app.services.grants import GrantRequest, PurchaseTerms, purchase_credits
 from app.services.runtime import Runtime
 from app.services.schedules import ScheduleRequest, create_credit_grant_schedule
+from app.services.thresholds import ThresholdRequest, create_credit_threshold
 from tests.access.support import (
     CALLERS,
     KEY_NAMES,
@@ -440,6 +441,8 @@ reverseCreditConsumption   401   ok     ok         forbidden  401      forbidden
 createPortalToken          401   ok     ok         forbidden  401      forbidden  forbidden
 createCreditGrantSchedule  401   ok     ok         forbidden  401      forbidden  forbidden
 cancelCreditGrantSchedule  401   ok     ok         forbidden  401      forbidden  forbidden
+createCreditThreshold      401   ok     ok         forbidden  401      forbidden  forbidden
+deleteCreditThreshold      401   ok     ok         forbidden  401      forbidden  forbidden
 """
 )
 
@@ -560,6 +563,16 @@ async def cancel_input(env: Env, caller: str, t: Party, fresh: bool) -> dict[str
     return {"scheduleId": made.schedule_id}
 
 
+async def threshold_input(env: Env, caller: str, t: Party, fresh: bool) -> dict[str, Any]:
+    return {"customerId": t.customer, "name": f"low-{caller}", "currency": "EUR", "below": "5"}
+
+
+async def delete_threshold_input(env: Env, caller: str, t: Party, fresh: bool) -> dict[str, Any]:
+    request = ThresholdRequest(t.customer, f"to delete by {caller}", "EUR", Decimal(5))
+    made = await create_credit_threshold(env.runtime, actor=OPEN, request=request)
+    return {"thresholdId": made.threshold_id}
+
+
 def grant_of(input: dict[str, Any], t: Party) -> dict[str, Any]:
     return {"grant": {"customer": {"id": t.customer}, "currency": "EUR"}}
 
@@ -657,6 +670,26 @@ MUTATION_OPS: dict[str, MutationOp] = {
         cancel_input,
         lambda input, t: {
             "schedule": {"id": input["scheduleId"], "status": "CANCELED"},
+            "replayed": False,
+        },
+    ),
+    "createCreditThreshold": MutationOp(
+        "CreateCreditThresholdInput",
+        "CreditThresholdSuccess",
+        "threshold { name customer { id } } replayed",
+        threshold_input,
+        lambda input, t: {
+            "threshold": {"name": input["name"], "customer": {"id": t.customer}},
+            "replayed": False,
+        },
+    ),
+    "deleteCreditThreshold": MutationOp(
+        "DeleteCreditThresholdInput",
+        "CreditThresholdSuccess",
+        "threshold { id state } replayed",
+        delete_threshold_input,
+        lambda input, t: {
+            "threshold": {"id": input["thresholdId"], "state": "DELETED"},
             "replayed": False,
         },
     ),

@@ -9,10 +9,12 @@ a key of each role, a revoked key and A's portal token.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -20,8 +22,10 @@ import pytest_asyncio
 from websockets.exceptions import InvalidStatus
 
 from app.api import subscriptions
+from app.domain.ledger import OPEN
 from app.domain.time import FrozenClock
 from app.services.customers import create_customer
+from app.services.thresholds import ThresholdRequest, create_credit_threshold
 from tests.access.support import (
     CALLERS,
     LEGACY_WS,
@@ -72,6 +76,7 @@ SUBSCRIPTIONS = {
     "creditBalanceChanged": "   4403  ok     ok      ok      4403     not_found  ok",
     "creditLedgerEntryBooked": "4403  ok     ok      ok      4403     not_found  ok",
     "creditGrantChanged": "     4403  ok     ok      ok      4403     not_found  ok",
+    "creditThresholdEvent": "   4403  ok     ok      ok      4403     not_found  ok",
 }
 SUBSCRIPTION_CASES = [
     (name, caller, outcome)
@@ -140,10 +145,35 @@ async def a_changed_grant(env: Env, socket: Socket, t: Party) -> None:
     }
 
 
+THRESHOLD_EVENTS = """
+subscription($c: ID!) {
+  creditThresholdEvent(customerId: $c, currency: "GBP", afterSequence: 0) {
+    type threshold { id customer { id } }
+  }
+}"""
+RECOVERIES = itertools.count(1)
+
+
+async def a_recovery(env: Env, socket: Socket, t: Party) -> None:
+    """A threshold above the balance, then as many credits: it recovers (earlier events of
+    the customer are replayed first)."""
+    amount = Decimal(10) ** next(RECOVERIES)  # above every earlier one together
+    request = ThresholdRequest(t.customer, "Low", "GBP", amount)
+    made = await create_credit_threshold(env.live.runtime, actor=OPEN, request=request)
+    await promote(env.live.runtime, t.customer, str(amount), "GBP")
+    expected = {"id": made.threshold_id, "customer": {"id": t.customer}}
+    while (data := next_data(await socket.receive("1"), "1"))["creditThresholdEvent"]["threshold"][
+        "id"
+    ] != made.threshold_id:
+        assert data["creditThresholdEvent"]["threshold"]["customer"] == {"id": t.customer}
+    assert data == {"creditThresholdEvent": {"type": "RECOVERED", "threshold": expected}}
+
+
 SUBSCRIPTION_OPS: dict[str, tuple[str, Callable[[Env, Socket, Party], Awaitable[None]]]] = {
     "creditBalanceChanged": (BALANCE, first_balance),
     "creditLedgerEntryBooked": (ENTRIES, replayed_entries),
     "creditGrantChanged": (GRANTS, a_changed_grant),
+    "creditThresholdEvent": (THRESHOLD_EVENTS, a_recovery),
 }
 
 

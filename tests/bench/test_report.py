@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from benchmark import thresholds
 from benchmark.load import Stats
 from benchmark.report import rows, table
 
@@ -20,6 +21,7 @@ def test_the_report_judges_each_budget_on_ratios() -> None:
             "medium at": took(0.002), "big at": took(0.003),
         },
         "chain x16": {"chained": took(*[0.1] * 19), "unchained": took(*[0.1] * 20)},
+        thresholds.NAME: {"with": took(*[0.1] * 18), "without": took(*[0.1] * 20)},
         "revenue x1": {"revenue": took(0.2)},
         "live": {"each": took(*[0.01] * 99, 0.06), "last": took(0.01)},
     }  # fmt: skip
@@ -36,5 +38,5 @@ def test_the_report_judges_each_budget_on_ratios() -> None:
     }
     shown = {row.what: row.ours for row in rows(results)}
     assert shown["creditRevenue p50, a year by month (every seeded entry)"] == "200.0 ms"
-    assert shown["threshold checks: consumeCredits req/s (vs without)"].startswith("not measured")
+    assert [row.verdict for row in thresholds.rows(results)] == ["FAIL"]  # 0.9x
     assert "dashboard p50, 1 client" in table(rows(results))

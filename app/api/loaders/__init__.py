@@ -8,8 +8,8 @@ so nothing they cache outlives the instant the request describes.
 
 One module per kind of read: `objects` (by id), `balances` (balances and expirations),
 `pages` (connections), `counts` (their totalCount), `heads` (ledger heads),
-`schedules` (grant schedules and their grants); `base`
-holds what they share.
+`schedules` (grant schedules and their grants), `thresholds` (thresholds and their
+events); `base` holds what they share.
 """
 
 from __future__ import annotations
@@ -21,10 +21,17 @@ from app.api.loaders.heads import HeadLoaders
 from app.api.loaders.objects import ObjectLoaders
 from app.api.loaders.pages import PageLoaders
 from app.api.loaders.schedules import ScheduleLoaders
+from app.api.loaders.thresholds import ThresholdLoaders
 
 
 class Loaders(
-    ObjectLoaders, BalanceLoaders, PageLoaders, CountLoaders, HeadLoaders, ScheduleLoaders
+    ObjectLoaders,
+    BalanceLoaders,
+    PageLoaders,
+    CountLoaders,
+    HeadLoaders,
+    ScheduleLoaders,
+    ThresholdLoaders,
 ):
     """Every loader of one request (each part's __init__ makes its own DataLoaders)."""
 

@@ -11,7 +11,7 @@ from app.api.batching import group, loader
 from app.api.loaders.base import CountKey, LoaderBase
 from app.services.runtime import Runtime
 from app.settings import Settings
-from app.storage.queries import customers, grants, ledger, schedules
+from app.storage.queries import customers, grants, ledger, schedules, thresholds
 from app.storage.tables import grants as grant_table
 from app.storage.tables import schedules as schedule_table
 
@@ -54,5 +54,9 @@ class CountLoaders(LoaderBase):
             return {customer_id: count for customer_id, count in found.items()}
         if kind in SCHEDULE_COUNTS:
             return dict(await schedules.counts(connection, SCHEDULE_COUNTS[kind], parents))  # type: ignore[arg-type]
+        if kind.startswith("threshold events:"):
+            parent_ids = [str(p) for p in parents]
+            whose = kind.removeprefix("threshold events:")
+            return await thresholds.counts(connection, whose, parent_ids, query, self.scope)
         whose = kind.removeprefix("ledger:")
         return await ledger.counts(connection, whose, parents, query, self.scope)

@@ -2,15 +2,15 @@
 
 One module per area: customers (customers, custom currencies, portal tokens), grants
 (purchase, promotional, settlement, void), consumption (consume, reverse), schedules
-(create, cancel); `support`
-holds the role check and the mapping every mutation shares.
+(create, cancel), thresholds (create, delete); `support` holds the role check and the
+mapping every mutation shares.
 """
 
 from __future__ import annotations
 
 import strawberry
 
-from app.api.mutations import consumption, customers, grants, schedules
+from app.api.mutations import consumption, customers, grants, schedules, thresholds
 
 
 @strawberry.type(
@@ -30,6 +30,8 @@ class Mutation:
     create_portal_token = customers.create_portal_token
     create_credit_grant_schedule = schedules.create_credit_grant_schedule
     cancel_credit_grant_schedule = schedules.cancel_credit_grant_schedule
+    create_credit_threshold = thresholds.create_credit_threshold
+    delete_credit_threshold = thresholds.delete_credit_threshold
 
 
 __all__ = ["Mutation"]

@@ -6,7 +6,7 @@ something due: a seek) and alone (the scheduler's sweep). A schedule's grants ar
 latest occurrence first from an index on (schedule_id, effective_at, id).
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-02 10:10:00
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from app.storage.types import UTCDateTime
 
 revision: str = "0010"
-down_revision: str | Sequence[str] | None = "0008"
+down_revision: str | Sequence[str] | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

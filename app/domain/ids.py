@@ -14,6 +14,9 @@ PREFIXES = {
     "transaction": "txn",
     "reversal": "rev",
     "api_key": "key",
+    "webhook_endpoint": "whe",
+    "webhook_delivery": "whd",
+    "webhook_event": "msg",
 }
 ID_PATTERN = re.compile(r"^([a-z]{3})_([0-9A-HJKMNP-TV-Z]{26})\Z")
 

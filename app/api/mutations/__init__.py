@@ -1,7 +1,8 @@
 """The Mutation root: parse input, call one service, map the result or the expected error.
 
 One module per area: customers (customers, custom currencies, portal tokens), grants
-(purchase, promotional, settlement, void), consumption (consume, reverse); `support`
+(purchase, promotional, settlement, void), consumption (consume, reverse), webhooks
+(endpoints, redelivery); `support`
 holds the role check and the mapping every mutation shares.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import strawberry
 
-from app.api.mutations import consumption, customers, grants
+from app.api.mutations import consumption, customers, grants, webhooks
 
 
 @strawberry.type(
@@ -27,6 +28,11 @@ class Mutation:
     consume_credits = consumption.consume_credits
     reverse_credit_consumption = consumption.reverse_credit_consumption
     create_portal_token = customers.create_portal_token
+    create_webhook_endpoint = webhooks.create_webhook_endpoint
+    update_webhook_endpoint = webhooks.update_webhook_endpoint
+    rotate_webhook_secret = webhooks.rotate_webhook_secret
+    delete_webhook_endpoint = webhooks.delete_webhook_endpoint
+    redeliver_webhook_event = webhooks.redeliver_webhook_event
 
 
 __all__ = ["Mutation"]

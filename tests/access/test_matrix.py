@@ -28,10 +28,10 @@ from app.domain.grants import FundingMethod
 from app.domain.ids import new_id
 from app.domain.ledger import OPEN
 from app.domain.time import FrozenClock
-from app.services.consumption import ConsumeRequest, consume_credits
-from app.services.grants import GrantRequest, PurchaseTerms, purchase_credits
 from app.domain.webhooks import EventType
+from app.services.consumption import ConsumeRequest, consume_credits
 from app.services.customers import create_customer
+from app.services.grants import GrantRequest, PurchaseTerms, purchase_credits
 from app.services.runtime import Runtime
 from app.services.webhooks.endpoints import create_endpoint
 from app.storage.engine import read_connection

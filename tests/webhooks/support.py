@@ -49,6 +49,8 @@ class Receiver:
     answer: Callable[[Received], int] = lambda _: 200
     delay: float = 0.0
     stalls: Callable[[Received], bool] = lambda _: False  # never answers these in time
+    in_flight: set[str] = field(default_factory=set)
+    overlaps: list[str] = field(default_factory=list)  # ids posted again while in flight
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -79,12 +81,23 @@ class Receiver:
             body=body,
         )
         self.received.append(got)
-        if self.delay or self.stalls(got):
-            await asyncio.sleep(self.delay or 1.0)
-        return PlainTextResponse("ok", status_code=self.answer(got))
+        if got.id in self.in_flight:
+            self.overlaps.append(got.id)
+        self.in_flight.add(got.id)
+        try:
+            if self.delay or self.stalls(got):
+                await asyncio.sleep(self.delay or 1.0)
+            return PlainTextResponse("ok", status_code=self.answer(got))
+        finally:
+            self.in_flight.discard(got.id)
 
     def events(self) -> list[dict[str, Any]]:
         return [r.event for r in self.received]
+
+    def first_of_each(self) -> list[dict[str, Any]]:
+        """Each event once, as a receiver deduplicating by webhook-id keeps it."""
+        first = {r.id: r for r in reversed(self.received)}
+        return [r.event for r in self.received if first[r.id] is r]
 
 
 def signed_by(received: Received, secret: str) -> bool:

@@ -37,7 +37,7 @@ from app.services.webhooks.addresses import url_problem
 from app.storage.engine import connection_of, read_connection, write_transaction, writing
 from app.storage.tables import webhook_attempts, webhook_deliveries, webhook_endpoints
 
-LEASE = timedelta(seconds=60)  # longer than any attempt (TIMEOUT) takes
+LEASE = timedelta(seconds=20)  # longer than an attempt takes (TIMEOUT, then its log)
 BATCH = 20
 PENDING = DeliveryStatus.PENDING.value
 Outcome = Callable[[str], None]  # told "succeeded", "retrying" or "failed" after each attempt

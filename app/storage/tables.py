@@ -23,6 +23,17 @@ def money(*, nullable: bool = False) -> Any:
     return Field(default=0, sa_column=Column(BigInteger(), nullable=nullable))
 
 
+def position() -> Any:
+    """An autoincrementing integer key: the order rows were inserted in (commit order
+    for one customer, whose writers are serialized)."""
+    return Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+
+
 def labels() -> Any:
     return Field(default_factory=list, sa_column=Column(JSON(), nullable=False))
 
@@ -205,12 +216,7 @@ class LedgerEntry(SQLModel, table=True):
         # a ledger's last entry booked by an instant: one seek (bookedAt never decreases)
         Index("ix_ledger_ledger_booked", "customer_id", "currency", "booked_at", "sequence"),
     )
-    position: int | None = Field(
-        default=None,
-        sa_column=Column(
-            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
-        ),
-    )
+    position: int | None = position()
     id: str = Field(unique=True)
     customer_id: str = Field(foreign_key="customer.id")
     currency: str
@@ -286,12 +292,7 @@ class WebhookDelivery(SQLModel, table=True):
         Index("ix_webhook_delivery_due", "status", "next_attempt_at"),
         Index("ix_webhook_delivery_endpoint", "endpoint_id", "position"),
     )
-    position: int | None = Field(
-        default=None,
-        sa_column=Column(
-            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
-        ),
-    )
+    position: int | None = position()
     id: str = Field(unique=True)
     endpoint_id: str = Field(foreign_key="webhook_endpoint.id")
     event_id: str
@@ -310,12 +311,7 @@ class WebhookDelivery(SQLModel, table=True):
 class WebhookAttempt(SQLModel, table=True):
     __tablename__ = "webhook_attempt"
     __table_args__ = (Index("ix_webhook_attempt_delivery", "delivery_id", "position"),)
-    position: int | None = Field(
-        default=None,
-        sa_column=Column(
-            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
-        ),
-    )
+    position: int | None = position()
     delivery_id: str = Field(foreign_key="webhook_delivery.id")
     at: datetime = instant()
     response_status: int | None = None

@@ -40,6 +40,16 @@ async def customer(runtime: Runtime, key: str) -> str:
     return (await create_customer(runtime, key=key, name=key.title()))[0]
 
 
+async def consumptions_to(runtime: Runtime, receiver: Receiver, keys: list[str]) -> str:
+    """An endpoint for consumptions, and one customer's consumptions with these keys."""
+    endpoint_id, _ = await endpoint(runtime, receiver, [E.CREDIT_CONSUMPTION_CREATED])
+    acme = await customer(runtime, "acme")
+    await promo(runtime, acme, "10")
+    for key in keys:
+        await consume(runtime, acme, "1", key=key)
+    return endpoint_id
+
+
 async def deliveries_of(runtime: Runtime, endpoint_id: str) -> list[Any]:
     async with read_connection(runtime.engine) as connection:
         rows, _ = await queries.deliveries_page(
@@ -227,11 +237,7 @@ async def test_500_three_times_then_200_takes_four_attempts_and_holds_the_next_e
     both: Runtime, receiver: Receiver, clock: FrozenClock
 ) -> None:
     runtime = both
-    endpoint_id, _ = await endpoint(runtime, receiver, [E.CREDIT_CONSUMPTION_CREATED])
-    acme = await customer(runtime, "acme")
-    await promo(runtime, acme, "10")
-    await consume(runtime, acme, "1", key="first")
-    await consume(runtime, acme, "1", key="second")
+    endpoint_id = await consumptions_to(runtime, receiver, ["first", "second"])
     receiver.answer = lambda got: 500 if len(receiver.received) <= 3 else 200
 
     for wait in (None, *RETRY_DELAYS[:2]):
@@ -265,11 +271,7 @@ async def test_an_endpoint_that_never_answers_fails_after_the_last_retry(
     both: Runtime, receiver: Receiver, clock: FrozenClock
 ) -> None:
     runtime = both
-    endpoint_id, _ = await endpoint(runtime, receiver, [E.CREDIT_CONSUMPTION_CREATED])
-    acme = await customer(runtime, "acme")
-    await promo(runtime, acme, "10")
-    await consume(runtime, acme, "1", key="lost")
-    await consume(runtime, acme, "1", key="next")
+    endpoint_id = await consumptions_to(runtime, receiver, ["lost", "next"])
     receiver.stalls = lambda got: '"key":"lost"' in got.body
     for wait in (None, *RETRY_DELAYS):
         if wait is not None:

@@ -11,8 +11,9 @@ endpoints is seen within about a second).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
@@ -27,11 +28,6 @@ from app.storage.tables import grants, webhook_deliveries, webhook_endpoints
 
 if TYPE_CHECKING:
     from app.services.currencies import CurrencyCatalog
-
-CONSUMPTION_EVENTS = (
-    EventType.CREDIT_CONSUMPTION_CREATED,
-    EventType.CREDIT_CONSUMPTION_REVERSED,
-)
 
 
 @dataclass(frozen=True)
@@ -92,9 +88,7 @@ class Outbox:
     async def _bodies(
         self, connection: AsyncConnection, committed: Committed, changes: list[Change]
     ) -> list[tuple[str, str]]:
-        grant_rows = await _grant_rows(
-            connection, {c.subject_id for c in changes if c.type not in CONSUMPTION_EVENTS}
-        )
+        grant_rows = await _grant_rows(connection, {c.subject_id for c in changes if c.row is None})
         currencies = {row["currency"] for row in grant_rows.values()}
         currencies |= {row["purchase_currency"] for row in grant_rows.values()} - {None}
         currencies |= {c.row["currency"] for c in changes if c.row is not None}
@@ -103,7 +97,7 @@ class Outbox:
         made = []
         for change in changes:
             event_id = new_id("webhook_event")
-            data = _data(change, grant_rows, scales, committed)
+            data = DATA[change.type](change, grant_rows, scales, committed.at)
             made.append(
                 (
                     event_id,
@@ -118,14 +112,31 @@ class Outbox:
         return currency.scale
 
 
-def _data(
-    change: Change, grant_rows: dict[str, Any], scales: dict[str, int], committed: Committed
-) -> dict[str, Any]:
-    assert committed.at is not None
-    if change.row is None:
-        return {"grant": payloads.grant(grant_rows[change.subject_id], scales, committed.at)}
+Rows = dict[str, Any]
+Body = Callable[[Change, Rows, dict[str, int], datetime], dict[str, Any]]
+
+
+def _grant(change: Change, grant_rows: Rows, scales: dict[str, int], at: datetime) -> Any:
+    return {"grant": payloads.grant(grant_rows[change.subject_id], scales, at)}
+
+
+def _consumption(change: Change, grant_rows: Rows, scales: dict[str, int], at: datetime) -> Any:
+    assert change.row is not None
     scale = scales[change.row["currency"]]
     return {"consumption": payloads.consumption(change.row, list(change.entries), scale)}
+
+
+# The `data` of each event type's body. A change without a row is described by its
+# grant's row as committed; one with a row (and its entries) by those.
+DATA: dict[EventType, Body] = {
+    EventType.CREDIT_GRANT_CREATED: _grant,
+    EventType.CREDIT_GRANT_FUNDED: _grant,
+    EventType.CREDIT_GRANT_SETTLEMENT_CHANGED: _grant,
+    EventType.CREDIT_GRANT_EXPIRED: _grant,
+    EventType.CREDIT_GRANT_VOIDED: _grant,
+    EventType.CREDIT_CONSUMPTION_CREATED: _consumption,
+    EventType.CREDIT_CONSUMPTION_REVERSED: _consumption,
+}
 
 
 def _delivery(

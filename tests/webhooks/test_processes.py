@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
@@ -14,8 +15,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.domain.time import SystemClock
+from app.live.publisher import NullPublisher
+from app.services.currencies import CurrencyCatalog
+from app.services.customers import create_customer
+from app.services.runtime import Runtime
+from app.storage.engine import create_engine
 from tests.scale.conftest import scratch_database
 from tests.scale.support import (
+    CREDITS,
     Server,
     consume,
     customer_with_credits,
@@ -24,7 +32,8 @@ from tests.scale.support import (
     start_server,
     stop_server,
 )
-from tests.webhooks.support import Receiver, signed_by
+from tests.services.support import promo
+from tests.webhooks.support import Receiver, endpoint, signed_by
 
 CREATE = """
 mutation($input: CreateWebhookEndpointInput!) {
@@ -149,3 +158,31 @@ async def test_two_processes_deliver_every_event_and_never_one_attempt_twice_at_
         assert [tuple(row) for row in rows] == [("SUCCEEDED", 100)]
         attempts = await sql(database_url, "SELECT COUNT(*) FROM webhook_attempt")
         assert attempts[0][0] == 100
+
+
+async def test_credits_deliver_once_delivers_what_is_due_and_stops(tmp_path: Path) -> None:
+    database_url = f"sqlite:///{tmp_path}/credits.db"
+    environment = os.environ | {
+        "CREDITS_DATABASE_URL": database_url,
+        "CREDITS_WEBHOOKS_ALLOW_LOOPBACK": "true",
+    }
+    migrated = await asyncio.create_subprocess_exec(CREDITS, "migrate", env=environment)
+    assert await migrated.wait() == 0
+    engine = create_engine(database_url)
+    runtime = Runtime(engine, SystemClock(), CurrencyCatalog(engine), NullPublisher())
+    try:
+        async with Receiver.running() as receiver:
+            _, secret = await endpoint(runtime, receiver)
+            customer_id, _ = await create_customer(runtime, key="acme", name="Acme")
+            await promo(runtime, customer_id, "10")
+            delivering = await asyncio.create_subprocess_exec(
+                CREDITS, "deliver", "--once", env=environment
+            )
+            assert await asyncio.wait_for(delivering.wait(), 60) == 0
+            assert [e["type"] for e in receiver.events()] == [
+                "CREDIT_GRANT_CREATED",
+                "CREDIT_GRANT_FUNDED",
+            ]
+            assert all(signed_by(r, secret) for r in receiver.received)
+    finally:
+        await engine.dispose()

@@ -31,7 +31,10 @@ async def run_deliveries(
 ) -> None:
     """Runs until cancelled (or, with `once`, until nothing is due)."""
     outbox = runtime.outbox
-    async with httpx.AsyncClient(follow_redirects=False, timeout=TIMEOUT) as client:
+    # Idle connections are dropped before the 5 s after which servers commonly close
+    # theirs (uvicorn's default), so a POST rarely meets a connection being closed.
+    limits = httpx.Limits(keepalive_expiry=2.0)
+    async with httpx.AsyncClient(follow_redirects=False, timeout=TIMEOUT, limits=limits) as client:
         while True:
             outbox.staged.clear()
             try:

@@ -119,6 +119,10 @@ def parser() -> argparse.ArgumentParser:
     exporting.add_argument("--output", type=Path, help="write it to this file instead")
     add("verify", verify, "recompute every balance from the ledger and report differences")
     add("sweep", sweep, "book due scheduled events (funding, expiry) once")
+    delivering = add("deliver", deliver, "deliver webhooks: a delivery worker on its own")
+    delivering.add_argument(
+        "--once", action="store_true", help="stop once nothing is due instead of running on"
+    )
     add_keys_parser(add("keys", keys, "API keys, and the key portal tokens are signed with"))
     add_export_arguments(add("export-ledger", export_entries, "write the ledger as JSONL or CSV"))
     copying = add("backup", backup, "copy a SQLite database while it serves (not PostgreSQL)")
@@ -209,6 +213,16 @@ def sweep(args: argparse.Namespace, settings: Settings) -> int:
     async def run(runtime: Runtime) -> None:
         customers = await book_due_events(runtime)
         print(f"booked due events of {customers} customers")
+
+    return with_runtime(settings, run)
+
+
+def deliver(args: argparse.Namespace, settings: Settings) -> int:
+    from app.live.deliverer import run_deliveries
+
+    async def run(runtime: Runtime) -> None:
+        allow = settings.webhooks_allow_loopback
+        await run_deliveries(runtime, allow_loopback=allow, once=args.once)
 
     return with_runtime(settings, run)
 

@@ -40,6 +40,7 @@ from app.api.view import GraphQLView
 from app.api.websocket import LegacyWSHandler, TransportWSHandler, message_turns
 from app.domain.time import Clock, SystemClock
 from app.live.broker import MemoryBroker
+from app.live.deliverer import run_deliveries
 from app.live.postgres import PostgresBroker
 from app.live.scheduler import run_scheduler
 from app.observability.endpoint import keep_sampled, metrics_endpoint
@@ -50,6 +51,7 @@ from app.observability.requests import ObserveRequests, note_errors
 from app.observability.tracing import traced
 from app.services.currencies import CurrencyCatalog
 from app.services.runtime import Publisher, Runtime
+from app.services.webhooks.delivery import oldest_undelivered
 from app.settings import Settings
 from app.storage.engine import (
     create_engine,
@@ -135,6 +137,8 @@ def create_app(
     settings = settings or Settings.from_env()
     wants_json(settings.log_format)  # a bad CREDITS_LOG_FORMAT stops here, not at startup
     metrics = Metrics()
+    runtimes: list[Runtime] = []  # the lifespan's, for the backlog gauge
+    metrics.watch_webhook_backlog(lambda: oldest_undelivered(runtimes[-1]))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -148,6 +152,7 @@ def create_app(
         if isinstance(broker, PostgresBroker):
             await broker.start()
         app.state.runtime = runtime
+        runtimes.append(runtime)
         app.state.settings = settings
         app.state.authenticator = Authenticator(
             engine, runtime.clock, settings.host, settings.signing_key
@@ -162,6 +167,15 @@ def create_app(
         scheduler = None
         if settings.scheduler_enabled:
             scheduler = asyncio.create_task(run_scheduler(runtime, settings.scheduler_interval))
+        deliverer = None
+        if settings.scheduler_enabled and settings.webhook_delivery:  # background work
+            deliverer = asyncio.create_task(
+                run_deliveries(
+                    runtime,
+                    allow_loopback=settings.webhooks_allow_loopback,
+                    outcome=lambda told: metrics.webhook_deliveries.labels(told).inc(),
+                )
+            )
         sampler = asyncio.create_task(keep_sampled(app.state)) if metrics.multiprocess else None
         try:
             yield
@@ -172,10 +186,11 @@ def create_app(
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
-            if scheduler is not None:
-                scheduler.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await scheduler
+            for task in (scheduler, deliverer):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             if isinstance(broker, PostgresBroker):
                 await broker.stop()
             await engine.dispose()

@@ -45,6 +45,10 @@ class Settings:
     compiled_reads: bool = True
     log_level: str = "info"
     log_format: str = "auto"  # json, text, or auto: JSON unless stderr is a terminal
+    # Webhooks: each server process delivers (off: this process does not); loopback
+    # endpoint URLs (http:// too) are refused unless allowed, for development and tests.
+    webhook_delivery: bool = True
+    webhooks_allow_loopback: bool = False
     # Bearer token that /metrics asks for; unset, /metrics is open on a loopback host only.
     metrics_token: str = ""
 

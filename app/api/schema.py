@@ -40,6 +40,7 @@ from app.api.schedules import CreditGrantSchedule
 from app.api.subscriptions import Subscription
 from app.api.suggestions import ValidationCacheWithoutSuggestions, without_suggestions
 from app.api.view import CompiledReads, OneOperation
+from app.api.webhooks import WebhookEndpoint, webhook_endpoint, webhook_endpoints
 from app.domain.ids import kind_of
 
 
@@ -192,6 +193,18 @@ class Query:
     preview_credit_consumption: CreditConsumptionPreview = strawberry.field(
         resolver=preview,
         description="What consumeCredits would do now with the same arguments; writes nothing.",
+    )
+
+    webhook_endpoints_: list[WebhookEndpoint] = strawberry.field(
+        name="webhookEndpoints",
+        resolver=webhook_endpoints,
+        description="Every webhook endpoint (ADMIN only).",
+    )
+
+    webhook_endpoint_: WebhookEndpoint | None = strawberry.field(
+        name="webhookEndpoint",
+        resolver=webhook_endpoint,
+        description="A webhook endpoint by id, with its deliveries (ADMIN only).",
     )
 
     credit_revenue: CreditRevenueReport = strawberry.field(

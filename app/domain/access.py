@@ -21,7 +21,14 @@ class ViewerKind(StrEnum):
     OPEN = "OPEN"
 
 
-ADMIN_ONLY = {"createCustomCurrency"}
+ADMIN_ONLY = {
+    "createCustomCurrency",
+    "createWebhookEndpoint",
+    "updateWebhookEndpoint",
+    "rotateWebhookSecret",
+    "deleteWebhookEndpoint",
+    "redeliverWebhookEvent",
+}
 
 
 @dataclass(frozen=True)
@@ -40,7 +47,7 @@ class Viewer:
         return OPEN
 
     def may_mutate(self, mutation: str) -> bool:
-        """ADMIN everything; WRITER all but custom currencies; READER and portals nothing."""
+        """ADMIN everything; WRITER all but ADMIN_ONLY; READER and portals nothing."""
         if self.role is Role.ADMIN:
             return True
         return self.role is Role.WRITER and mutation not in ADMIN_ONLY

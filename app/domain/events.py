@@ -12,6 +12,19 @@ from datetime import datetime
 from typing import Any
 
 from app.domain.ledger import Entry
+from app.domain.webhooks import EventType
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change a webhook event reports, in the order its transaction made it. A grant's
+    event is described from its row as committed; a consumption's carries the row it was
+    written with (`row`) and its CONSUMED entries' rows (`entries`)."""
+
+    type: EventType
+    subject_id: str
+    row: dict[str, Any] | None = None
+    entries: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass
@@ -26,5 +39,6 @@ class Committed:
     sequences: dict[str, int] = field(default_factory=dict)  # last sequence per changed ledger
     # the last threshold event's sequence per ledger where the change recorded some
     threshold_sequences: dict[str, int] = field(default_factory=dict)
+    changes: list[Change] = field(default_factory=list)  # what webhooks report, in order
     # Computations subscribers share (one balance read per change, not one per subscriber).
     shared: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)

@@ -17,6 +17,9 @@ PREFIXES = {
     "schedule": "sch",
     "threshold": "thr",
     "threshold_event": "the",
+    "webhook_endpoint": "whe",
+    "webhook_delivery": "whd",
+    "webhook_event": "msg",
 }
 ID_PATTERN = re.compile(r"^([a-z]{3})_([0-9A-HJKMNP-TV-Z]{26})\Z")
 

@@ -18,12 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
 
 from app.domain.errors import NotFound
-from app.domain.events import Committed
+from app.domain.events import Change, Committed
 from app.domain.grants import FundingMethod, Grant
 from app.domain.ids import new_id
 from app.domain.ledger import SYSTEM, Account, Booking, Entry, EntryType, Figures, scopes_of
 from app.domain.schedules import Schedule
 from app.domain.time import Clock
+from app.domain.webhooks import EventType
 from app.storage import writes
 from app.storage.engine import lock_customer
 from app.storage.mapping import (
@@ -64,6 +65,7 @@ class Books:
         self.scopes: dict[Scope, Figures] = {}
         self.scope_rows: list[dict[str, object]] = []
         self.schedules: dict[str, tuple[Schedule, Row[Any]]] = {}
+        self.changes: list[Change] = []
 
     @classmethod
     async def open(
@@ -161,6 +163,11 @@ class Books:
         """A new grant; `details` are its columns the domain object does not carry."""
         self.grants[grant.id] = grant
         self.new_grants.append((grant, details))
+        self.note(Change(EventType.CREDIT_GRANT_CREATED, grant.id))
+
+    def note(self, change: Change) -> None:
+        """A change for webhooks, in the order of the transaction's changes."""
+        self.changes.append(change)
 
     async def book(
         self,
@@ -181,6 +188,8 @@ class Books:
         )
         self.entries.append(entry)
         self.changed.add(grant.id)
+        if type is EntryType.FUNDED:
+            self.note(Change(EventType.CREDIT_GRANT_FUNDED, grant.id))
         await self.move_scopes(grant, entry)
         return entry
 
@@ -254,6 +263,7 @@ class Books:
             await self.book(grant, EntryType.FUNDED, grant.fund(at), booking)
             return
         taken = grant.expire()  # a grant never funded just stops being pending
+        self.note(Change(EventType.CREDIT_GRANT_EXPIRED, grant.id))
         if taken:
             await self.book(grant, EntryType.EXPIRED, taken, booking)
 
@@ -294,7 +304,9 @@ class Books:
             list(self.entries),
             self.changed | created,
             {self.grants[g].currency for g in self.changed | created},
+            changes=list(self.changes),
         )
+        self.changes.clear()
         self.new_grants.clear()
         self.changed.clear()
         self.changed_accounts.clear()

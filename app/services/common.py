@@ -113,6 +113,7 @@ class Frame:
         self.committed.entries += done.entries
         self.committed.grant_ids |= done.grant_ids
         self.committed.currencies |= done.currencies
+        self.committed.changes += done.changes
 
     async def mark_sequences(self) -> None:
         """The last sequence of each changed ledger, so subscribers read as of this change."""
@@ -196,8 +197,10 @@ async def _write(
         yield frame
         await frame.flush()
         await frame.mark_sequences()
+        await runtime.outbox.stage(connection, frame.committed)
         if frame.committed.entries or frame.committed.grant_ids:
             await runtime.publisher.stage(connection, frame.committed)
+    runtime.outbox.committed()
     if frame.committed.entries or frame.committed.grant_ids:
         await runtime.publisher.publish(frame.committed)
 

@@ -10,11 +10,13 @@ from typing import Protocol
 
 from app.domain.balances import Balance
 from app.domain.errors import InsufficientCredits, Issues, NotFound, Path
+from app.domain.events import Change
 from app.domain.grants import Grant, GrantStatus
 from app.domain.ids import new_id
 from app.domain.ledger import Actor, EntryType, allocate
 from app.domain.money import Currency, amount_problem, from_minor, to_minor
 from app.domain.validation import check_feature_key, check_labels, check_text
+from app.domain.webhooks import EventType
 from app.services.common import (
     Frame,
     check_id,
@@ -29,7 +31,7 @@ from app.services.common import (
 from app.services.runtime import Runtime
 from app.services.scheduling import book_due_events_of
 from app.storage.engine import read_connection
-from app.storage.mapping import grant_from_row
+from app.storage.mapping import entry_values, grant_from_row
 from app.storage.tables import consumptions
 from app.storage.writes import customer_state, insert_unless_keyed, spendable_grant_rows
 
@@ -186,8 +188,9 @@ async def _record(
         replayed = await _replay(frame, request.key, print_)
         assert replayed is not None  # the customer is locked: the row is still there
         return replayed, True
+    booked = []
     for grant, take in draws:
-        await frame.books.book(
+        entry = await frame.books.book(
             grant,
             EntryType.CONSUMED,
             grant.consume(take),
@@ -197,6 +200,9 @@ async def _record(
             description=request.description,
             labels=request.labels or (),
         )
+        booked.append(entry_values(entry))
+    change = Change(EventType.CREDIT_CONSUMPTION_CREATED, consumption_id, values, tuple(booked))
+    frame.books.note(change)
     return consumption_id, False
 
 

@@ -5,16 +5,19 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import insert, select, update
 
 from app.domain.balances import Balance
 from app.domain.errors import Issue, Issues, ValidationFailed
+from app.domain.events import Change
 from app.domain.grants import GrantStatus
 from app.domain.ids import new_id
 from app.domain.ledger import Actor, EntryType
 from app.domain.money import amount_problem, to_minor
 from app.domain.validation import check_text
+from app.domain.webhooks import EventType
 from app.services.common import (
     Frame,
     Owned,
@@ -85,7 +88,7 @@ async def reverse_credit_consumption(
             raise ValidationFailed(
                 [Issue(AMOUNT, "exceeds what is left to reverse of this consumption")]
             )
-        booked = await _restore(frame, consumption_id, wanted, reason)
+        booked, drawn = await _restore(frame, consumption_id, wanted, reason)
         await frame.connection.execute(
             update(consumptions)
             .where(consumptions.c.id == consumption_id)
@@ -104,13 +107,19 @@ async def reverse_credit_consumption(
                 created_at=frame.now,
             )
         )
+        reversed_row = dict(row._mapping) | {"reversed": row.reversed + wanted}
+        change = Change(EventType.CREDIT_CONSUMPTION_REVERSED, consumption_id, reversed_row, drawn)
+        frame.books.note(change)
         return ReversalOutcome(consumption_id, booked, await frame.balance(row.currency), False)
 
 
-async def _restore(frame: Frame, consumption_id: str, amount: int, reason: str | None) -> list[str]:
-    """Give credits back to the grants drawn, in reverse burn order; forfeit where due."""
+async def _restore(
+    frame: Frame, consumption_id: str, amount: int, reason: str | None
+) -> tuple[list[str], tuple[dict[str, Any], ...]]:
+    """Give credits back to the grants drawn, in reverse burn order; forfeit where due.
+    The ids of the entries booked, and the rows of the consumption's CONSUMED entries."""
     statement = (
-        select(entries.c.grant_id, entries.c.type, entries.c.amount, entries.c.feature_key)
+        select(entries)
         .where(entries.c.consumption_id == consumption_id)
         .order_by(entries.c.sequence)
     )
@@ -147,7 +156,8 @@ async def _restore(frame: Frame, consumption_id: str, amount: int, reason: str |
             booked.append(entry.id)
         if left == 0:
             break
-    return booked
+    drawn_rows = tuple(dict(row._mapping) for row in rows if row.type == EntryType.CONSUMED)
+    return booked, drawn_rows
 
 
 async def _replay(frame: Frame, key: str, print_: str) -> list[str] | None:

@@ -1,4 +1,5 @@
-"""What every use case needs: the engine, the clock, the currencies and the publisher."""
+"""What every use case needs: the engine, the clock, the currencies, the publisher and
+the webhooks' outbox."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from app.domain.time import Clock
 
 if TYPE_CHECKING:
     from app.services.currencies import CurrencyCatalog
+    from app.services.webhooks.outbox import Outbox
 
 
 class Publisher(Protocol):
@@ -60,3 +62,9 @@ class Runtime:
     catalog: CurrencyCatalog
     publisher: Publisher
     customer_locks: CustomerLocks = field(default_factory=CustomerLocks)
+    outbox: Outbox = field(init=False)  # made from the engine and catalog
+
+    def __post_init__(self) -> None:
+        from app.services.webhooks.outbox import Outbox  # it needs the storage layer
+
+        self.outbox = Outbox(self.engine, self.catalog)

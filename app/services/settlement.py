@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from app.domain.errors import InvalidState, Issue, Issues, NotFound, ValidationFailed
+from app.domain.events import Change
 from app.domain.grants import NO_PAYMENT, PAYMENT_FAILED, Grant, GrantStatus, SettlementStatus
 from app.domain.ids import new_id
 from app.domain.ledger import Actor, EntryType
 from app.domain.validation import check_aware, check_text
+from app.domain.webhooks import EventType
 from app.services.common import Frame, Owned, check_id, customer_transaction
 from app.services.grants import GrantOutcome
 from app.services.runtime import Runtime
@@ -49,6 +51,7 @@ async def settle_credit_purchase(
             if payment_reference is not None:
                 grant.purchase.payment_reference = payment_reference
             frame.books.touch(grant)
+            frame.books.note(Change(EventType.CREDIT_GRANT_SETTLEMENT_CHANGED, grant.id))
             if status is SettlementStatus.FAILED:
                 await _void_unless_finished(frame, grant, PAYMENT_FAILED)
             else:
@@ -76,6 +79,7 @@ async def void_credit_grant(
 async def void(frame: Frame, grant: Grant, reason: str | None) -> None:
     """Forfeit what remains from now on; a grant never funded simply stops being pending."""
     frame.books.touch(grant)
+    frame.books.note(Change(EventType.CREDIT_GRANT_VOIDED, grant.id))
     taken = grant.void(frame.now, reason)
     if taken:
         await frame.books.book(grant, EntryType.VOIDED, taken, frame.booking, description=reason)

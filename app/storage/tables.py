@@ -23,6 +23,17 @@ def money(*, nullable: bool = False) -> Any:
     return Field(default=0, sa_column=Column(BigInteger(), nullable=nullable))
 
 
+def position() -> Any:
+    """An autoincrementing integer key: the order rows were inserted in (commit order
+    for one customer, whose writers are serialized)."""
+    return Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+
+
 def labels() -> Any:
     return Field(default_factory=list, sa_column=Column(JSON(), nullable=False))
 
@@ -247,12 +258,7 @@ class LedgerEntry(SQLModel, table=True):
         # a ledger's last entry booked by an instant: one seek (bookedAt never decreases)
         Index("ix_ledger_ledger_booked", "customer_id", "currency", "booked_at", "sequence"),
     )
-    position: int | None = Field(
-        default=None,
-        sa_column=Column(
-            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
-        ),
-    )
+    position: int | None = position()
     id: str = Field(unique=True)
     customer_id: str = Field(foreign_key="customer.id")
     currency: str
@@ -360,6 +366,63 @@ class CreditThresholdEvent(SQLModel, table=True):
     occurred_at: datetime = instant()
 
 
+class WebhookEndpoint(SQLModel, table=True):
+    """Where events are posted; the secret signs them (the previous one too, until
+    `previous_secret_until`, after a rotation)."""
+
+    __tablename__ = "webhook_endpoint"
+    id: str = Field(primary_key=True)
+    url: str
+    description: str | None = None
+    event_types: list[str] = Field(default_factory=list, sa_column=Column(JSON(), nullable=False))
+    customer_id: str | None = Field(default=None, foreign_key="customer.id")
+    enabled: bool = True
+    secret: str
+    previous_secret: str | None = None
+    previous_secret_until: datetime | None = instant(nullable=True)
+    created_at: datetime = instant()
+    updated_at: datetime = instant()
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """The outbox: one event for one endpoint, written by the transaction that made the
+    change. `position` is commit order; per endpoint and customer, the PENDING delivery
+    with the lowest position goes first. `lease` marks an attempt under way."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        Index("ix_webhook_delivery_queue", "endpoint_id", "customer_id", "status", "position"),
+        Index("ix_webhook_delivery_due", "status", "next_attempt_at"),
+        Index("ix_webhook_delivery_endpoint", "endpoint_id", "position"),
+    )
+    position: int | None = position()
+    id: str = Field(unique=True)
+    endpoint_id: str = Field(foreign_key="webhook_endpoint.id")
+    event_id: str
+    event_type: str
+    customer_id: str
+    occurred_at: datetime = instant()
+    payload: str
+    status: str
+    attempts: int = 0
+    attempt_limit: int
+    next_attempt_at: datetime | None = instant(nullable=True)
+    lease: str | None = None
+    created_at: datetime = instant()
+
+
+class WebhookAttempt(SQLModel, table=True):
+    __tablename__ = "webhook_attempt"
+    __table_args__ = (Index("ix_webhook_attempt_delivery", "delivery_id", "position"),)
+    position: int | None = position()
+    delivery_id: str = Field(foreign_key="webhook_delivery.id")
+    at: datetime = instant()
+    response_status: int | None = None
+    duration_ms: int
+    response_body: str | None = None
+    error: str | None = None
+
+
 def table_of(model: type[SQLModel]) -> Table:
     table = model.__table__  # type: ignore[attr-defined]
     assert isinstance(table, Table)
@@ -381,4 +444,7 @@ entries = table_of(LedgerEntry)
 scope_figures = table_of(ScopeFigure)
 thresholds = table_of(CreditThreshold)
 threshold_events = table_of(CreditThresholdEvent)
+webhook_endpoints = table_of(WebhookEndpoint)
+webhook_deliveries = table_of(WebhookDelivery)
+webhook_attempts = table_of(WebhookAttempt)
 metadata = SQLModel.metadata

@@ -26,13 +26,19 @@ import pytest_asyncio
 from starlette.applications import Starlette
 
 from app.domain.grants import FundingMethod
+from app.domain.ids import new_id
 from app.domain.ledger import OPEN
 from app.domain.time import FrozenClock, parse_duration
+from app.domain.webhooks import EventType
 from app.services.consumption import ConsumeRequest, consume_credits
+from app.services.customers import create_customer
 from app.services.grants import GrantRequest, PurchaseTerms, purchase_credits
 from app.services.runtime import Runtime
 from app.services.schedules import ScheduleRequest, create_credit_grant_schedule
 from app.services.thresholds import ThresholdRequest, create_credit_threshold
+from app.services.webhooks.endpoints import create_endpoint
+from app.storage.engine import read_connection
+from app.storage.queries import webhooks as webhook_queries
 from tests.access.support import (
     CALLERS,
     KEY_NAMES,
@@ -112,6 +118,8 @@ currencies               401   ok     ok      ok      401      ok      ok
 viewer                   401   ok     ok      ok      401      ok      ok
 creditRevenue            401   ok     forbidden  ok   401      forbidden  forbidden
 previewCreditConsumption 401   ok     ok      ok      401      notfound  ok
+webhookEndpoints         401   ok     forbidden  forbidden  401  forbidden  forbidden
+webhookEndpoint          401   ok     forbidden  forbidden  401  forbidden  forbidden
 """
 )
 
@@ -376,6 +384,16 @@ QUERY_OPS: dict[str, QueryOp] = {
     "previewCreditConsumption": QueryOp(
         lambda a: (PREVIEW, {"id": a.target.customer}), check_preview
     ),
+    "webhookEndpoints": QueryOp(
+        lambda a: ("{ webhookEndpoints { id } }", {}), lambda a, data: None
+    ),
+    "webhookEndpoint": QueryOp(
+        lambda a: (
+            "query($id: ID!) { webhookEndpoint(id: $id) { id } }",
+            {"id": new_id("webhook_endpoint")},
+        ),
+        lambda a, data: None,
+    ),
 }
 
 
@@ -412,7 +430,7 @@ async def test_a_query_answers_each_caller_as_the_access_rules_say(
     body = response.json()
     assert response.status_code == 200, body
     if outcome == "forbidden":  # a query only some roles may make: no data, FORBIDDEN
-        assert body["data"] is None, body
+        assert body["data"] in (None, {name: None}), body  # null, or its nullable field
         assert [error["extensions"]["code"] for error in body["errors"]] == ["FORBIDDEN"]
         return
     if outcome == "notfound":
@@ -443,6 +461,11 @@ createCreditGrantSchedule  401   ok     ok         forbidden  401      forbidden
 cancelCreditGrantSchedule  401   ok     ok         forbidden  401      forbidden  forbidden
 createCreditThreshold      401   ok     ok         forbidden  401      forbidden  forbidden
 deleteCreditThreshold      401   ok     ok         forbidden  401      forbidden  forbidden
+createWebhookEndpoint      401   ok     forbidden  forbidden  401      forbidden  forbidden
+updateWebhookEndpoint      401   ok     forbidden  forbidden  401      forbidden  forbidden
+rotateWebhookSecret        401   ok     forbidden  forbidden  401      forbidden  forbidden
+deleteWebhookEndpoint      401   ok     forbidden  forbidden  401      forbidden  forbidden
+redeliverWebhookEvent      401   ok     forbidden  forbidden  401      forbidden  forbidden
 """
 )
 
@@ -573,6 +596,46 @@ async def delete_threshold_input(env: Env, caller: str, t: Party, fresh: bool) -
     return {"thresholdId": made.threshold_id}
 
 
+HOOK_URL = "https://93.184.216.34/hook"  # a public address: no DNS, passes the SSRF guard
+
+
+async def new_endpoint_input(env: Env, caller: str, t: Party, fresh: bool) -> dict[str, Any]:
+    return {"url": HOOK_URL, "eventTypes": ["CREDIT_GRANT_CREATED"]}
+
+
+async def endpoint_id_input(env: Env, caller: str, t: Party, fresh: bool) -> dict[str, Any]:
+    if not fresh:
+        return {"endpointId": new_id("webhook_endpoint")}
+    made = await create_endpoint(
+        env.runtime, url=HOOK_URL, event_types=[EventType.CREDIT_GRANT_CREATED]
+    )
+    return {"endpointId": made.endpoint.id}
+
+
+async def update_endpoint_input(env: Env, caller: str, t: Party, fresh: bool) -> dict[str, Any]:
+    return await endpoint_id_input(env, caller, t, fresh) | {"enabled": False}
+
+
+async def delivery_input(env: Env, caller: str, t: Party, fresh: bool) -> dict[str, Any]:
+    """A delivery of a grant of a customer of its own, to an endpoint of its own."""
+    if not fresh:
+        return {"deliveryId": new_id("webhook_delivery")}
+    runtime = env.runtime
+    customer_id, _ = await create_customer(runtime, key=f"hooked-{caller}", name="Hooked")
+    made = await create_endpoint(
+        runtime,
+        url=HOOK_URL,
+        event_types=[EventType.CREDIT_GRANT_CREATED],
+        customer_id=customer_id,
+    )
+    await promote(runtime, customer_id, "1", "USD")
+    async with read_connection(runtime.engine) as connection:
+        rows, _ = await webhook_queries.deliveries_page(
+            connection, made.endpoint.id, None, size=1, backward=False, after=None, before=None
+        )
+    return {"deliveryId": rows[0].id}
+
+
 def grant_of(input: dict[str, Any], t: Party) -> dict[str, Any]:
     return {"grant": {"customer": {"id": t.customer}, "currency": "EUR"}}
 
@@ -691,6 +754,52 @@ MUTATION_OPS: dict[str, MutationOp] = {
         lambda input, t: {
             "threshold": {"id": input["thresholdId"], "state": "DELETED"},
             "replayed": False,
+        },
+    ),
+    "createWebhookEndpoint": MutationOp(
+        "CreateWebhookEndpointInput",
+        "WebhookEndpointSuccess",
+        "endpoint { url enabled eventTypes }",
+        new_endpoint_input,
+        lambda input, t: {
+            "endpoint": {"url": HOOK_URL, "enabled": True, "eventTypes": ["CREDIT_GRANT_CREATED"]}
+        },
+    ),
+    "updateWebhookEndpoint": MutationOp(
+        "UpdateWebhookEndpointInput",
+        "WebhookEndpointSuccess",
+        "endpoint { id enabled } secret",
+        update_endpoint_input,
+        lambda input, t: {
+            "endpoint": {"id": input["endpointId"], "enabled": False},
+            "secret": None,
+        },
+    ),
+    "rotateWebhookSecret": MutationOp(
+        "WebhookEndpointIdInput",
+        "WebhookEndpointSuccess",
+        "endpoint { id }",
+        endpoint_id_input,
+        lambda input, t: {"endpoint": {"id": input["endpointId"]}},
+    ),
+    "deleteWebhookEndpoint": MutationOp(
+        "WebhookEndpointIdInput",
+        "WebhookEndpointSuccess",
+        "endpoint { id } secret",
+        endpoint_id_input,
+        lambda input, t: {"endpoint": {"id": input["endpointId"]}, "secret": None},
+    ),
+    "redeliverWebhookEvent": MutationOp(
+        "RedeliverWebhookEventInput",
+        "WebhookDeliverySuccess",
+        "delivery { id status event { type } }",
+        delivery_input,
+        lambda input, t: {
+            "delivery": {
+                "id": input["deliveryId"],
+                "status": "PENDING",
+                "event": {"type": "CREDIT_GRANT_CREATED"},
+            }
         },
     ),
 }

@@ -95,12 +95,16 @@ def fresh_client(server: Server) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=server.http_url, limits=limits, timeout=30)
 
 
-async def start_server(database_url: str, *, port: int = 0, workers: int = 1) -> Server:
-    """`credits serve` in OPEN mode on loopback; returns once it answers /readyz."""
+async def start_server(
+    database_url: str, *, port: int = 0, workers: int = 1, **settings: str
+) -> Server:
+    """`credits serve` in OPEN mode on loopback; returns once it answers /readyz.
+    `settings`: more CREDITS_* variables, by their lowercase names."""
     environment = os.environ | {
         "CREDITS_DATABASE_URL": database_url,
         "CREDITS_SCHEDULER_INTERVAL": "0.2",
         "CREDITS_LOG_LEVEL": "warning",
+        **{f"CREDITS_{name.upper()}": value for name, value in settings.items()},
     }
     arguments = ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     process = await asyncio.create_subprocess_exec(

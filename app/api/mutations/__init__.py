@@ -2,15 +2,15 @@
 
 One module per area: customers (customers, custom currencies, portal tokens), grants
 (purchase, promotional, settlement, void), consumption (consume, reverse), schedules
-(create, cancel), thresholds (create, delete); `support` holds the role check and the
-mapping every mutation shares.
+(create, cancel), thresholds (create, delete), webhooks (endpoints, redelivery);
+`support` holds the role check and the mapping every mutation shares.
 """
 
 from __future__ import annotations
 
 import strawberry
 
-from app.api.mutations import consumption, customers, grants, schedules, thresholds
+from app.api.mutations import consumption, customers, grants, schedules, thresholds, webhooks
 
 
 @strawberry.type(
@@ -32,6 +32,11 @@ class Mutation:
     cancel_credit_grant_schedule = schedules.cancel_credit_grant_schedule
     create_credit_threshold = thresholds.create_credit_threshold
     delete_credit_threshold = thresholds.delete_credit_threshold
+    create_webhook_endpoint = webhooks.create_webhook_endpoint
+    update_webhook_endpoint = webhooks.update_webhook_endpoint
+    rotate_webhook_secret = webhooks.rotate_webhook_secret
+    delete_webhook_endpoint = webhooks.delete_webhook_endpoint
+    redeliver_webhook_event = webhooks.redeliver_webhook_event
 
 
 __all__ = ["Mutation"]

@@ -126,6 +126,12 @@ def _consumption(change: Change, grant_rows: Rows, scales: dict[str, int], at: d
     return {"consumption": payloads.consumption(change.row, list(change.entries), scale)}
 
 
+def _threshold_event(change: Change, grant_rows: Rows, scales: dict[str, int], at: datetime) -> Any:
+    assert change.row is not None
+    scale = scales[change.row["currency"]]
+    return {"thresholdEvent": payloads.threshold_event(change.row, scale)}
+
+
 # The `data` of each event type's body. A change without a row is described by its
 # grant's row as committed; one with a row (and its entries) by those.
 DATA: dict[EventType, Body] = {
@@ -136,6 +142,8 @@ DATA: dict[EventType, Body] = {
     EventType.CREDIT_GRANT_VOIDED: _grant,
     EventType.CREDIT_CONSUMPTION_CREATED: _consumption,
     EventType.CREDIT_CONSUMPTION_REVERSED: _consumption,
+    EventType.CREDIT_THRESHOLD_CROSSED: _threshold_event,
+    EventType.CREDIT_THRESHOLD_RECOVERED: _threshold_event,
 }
 
 

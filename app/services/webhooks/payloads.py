@@ -118,6 +118,17 @@ def entry(row: Row, scale: int) -> dict[str, Any]:
     }
 
 
+def threshold_event(row: Row, scale: int) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "type": row["type"],
+        "sequence": row["sequence"],
+        "availableBefore": from_minor(row["available_before"], scale),
+        "availableAfter": from_minor(row["available_after"], scale),
+        "occurredAt": row["occurred_at"],
+    }
+
+
 def _labels(stored: str | list[list[str]]) -> list[dict[str, str]]:
     pairs = json.loads(stored) if isinstance(stored, str) else stored
     return [{"key": key, "value": value} for key, value in pairs]

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.domain.events import Change
 from app.domain.grants import Grant, Purchase
 from app.domain.ids import new_id
 from app.domain.ledger import RESTRICTED, SYSTEM, Account, Booking, Entry
@@ -27,8 +28,14 @@ from app.domain.thresholds import (
     decide,
     top_up_expiry,
 )
+from app.domain.webhooks import EventType
 from app.services.books import Books
 from app.storage import thresholds as stored
+
+EVENT_TYPES = {
+    ThresholdEventType.CROSSED: EventType.CREDIT_THRESHOLD_CROSSED,
+    ThresholdEventType.RECOVERED: EventType.CREDIT_THRESHOLD_RECOVERED,
+}
 
 
 @dataclass
@@ -74,6 +81,8 @@ async def _check(books: Books, account: Account, result: Watch) -> None:
         starts[threshold.id] = await available(books, threshold) - sum(m.amount for m in moves)
         found += _passed(threshold, starts[threshold.id], moves)
     found.sort(key=lambda f: f.passage.move.sequence)  # stable: oldest threshold first
+    # Webhooks: the events of the flush's own entries follow its changes, before the top-ups'.
+    own_events, noted = len(found), len(books.changes)
     mark = len(books.entries)
     for item in found:
         if item.passage.type is ThresholdEventType.CROSSED and item.threshold.top_up:
@@ -84,11 +93,14 @@ async def _check(books: Books, account: Account, result: Watch) -> None:
             moves = _moves(books, threshold, bought)
             end = await available(books, threshold)
             found += _passed(threshold, end - sum(m.amount for m in moves), moves)
-    for item in found:
+    for index, item in enumerate(found):
         threshold = item.threshold
         account.threshold_sequence += 1
         after = await available(books, threshold)
-        result.events.append(_event_row(item, account, starts[threshold.id], after))
+        row = _event_row(item, account, starts[threshold.id], after)
+        result.events.append(row)
+        place = noted + index if index < own_events else len(books.changes)
+        books.changes.insert(place, Change(EVENT_TYPES[item.passage.type], item.event_id, row))
         if threshold not in result.changed:
             result.changed.append(threshold)
     result.sequences[account.currency] = account.threshold_sequence

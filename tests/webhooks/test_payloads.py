@@ -12,7 +12,9 @@ from app.domain.webhooks import EventType
 from app.services.customers import create_customer
 from app.services.grants import PurchaseTerms
 from app.services.runtime import Runtime
-from tests.services.support import consume, purchase
+from tests.services.support import consume, promo, purchase
+from tests.services.test_thresholds import threshold
+from tests.services.test_write_path import customer
 from tests.webhooks.support import Receiver, deliver_all, endpoint
 
 NESTED = {"labels", "purchase", "actor", "entries"}  # objects the body includes as well
@@ -55,3 +57,16 @@ async def test_bodies_name_every_plain_field_of_their_object(
     assert (grant["fundingMethod"], grant["status"]) == ("INVOICE", "ACTIVE")
     assert consumption["labels"] == entry["labels"] == [{"key": "team", "value": "a"}]
     assert entry["sequence"] == 2 and len(entry["hash"]) == 64
+
+
+async def test_threshold_event_bodies_name_every_plain_field(
+    runtime: Runtime, receiver: Receiver
+) -> None:
+    await endpoint(runtime, receiver, [EventType.CREDIT_THRESHOLD_CROSSED])
+    customer_id = await customer(runtime)
+    await promo(runtime, customer_id, "10")
+    await threshold(runtime, customer_id, "5")
+    await consume(runtime, customer_id, "6", key="k")
+    await deliver_all(runtime)
+    [event] = receiver.events()
+    assert set(event["data"]["thresholdEvent"]) == plain_fields("CreditThresholdEvent")

@@ -33,6 +33,9 @@ FeatureKey = Annotated[
     ),
 ]
 CurrencyCode = Annotated[str, strawberry.argument(description="The currency or custom unit code.")]
+OnlyCurrency = Annotated[
+    str | None, strawberry.argument(description="Only this currency (default: every one).")
+]
 
 
 @strawberry.type(description="Who owns credits.")
@@ -93,10 +96,10 @@ class Customer(Node):
     async def credit_grant_schedules(
         self,
         info: Info[Context, None],
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> CreditGrantScheduleConnection:
         loaders = info.context.loaders
         return await loaders.customer_schedules(self.id, first, after, last, before)
@@ -128,8 +131,10 @@ class Customer(Node):
     async def credit_thresholds(
         self,
         info: Info[Context, None],
-        currency: str | None = None,
-        include_deleted: bool | None = False,
+        currency: OnlyCurrency = None,
+        include_deleted: Annotated[
+            bool | None, strawberry.argument(description="Include deleted thresholds too.")
+        ] = False,
     ) -> list[CreditThreshold]:
         return await info.context.loaders.customer_thresholds(
             self.id, currency, bool(include_deleted)
@@ -139,11 +144,11 @@ class Customer(Node):
     async def credit_threshold_events(
         self,
         info: Info[Context, None],
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        currency: str | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        currency: OnlyCurrency = None,
     ) -> CreditThresholdEventConnection:
         return await info.context.loaders.threshold_events(
             "customer", self.id, self.id, currency, first, after, last, before
@@ -159,9 +164,7 @@ class Customer(Node):
         within: Annotated[
             Duration, strawberry.argument(description="How far ahead of now to look.")
         ],
-        currency: Annotated[
-            str | None, strawberry.argument(description="Only this currency (default: every one).")
-        ] = None,
+        currency: OnlyCurrency = None,
     ) -> list[CreditExpiration]:
         return await info.context.loaders.expirations(self.id, within, currency)
 

@@ -13,7 +13,7 @@ from app.api.common import LABELS, Label, LabelInput, Node, schema_enum, stored_
 from app.api.context import Context
 from app.api.errors import ForbiddenError, KeyConflictError, NotFoundError, ValidationError
 from app.api.grants import CreditGrantConnection
-from app.api.pagination import Connection
+from app.api.pagination import After, Before, Connection, First, Last
 from app.api.scalars import Duration
 from app.domain.money import from_minor
 from app.domain.schedules import ScheduleStatus
@@ -85,10 +85,10 @@ class CreditGrantSchedule(Node):
     async def grants(
         self,
         info: Info[Context, None],
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> CreditGrantConnection:
         loaders = info.context.loaders
         return await loaders.schedule_grants(self.id, self.customer_id, first, after, last, before)

@@ -120,9 +120,17 @@ class Subscription:
     async def credit_threshold_event(
         self,
         info: Info[Context, None],
-        customer_id: strawberry.ID,
-        currency: str | None = None,
-        after_sequence: int | None = None,
+        customer_id: CustomerId,
+        currency: Annotated[
+            str | None,
+            strawberry.argument(description="Only this currency (default: every one)."),
+        ] = None,
+        after_sequence: Annotated[
+            int | None,
+            strawberry.argument(
+                description="With currency: first replay the events after this sequence."
+            ),
+        ] = None,
     ) -> AsyncGenerator[CreditThresholdEvent, None]:
         from app.api.threshold_feed import threshold_events  # it builds on this module
 

@@ -13,7 +13,7 @@ from app.api.common import Node, schema_enum
 from app.api.context import Context
 from app.api.grants import CreditGrant, CreditPurchase
 from app.api.ledger import CreditLedgerEntry
-from app.api.pagination import Connection
+from app.api.pagination import After, Before, Connection, First, Last
 from app.api.scalars import Duration
 from app.domain.grants import AvailabilityPolicy, FundingMethod, SettlementStatus
 from app.domain.money import from_minor
@@ -36,6 +36,8 @@ schema_enum(
     ThresholdEventType,
     "CreditThresholdEventType",
     "CROSSED: the watched balance dropped under `below`; RECOVERED: it came back to it.",
+    CROSSED="The watched balance dropped under `below`.",
+    RECOVERED="The watched balance came back to `below` or above after a crossing.",
 )
 CreditThresholdState = ThresholdState
 CreditThresholdEventType = ThresholdEventType
@@ -119,10 +121,10 @@ class CreditThreshold(Node):
     async def crossings(
         self,
         info: Info[Context, None],
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> CreditThresholdEventConnection:
         return await info.context.loaders.threshold_events(
             "threshold", self.id, self.customer_id, None, first, after, last, before

@@ -12,7 +12,7 @@ from strawberry.types import Info
 from app.api.common import Node, schema_enum
 from app.api.context import Context
 from app.api.errors import bad_input
-from app.api.pagination import PageInfo, decode_cursor, encode_cursor
+from app.api.pagination import After, Before, First, Last, PageInfo, decode_cursor, encode_cursor
 from app.domain.access import Role
 from app.domain.ids import kind_of
 from app.domain.webhooks import DeliveryStatus, EventType
@@ -22,11 +22,30 @@ from app.storage.queries import webhooks as queries
 if TYPE_CHECKING:
     from app.api.customers import Customer
 
-schema_enum(EventType, "WebhookEventType", "What a webhook event reports.")
+schema_enum(
+    EventType,
+    "WebhookEventType",
+    "What a webhook event reports.",
+    CREDIT_GRANT_CREATED="A grant was created (data: the grant).",
+    CREDIT_GRANT_FUNDED="A grant's credits became available (data: the grant).",
+    CREDIT_GRANT_SETTLEMENT_CHANGED="A purchase's settlement status changed (data: the grant).",
+    CREDIT_GRANT_EXPIRED="A grant expired (data: the grant).",
+    CREDIT_GRANT_VOIDED="A grant was voided (data: the grant).",
+    CREDIT_CONSUMPTION_CREATED="Credits were consumed (data: the consumption, with its entries).",
+    CREDIT_CONSUMPTION_REVERSED="A consumption was reversed, in part or in full "
+    "(data: the consumption, with its entries).",
+    CREDIT_THRESHOLD_CROSSED="A threshold's watched balance dropped under `below` "
+    "(data: the threshold event).",
+    CREDIT_THRESHOLD_RECOVERED="A threshold's watched balance came back to `below` "
+    "(data: the threshold event).",
+)
 schema_enum(
     DeliveryStatus,
     "WebhookDeliveryStatus",
     "PENDING until an attempt succeeds (SUCCEEDED) or the last retry fails (FAILED).",
+    PENDING="Not delivered yet: an attempt is due at nextAttemptAt.",
+    SUCCEEDED="An attempt got a 2xx answer in time.",
+    FAILED="Every attempt failed; no more are made unless it is redelivered.",
 )
 WebhookEventType = EventType
 WebhookDeliveryStatus = DeliveryStatus
@@ -141,11 +160,14 @@ class WebhookEndpoint(Node):
     async def deliveries(
         self,
         info: Info[Context, None],
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        status: DeliveryStatus | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        status: Annotated[
+            DeliveryStatus | None,
+            strawberry.argument(description="Only deliveries in this status."),
+        ] = None,
     ) -> WebhookDeliveryConnection:
         settings = info.context.settings
         if first is not None and last is not None:
@@ -206,7 +228,10 @@ async def webhook_endpoints(info: Info[Context, None]) -> list[WebhookEndpoint]:
     return [WebhookEndpoint.from_row(row) for row in rows]
 
 
-async def webhook_endpoint(info: Info[Context, None], id: strawberry.ID) -> WebhookEndpoint | None:
+async def webhook_endpoint(
+    info: Info[Context, None],
+    id: Annotated[strawberry.ID, strawberry.argument(description="The endpoint's id (`whe_…`).")],
+) -> WebhookEndpoint | None:
     refuse_unless_admin(info, "webhookEndpoint")
     kind = kind_of(id)
     if kind is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
@@ -29,7 +31,10 @@ from app.services import schedules
     )
 )
 async def create_credit_grant_schedule(
-    info: Info[Context, None], input: CreateCreditGrantScheduleInput
+    info: Info[Context, None],
+    input: Annotated[
+        CreateCreditGrantScheduleInput, strawberry.argument(description="The schedule to create.")
+    ],
 ) -> CreateCreditGrantScheduleResult:
     if refused := forbidden(info, "createCreditGrantSchedule"):
         return refused
@@ -61,7 +66,10 @@ async def create_credit_grant_schedule(
     )
 )
 async def cancel_credit_grant_schedule(
-    info: Info[Context, None], input: CancelCreditGrantScheduleInput
+    info: Info[Context, None],
+    input: Annotated[
+        CancelCreditGrantScheduleInput, strawberry.argument(description="The schedule to cancel.")
+    ],
 ) -> CancelCreditGrantScheduleResult:
     if refused := forbidden(info, "cancelCreditGrantSchedule"):
         return refused

@@ -98,7 +98,10 @@ DeleteCreditThresholdResult = Annotated[
     )
 )
 async def create_credit_threshold(
-    info: Info[Context, None], input: CreateCreditThresholdInput
+    info: Info[Context, None],
+    input: Annotated[
+        CreateCreditThresholdInput, strawberry.argument(description="The threshold to create.")
+    ],
 ) -> CreateCreditThresholdResult:
     if refused := forbidden(info, "createCreditThreshold"):
         return refused
@@ -122,7 +125,10 @@ async def create_credit_threshold(
     "Deleting it again is a replay."
 )
 async def delete_credit_threshold(
-    info: Info[Context, None], input: DeleteCreditThresholdInput
+    info: Info[Context, None],
+    input: Annotated[
+        DeleteCreditThresholdInput, strawberry.argument(description="The threshold to delete.")
+    ],
 ) -> DeleteCreditThresholdResult:
     if refused := forbidden(info, "deleteCreditThreshold"):
         return refused

@@ -93,7 +93,10 @@ async def _endpoint_success(outcome: endpoints.EndpointOutcome) -> WebhookEndpoi
     "ADMIN only; at most 20 endpoints."
 )
 async def create_webhook_endpoint(
-    info: Info[Context, None], input: CreateWebhookEndpointInput
+    info: Info[Context, None],
+    input: Annotated[
+        CreateWebhookEndpointInput, strawberry.argument(description="The endpoint to create.")
+    ],
 ) -> WebhookEndpointResult:
     if refused := forbidden(info, "createWebhookEndpoint"):
         return refused
@@ -112,7 +115,11 @@ async def create_webhook_endpoint(
     description="Change an endpoint's URL, event types, description or state. ADMIN only."
 )
 async def update_webhook_endpoint(
-    info: Info[Context, None], input: UpdateWebhookEndpointInput
+    info: Info[Context, None],
+    input: Annotated[
+        UpdateWebhookEndpointInput,
+        strawberry.argument(description="The endpoint and what to change."),
+    ],
 ) -> WebhookEndpointResult:
     if refused := forbidden(info, "updateWebhookEndpoint"):
         return refused
@@ -133,7 +140,11 @@ async def update_webhook_endpoint(
     "24 hours (both signatures are sent). ADMIN only."
 )
 async def rotate_webhook_secret(
-    info: Info[Context, None], input: WebhookEndpointIdInput
+    info: Info[Context, None],
+    input: Annotated[
+        WebhookEndpointIdInput,
+        strawberry.argument(description="The endpoint whose secret to rotate."),
+    ],
 ) -> WebhookEndpointResult:
     if refused := forbidden(info, "rotateWebhookSecret"):
         return refused
@@ -145,7 +156,10 @@ async def rotate_webhook_secret(
     description="Delete an endpoint, with its deliveries and their log. ADMIN only."
 )
 async def delete_webhook_endpoint(
-    info: Info[Context, None], input: WebhookEndpointIdInput
+    info: Info[Context, None],
+    input: Annotated[
+        WebhookEndpointIdInput, strawberry.argument(description="The endpoint to delete.")
+    ],
 ) -> WebhookEndpointResult:
     if refused := forbidden(info, "deleteWebhookEndpoint"):
         return refused
@@ -155,7 +169,11 @@ async def delete_webhook_endpoint(
 
 @strawberry.mutation(description="Queue one more attempt of a delivery, due now. ADMIN only.")
 async def redeliver_webhook_event(
-    info: Info[Context, None], input: RedeliverWebhookEventInput
+    info: Info[Context, None],
+    input: Annotated[
+        RedeliverWebhookEventInput,
+        strawberry.argument(description="The delivery to attempt again."),
+    ],
 ) -> RedeliverWebhookEventResult:
     if refused := forbidden(info, "redeliverWebhookEvent"):
         return refused

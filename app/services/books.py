@@ -23,6 +23,7 @@ from app.domain.grants import FundingMethod, Grant
 from app.domain.ids import new_id
 from app.domain.ledger import SYSTEM, Account, Booking, Entry, EntryType, Figures, scopes_of
 from app.domain.schedules import Schedule
+from app.domain.thresholds import Threshold
 from app.domain.time import Clock
 from app.domain.webhooks import EventType
 from app.storage import writes
@@ -43,7 +44,8 @@ from app.storage.schedules import (
     schedule_state,
     update_schedule,
 )
-from app.storage.tables import accounts, grant_features, grants, schedules, scope_figures
+from app.storage.tables import grant_features, grants, schedules, scope_figures
+from app.storage.thresholds import watched_from_column
 from app.storage.writes import customer_state
 
 Scope = tuple[str, str]  # (currency, scope)
@@ -65,6 +67,7 @@ class Books:
         self.scopes: dict[Scope, Figures] = {}
         self.scope_rows: list[dict[str, object]] = []
         self.schedules: dict[str, tuple[Schedule, Row[Any]]] = {}
+        self.watched: dict[str, list[Threshold]] = {}  # per currency, read with its account
         self.changes: list[Change] = []
 
     @classmethod
@@ -129,19 +132,23 @@ class Books:
 
     async def account(self, currency: str) -> Account:
         if currency not in self.accounts:
-            statement = select(accounts).where(
-                accounts.c.customer_id == self.customer_id, accounts.c.currency == currency
-            )
-            self._keep_account(currency, (await self.connection.execute(statement)).first())
+            row = await writes.account_state(self.connection, self.customer_id, currency)
+            self._keep_account(currency, row)
         return self.accounts[currency]
 
     def _keep_account(self, currency: str, row: Row[Any] | None) -> None:
-        """The ledger's account from its row; a new one (inserted once booked in) if none."""
+        """The ledger's account from its row; a new one (inserted once booked in) if none.
+        Its thresholds and their scopes' figures came with it."""
         if row is None:
             self.new_accounts.add(currency)
             self.accounts[currency] = Account(self.customer_id, currency)
-        else:
-            self.accounts[currency] = account_from_row(row)
+            return
+        self.accounts[currency] = account_from_row(row)
+        if row.thresholds:
+            watched, scopes = watched_from_column(row.watched)
+            self.watched[currency] = watched
+            for scope, figures in scopes.items():
+                self.scopes.setdefault((currency, scope), figures)
 
     async def scope(self, currency: str, scope: str) -> Figures:
         """The running figures of one scope of this customer's restricted grants."""

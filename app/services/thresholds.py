@@ -92,6 +92,7 @@ async def create_credit_threshold(
         await _insert(frame, threshold, request.key, print_)
         account.thresholds += 1
         frame.books.touch_account(currency.code)
+        frame.books.watched.pop(currency.code, None)
         return ThresholdOutcome(threshold.id, False)
 
 
@@ -116,6 +117,7 @@ async def delete_credit_threshold(
         account = await frame.books.account(row.currency)
         account.thresholds -= 1
         frame.books.touch_account(row.currency)
+        frame.books.watched.pop(row.currency, None)
         return ThresholdOutcome(threshold_id, False)
 
 

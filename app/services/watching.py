@@ -72,7 +72,10 @@ async def watch(books: Books) -> Watch:
 
 
 async def _check(books: Books, account: Account, result: Watch) -> None:
-    watched = await stored.watching(books.connection, books.customer_id, account.currency)
+    watched = books.watched.get(account.currency)
+    if watched is None:  # created or deleted in this transaction
+        watched = await stored.watching(books.connection, books.customer_id, account.currency)
+        books.watched[account.currency] = watched
     own = [entry for entry in books.entries if entry.currency == account.currency]
     starts: dict[str, int] = {}
     found = []

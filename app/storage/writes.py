@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.storage.balances import pending_at
 from app.storage.tables import accounts, customers, entries, grants, schedules, scope_figures
+from app.storage.thresholds import watched_column
 from app.storage.types import UTCDateTime
 
 _ledger = accounts.alias("ledger")
@@ -60,19 +61,26 @@ _next_event = select(func.min(_events.c.at)).scalar_subquery().label("next_event
 _CUSTOMER: Select[Any] = select(customers.c.id, _last_booked, _next_event).where(
     customers.c.id == bindparam("customer_id")
 )
-_CUSTOMER_AND_ACCOUNT: Select[Any] = (
-    select(customers.c.id, _last_booked, _next_event, *accounts.c)
-    .select_from(
-        customers.outerjoin(
-            accounts,
-            and_(
-                accounts.c.customer_id == customers.c.id,
-                accounts.c.currency == bindparam("currency"),
-            ),
-        )
-    )
-    .where(customers.c.id == bindparam("customer_id"))
+_ACCOUNT_JOIN = and_(
+    accounts.c.customer_id == customers.c.id, accounts.c.currency == bindparam("currency")
 )
+
+
+@cache
+def _customer_and_account(dialect: str) -> Select[Any]:
+    return (
+        select(customers.c.id, _last_booked, _next_event, *accounts.c, watched_column(dialect))
+        .select_from(customers.outerjoin(accounts, _ACCOUNT_JOIN))
+        .where(customers.c.id == bindparam("customer_id"))
+    )
+
+
+@cache
+def _account(dialect: str) -> Select[Any]:
+    return select(*accounts.c, watched_column(dialect)).where(
+        accounts.c.customer_id == bindparam("customer_id"),
+        accounts.c.currency == bindparam("currency"),
+    )
 
 
 async def customer_state(
@@ -80,14 +88,26 @@ async def customer_state(
 ) -> Row[Any] | None:
     """The customer (None if there is none) with its last bookedAt across its ledgers
     (`last_booked`), the first instant of its grants' and schedules' next events
-    (`next_event`) and, with a currency, its
-    account's columns there (NULLs if it has none yet): index seeks."""
+    (`next_event`) and, with a currency, its account's columns there (NULLs if it has
+    none yet) and its thresholds (`watched`): index seeks."""
     if currency is None:
         result = await connection.execute(_CUSTOMER, {"customer_id": customer_id})
     else:
         parameters = {"customer_id": customer_id, "currency": currency}
-        result = await connection.execute(_CUSTOMER_AND_ACCOUNT, parameters)
+        statement = _customer_and_account(connection.dialect.name)
+        result = await connection.execute(statement, parameters)
     row: Row[Any] | None = result.first()
+    return row
+
+
+async def account_state(
+    connection: AsyncConnection, customer_id: str, currency: str
+) -> Row[Any] | None:
+    """A ledger's account row (None if it has none yet) and its thresholds (`watched`)."""
+    parameters = {"customer_id": customer_id, "currency": currency}
+    row: Row[Any] | None = (
+        await connection.execute(_account(connection.dialect.name), parameters)
+    ).first()
     return row
 
 

@@ -336,22 +336,36 @@ async def test_a_consumption_without_thresholds_writes_in_the_same_seven_stateme
     assert found[0] == found[1] == found[2] and len(found[0]) == 7
 
 
-async def test_with_a_threshold_a_consumption_adds_one_read_whatever_the_ledger_length(
+async def test_with_thresholds_a_consumption_that_fires_none_adds_no_statement(
     both: Runtime,
 ) -> None:
+    """The thresholds and their scopes' figures come with the account's read under the
+    lock: with a whole-balance and two feature thresholds, whether the draws touch a
+    watched feature's grants or not, the seven statements of a customer without any,
+    whatever the ledger's length."""
     runtime = both
     customer_id = await customer(runtime)
     await promo(runtime, customer_id, "1000")
+    await promo(runtime, customer_id, "1000", name="API credits", features=("api",), priority=1)
     await threshold(runtime, customer_id, "5")
+    await threshold(runtime, customer_id, "5", feature_key="api")
+    await threshold(runtime, customer_id, "5", feature_key="search")
     counts = []
     for round in range(3):
         for n in range(20 * round):
             await consume(runtime, customer_id, "1", key=f"fill-{round}-{n}")
-        with recorded(runtime.engine) as statements:
-            await consume(runtime, customer_id, "1", key=f"use-{round}")
-        counts.append([kind(s) for s in statements])
-    assert counts[0] == counts[1] == counts[2]
-    assert len(counts[0]) == 8  # the seven, and the ledger's thresholds
+        for feature in (None, "api"):
+            with recorded(runtime.engine) as statements:
+                await consume(
+                    runtime, customer_id, "1", key=f"use-{round}-{feature}", feature_key=feature
+                )
+            counts.append([kind(s) for s in statements])
+    seven = ["BEGIN", "read", "read", "INSERT credit_consumption", "UPDATE credit_grant"]
+    seven += ["UPDATE account", "INSERT ledger_entry"]
+    seven[0] = counts[0][0]  # BEGIN IMMEDIATE on SQLite, the lock's statements on PostgreSQL
+    assert counts[0::2] == [seven] * 3  # drawn from the unrestricted grant
+    assert counts[1::2] == [[*seven, "INSERT scope_figure"]] * 3  # from the API grant
+    assert await events(runtime, customer_id) == []
 
 
 async def test_partial_consumption_to_zero_crosses_once(both: Runtime) -> None:

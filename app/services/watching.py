@@ -1,10 +1,11 @@
 """Thresholds checked as a write's entries are flushed (docs/thresholds.md).
 
 Each flush of a write transaction (the catch-up of due events, then the use case's own
-change) is checked once: a ledger whose account counts no threshold costs nothing, not
-even a statement. Otherwise its undeleted thresholds are read (one statement) and each
-watched balance comes from the maintained figures: the account's and, with a feature,
-two scopes'. An event is recorded when the state at the end of the entries differs from
+change) is checked once: a ledger whose account counts no threshold costs nothing. Its
+undeleted thresholds came with its account's read (read again only after one was created
+or deleted in the transaction) and each watched balance comes from the maintained
+figures: the account's and, with a feature, two scopes' (also read with the account), so
+a check that fires nothing runs no statement. An event is recorded when the state at the end of the entries differs from
 the threshold's, with the first entry that passed `below` in that direction. Each
 CROSSED event of a threshold with a top-up buys it, in the same transaction; credits
 available at once may recover thresholds, which is checked over the top-up's entries

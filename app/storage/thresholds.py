@@ -103,7 +103,9 @@ def watched_from_column(
     found, scopes = [], {}
     for given in objects or ():
         created = datetime.fromisoformat(given["created_at"])
-        given["created_at"] = created.replace(tzinfo=UTC) if created.tzinfo is None else created
+        given["created_at"] = (
+            created.replace(tzinfo=UTC) if created.tzinfo is None else created.astimezone(UTC)
+        )
         threshold = threshold_from_row(SimpleNamespace(**given))
         found.append(threshold)
         if threshold.feature_key is not None:

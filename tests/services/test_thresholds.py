@@ -368,6 +368,29 @@ async def test_with_thresholds_a_consumption_that_fires_none_adds_no_statement(
     assert await events(runtime, customer_id) == []
 
 
+async def test_the_account_read_with_its_thresholds_seeks_indexes_only(runtime: Runtime) -> None:
+    """SQLite's plan of the statement that reads the account, its thresholds and their
+    scopes' figures: index seeks, no table scanned."""
+    customer_id = await customer(runtime)
+    await promo(runtime, customer_id, "10")
+    await threshold(runtime, customer_id, "5", feature_key="api")
+    with recorded(runtime.engine) as statements:
+        await consume(runtime, customer_id, "1", key="use")
+    [read] = [s for s in statements if "json_group_array" in s]
+    async with read_connection(runtime.engine) as connection:
+        plan = await connection.exec_driver_sql(
+            f"EXPLAIN QUERY PLAN {read}", (None,) * read.count("?")
+        )
+        details = [row[3] for row in plan]
+    tables = ("customer", "account", "ledger", "credit", "watched", "scope_figure")
+    assert [d for d in details if d.startswith(tuple(f"SCAN {t}" for t in tables))] == []
+    assert "TEMP B-TREE" not in " ".join(details)
+    seeks = [d.split(" (")[0] for d in details if d.startswith("SEARCH ")]
+    assert "SEARCH watched USING INDEX ix_credit_threshold_customer_currency" in seeks
+    scope = "SEARCH scope_figure USING INDEX sqlite_autoindex_scope_figure_1"
+    assert seeks.count(scope) == 2  # the feature's scope and the restricted grants'
+
+
 async def test_partial_consumption_to_zero_crosses_once(both: Runtime) -> None:
     customer_id = await customer(both)
     await promo(both, customer_id, "10")

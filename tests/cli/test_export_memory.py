@@ -7,8 +7,8 @@ entries of the same shape and size, each copy with its own ids, sequences and in
 first 10,000 and of all 1,000,000 each run in a fresh Python process, untraced (tracemalloc
 made the 1,000,000 take minutes), which reports its peak resident memory: the second may
 exceed the first by MARGIN at most, about 10 bytes an entry (an export that kept its
-rows in a list peaked at 1.65 GB against 117 MB, some 1,500 bytes an entry). This is the suite's longest test (`-m "not slow"` leaves it out locally;
-scripts/test runs it).
+rows in a list peaked at 1.65 GB against 117 MB, some 1,500 bytes an entry). This is the
+suite's longest test (`-m "not slow"` leaves it out locally; scripts/test runs it).
 """
 
 from __future__ import annotations

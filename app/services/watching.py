@@ -5,11 +5,12 @@ change) is checked once: a ledger whose account counts no threshold costs nothin
 undeleted thresholds came with its account's read (read again only after one was created
 or deleted in the transaction) and each watched balance comes from the maintained
 figures: the account's and, with a feature, two scopes' (also read with the account), so
-a check that fires nothing runs no statement. An event is recorded when the state at the end of the entries differs from
-the threshold's, with the first entry that passed `below` in that direction. Each
-CROSSED event of a threshold with a top-up buys it, in the same transaction; credits
-available at once may recover thresholds, which is checked over the top-up's entries
-alone. A top-up only adds credits, so it never crosses anything: nothing can loop.
+a check that fires nothing runs no statement. An event is recorded when the state at the
+end of the entries differs from the threshold's, with the first entry that passed `below`
+in that direction. Each CROSSED event of a threshold with a top-up buys it, in the same
+transaction; credits available at once may recover thresholds, which is checked over the
+top-up's entries alone. A top-up only adds credits, so it never crosses anything: nothing
+can loop.
 """
 
 from __future__ import annotations
@@ -107,7 +108,8 @@ async def _check(books: Books, account: Account, result: Watch) -> None:
         books.changes.insert(place, Change(EVENT_TYPES[item.passage.type], item.event_id, row))
         if threshold not in result.changed:
             result.changed.append(threshold)
-    result.sequences[account.currency] = account.threshold_sequence
+    if found:  # subscribers (and PostgreSQL's notification) learn of ledgers with events only
+        result.sequences[account.currency] = account.threshold_sequence
 
 
 def _passed(threshold: Threshold, before: int, moves: list[Move]) -> list[Found]:

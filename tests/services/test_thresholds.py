@@ -379,9 +379,9 @@ async def test_the_account_read_with_its_thresholds_seeks_indexes_only(runtime: 
     [read] = [s for s in statements if "json_group_array" in s]
     async with read_connection(runtime.engine) as connection:
         plan = await connection.exec_driver_sql(
-            f"EXPLAIN QUERY PLAN {read}", (None,) * read.count("?")
+            f"EXPLAIN QUERY PLAN {read}", tuple([None] * read.count("?"))
         )
-        details = [row[3] for row in plan]
+        details = [str(detail) for *_, detail in plan]
     tables = ("customer", "account", "ledger", "credit", "watched", "scope_figure")
     assert [d for d in details if d.startswith(tuple(f"SCAN {t}" for t in tables))] == []
     assert "TEMP B-TREE" not in " ".join(details)

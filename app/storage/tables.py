@@ -347,12 +347,7 @@ class CreditThresholdEvent(SQLModel, table=True):
         Index("ix_threshold_event_customer", "customer_id", "position"),
         Index("ix_threshold_event_threshold", "threshold_id", "position"),
     )
-    position: int | None = Field(
-        default=None,
-        sa_column=Column(
-            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
-        ),
-    )
+    position: int | None = position()
     id: str = Field(unique=True)
     threshold_id: str = Field(foreign_key="credit_threshold.id")
     customer_id: str = Field(foreign_key="customer.id")

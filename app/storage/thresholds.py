@@ -8,7 +8,18 @@ from functools import cache
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import JSON, Label, bindparam, func, insert, literal_column, select, update
+from sqlalchemy import (
+    JSON,
+    Label,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal_column,
+    null,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain.grants import AvailabilityPolicy, FundingMethod, SettlementStatus
@@ -16,7 +27,7 @@ from app.domain.ledger import RESTRICTED, Figures
 from app.domain.thresholds import Threshold, ThresholdState, TopUp
 from app.domain.time import format_duration, parse_duration
 from app.storage.mapping import FIGURES
-from app.storage.tables import scope_figures, threshold_events, thresholds
+from app.storage.tables import accounts, scope_figures, threshold_events, thresholds
 
 _WATCHING = (
     select(thresholds)
@@ -52,8 +63,9 @@ async def insert_events(connection: AsyncConnection, rows: list[dict[str, Any]])
 def watched_column(dialect: str) -> Label[Any]:
     """The ledger's undeleted thresholds (of `:customer_id` and `:currency`) as a JSON
     array, each with the latest figures of the restricted scope and of its feature's when
-    it has one: read with the account, so a check that fires nothing reads nothing more.
-    An index range, and two seeks per feature threshold."""
+    it has one: read with the account (which the statement must select from), so a check
+    that fires nothing reads nothing more. An index range, and two seeks per feature
+    threshold; nothing for an account that counts none."""
     sqlite = dialect == "sqlite"
     as_json = func.json if sqlite else (lambda value: value)
     watched = thresholds.alias("watched")
@@ -71,7 +83,9 @@ def watched_column(dialect: str) -> Label[Any]:
         watched.c.currency == bindparam("currency"),
         watched.c.state != ThresholdState.DELETED.value,
     )
-    return statement.scalar_subquery().label("watched")
+    # An account that counts no thresholds skips the lookup (NULL, read as none).
+    counted = case((accounts.c.thresholds > 0, statement.scalar_subquery()), else_=null())
+    return counted.label("watched")
 
 
 def _key(name: str) -> Any:

@@ -36,6 +36,7 @@ from app.api.limits import Limits
 from app.api.masking import log_expected_errors_at_info
 from app.api.schema import get_schema
 from app.api.sessions import ForgetClosed, Sessions
+from app.api.socket_writes import RawSockets
 from app.api.view import GraphQLView
 from app.api.websocket import LegacyWSHandler, TransportWSHandler, message_turns
 from app.domain.time import Clock, SystemClock
@@ -231,8 +232,10 @@ def create_app(
         untimed=(EXPORT_PATH,),
     )
     named = [route.path for route in routes if isinstance(route, Route)]
-    observe = Middleware(ObserveRequests, metrics=metrics, routes=named)  # outermost: sees all
-    middleware = [observe, guard, Middleware(AuthGuard)]
+    observe = Middleware(
+        ObserveRequests, metrics=metrics, routes=named
+    )  # sees all (RawSockets only notes sockets)
+    middleware = [Middleware(RawSockets), observe, guard, Middleware(AuthGuard)]
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
 
 

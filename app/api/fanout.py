@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping
 from contextvars import ContextVar
-from inspect import isawaitable
-from typing import Any
+from inspect import isawaitable, iscoroutine
+from typing import Any, Protocol
 
 from graphql import ExecutionResult
 from graphql.execution.executor import Executor
@@ -50,6 +50,7 @@ class Sharing:
         self.encoded = 0  # event payloads encoded, for tests
         self.direct = 0  # events sent straight to a socket, for tests
         self.processed = 0  # events that went through Strawberry's per-result chain
+        self.fast = 0  # events written by the fast lane, in the change's delivery
 
 
 SHARING = Sharing()
@@ -171,7 +172,18 @@ def head_of(message: Mapping[str, Any], encode: Callable[[Any], str | bytes]) ->
     return head
 
 
-Outlet = Callable[[Any], Awaitable[None]]
+class Outlet(Protocol):
+    """How an operation's results go to its socket: awaited, or at once when it can."""
+
+    async def __call__(self, data: Any) -> None: ...
+
+    def ready(self) -> bool:
+        """Whether `send_now` would write at once."""
+        ...
+
+    def send_now(self, data: Any) -> None: ...
+
+
 SUBSCRIPTION: ContextVar[Executor[Any]] = ContextVar("subscription")
 OUTLET: ContextVar[Outlet] = ContextVar("outlet")
 
@@ -203,13 +215,29 @@ async def direct(
 
 
 async def executed(executor: Executor[Any], event: Any) -> ExecutionResult:
-    found = SHARING.executions.get(event_key(executor, event))
-    if found is not None and found[0] is event and isinstance(found[2], ExecutionResult):
-        return found[2]
+    found = executed_now(executor, event)
+    if found is not None:
+        return found
     result = executor.build_per_event_executor(event).execute_operation(False)
     done = await result if isawaitable(result) else result
     assert isinstance(done, ExecutionResult)  # a subscription's event: never incremental
     return done
+
+
+def executed_now(executor: Executor[Any], event: Any) -> ExecutionResult | None:
+    """The event's result if it is, or can be, had without waiting: shared, or executed
+    here at once (None if the execution, or the one this shares, has to wait for a read:
+    it goes on, shared, for whoever awaits it)."""
+    found = SHARING.executions.get(event_key(executor, event))
+    if found is not None and found[0] is event:
+        return found[2] if isinstance(found[2], ExecutionResult) else None
+    result = executor.build_per_event_executor(event).execute_operation(False)
+    if isawaitable(result):
+        if iscoroutine(result):
+            result.close()  # a wait on the shared execution, which its task keeps running
+        return None
+    assert isinstance(result, ExecutionResult)
+    return result
 
 
 def as_text(encoded: str | bytes) -> str:

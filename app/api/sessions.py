@@ -86,6 +86,11 @@ class Sessions:
             self.stale += 1  # still in the heap until due: pruned in bulk
         self.open.discard(session)
 
+    def holds(self, session: Session) -> bool:
+        """Whether the socket's credentials hold, closing nothing (`admit` does that)."""
+        expires_at = session.viewer.expires_at
+        return not session.ended and (expires_at is None or expires_at > self.clock.now())
+
     async def admit(self, session: Session) -> None:
         """Returns if the socket's credentials still hold; else closes it (4403) and waits
         for the socket's handler to cancel the caller: nothing more is sent."""

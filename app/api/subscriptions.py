@@ -33,6 +33,7 @@ from app.api.balances import CreditBalance
 from app.api.context import Context
 from app.api.errors import bad_input
 from app.api.fanout import direct
+from app.api.fast_lane import ledger_lane
 from app.api.grants import CreditGrant
 from app.api.ledger import CreditLedgerEntry, CreditLedgerEntryType
 from app.api.live_reads import LiveReads
@@ -43,6 +44,7 @@ from app.domain.ids import kind_of
 from app.domain.ledger import Entry
 from app.live.broker import Broker, Overflowed, Resync
 from app.live.broker import Subscription as Feed
+from app.services.currencies import CurrencyCatalog
 from app.storage.engine import read_connection
 from app.storage.mapping import entry_values
 from app.storage.queries import live
@@ -98,7 +100,7 @@ class Subscription:
     ) -> AsyncGenerator[CreditLedgerEntry, None]:
         await check_ledger_arguments(info, currency, after_sequence)
         wanted = None if types is None else {t.value for t in types}
-        booked = ledger(info, customer_id, currency, after_sequence)
+        booked = ledger(info, customer_id, currency, after_sequence, wanted)
         keep = None if wanted is None else (lambda entry: entry.type.value in wanted)
         async for entry in direct(masked(info, booked), keep):
             yield entry
@@ -169,14 +171,21 @@ async def balances(
 
 
 async def ledger(
-    info: Info[Context, None], customer_id: str, currency: str | None, after_sequence: int | None
+    info: Info[Context, None],
+    customer_id: str,
+    currency: str | None,
+    after_sequence: int | None,
+    wanted: set[str] | None = None,
 ) -> AsyncIterator[CreditLedgerEntry]:
+    """`wanted` (the types asked for) is applied by the caller; the fast lane needs it."""
     async with await open_feed(info, customer_id) as feed:
         seen = dict(await live_reads(info.context).sequences.get(customer_id))
         if currency is not None and after_sequence is not None:
             seen[currency] = after_sequence
             async for entry in refill(info, customer_id, currency, seen):
                 yield entry
+        catalog = info.context.runtime.catalog
+        feed.fast = ledger_lane(info, currency, wanted, seen, partial(mapped_own, catalog))
         while True:
             committed = await next_change(feed, seen)
             for code in sorted(await ledgers_moved(info, committed)):
@@ -422,10 +431,26 @@ async def own_entries(
     """The entries a change carries in one currency, in sequence order, mapped once for
     all its subscribers: by the first to ask, at once (no read, so no task to share),
     so each subscriber goes from its change to its send in one turn of the event loop."""
+    found = mapped_own(info.context.runtime.catalog, committed, currency)
+    if found is None:  # a custom unit not read yet
+        await scales_of(info, currency)
+        found = mapped_own(info.context.runtime.catalog, committed, currency)
+    assert found is not None
+    return found
+
+
+def mapped_own(
+    catalog: CurrencyCatalog, committed: Committed, currency: str
+) -> list[CreditLedgerEntry] | None:
+    """The change's entries in one currency, mapped once for all its subscribers (None
+    if the currency's scale is not known without a read)."""
     key = ("own entries", currency)
     found: list[CreditLedgerEntry] | None = committed.shared.get(key)
     if found is None:
-        scales = await scales_of(info, currency)
+        known = catalog.cached(currency)
+        if known is None:
+            return None
+        scales = {currency: known.scale}
         mine = sorted(
             (e for e in committed.entries if e.currency == currency), key=lambda e: e.sequence
         )

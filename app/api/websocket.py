@@ -21,6 +21,7 @@ subscription uses to send shared results itself, bypassing Strawberry's per-resu
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
@@ -30,6 +31,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
 from app.api.fanout import OUTLET, SHARING, encoded_message, send_text
+from app.api.socket_writes import can_write_now, protocol_of, write_now
 
 TURNS = 4  # steps of live work begun per turn of the event loop, all sockets together
 
@@ -60,18 +62,40 @@ async def send_shared(handler: Any, message: Any) -> None:
     await send_text(handler.websocket, text)
 
 
+class SocketOutlet:
+    """An operation's results as this protocol's messages (`head`, then the payload):
+    sent through the ASGI path, or written at once (`app.api.socket_writes`)."""
+
+    def __init__(self, handler: Any, head: dict[str, str], completed: Callable[[], bool]) -> None:
+        self.handler = handler
+        self.head = head
+        self.completed = completed
+        self.protocol = protocol_of(handler.websocket.ws.scope)
+
+    def message(self, data: Any) -> dict[str, Any]:
+        return {**self.head, "payload": {"data": data}}
+
+    async def __call__(self, data: Any) -> None:
+        if not self.completed():  # as Operation.send_operation_message does
+            await send_shared(self.handler, self.message(data))
+
+    def ready(self) -> bool:
+        return self.protocol is not None and can_write_now(self.protocol)
+
+    def send_now(self, data: Any) -> None:
+        if not self.completed():
+            text = encoded_message(self.message(data), self.handler.view.encode_json)
+            assert text is not None  # a payload of data alone, last
+            write_now(self.protocol, text)
+
+
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
     async def handle_message(self, message: Any) -> None:
         await take_turn(self.context, super().handle_message, message)
 
     async def run_operation(self, operation: Operation[Any, None]) -> None:
-        async def outlet(data: Any) -> None:
-            if not operation.completed:  # as Operation.send_operation_message does
-                await send_shared(
-                    self, {"id": operation.id, "type": "next", "payload": {"data": data}}
-                )
-
-        OUTLET.set(outlet)
+        head = {"id": operation.id, "type": "next"}
+        OUTLET.set(SocketOutlet(self, head, lambda: operation.completed))
         await super().run_operation(operation)
 
     async def send_message(self, message: Any) -> None:
@@ -90,10 +114,8 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Any, None]):
     async def handle_async_results(
         self, operation_id: str, query: str, operation_name: str | None, variables: Any
     ) -> None:
-        async def outlet(data: Any) -> None:
-            await send_shared(self, {"type": "data", "id": operation_id, "payload": {"data": data}})
-
-        OUTLET.set(outlet)
+        head = {"type": "data", "id": operation_id}
+        OUTLET.set(SocketOutlet(self, head, lambda: False))
         await super().handle_async_results(operation_id, query, operation_name, variables)
 
     async def send_message(self, message: Any) -> None:

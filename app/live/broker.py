@@ -9,6 +9,7 @@ its `async with` block ends, however it ends.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.domain.events import Committed
 
 DEFAULT_CAPACITY = 1000
+log = logging.getLogger("credits.live")
 
 
 @dataclass
@@ -49,9 +51,12 @@ class Subscription:
         self.waiter: asyncio.Future[None] | None = None
         self.overflowed = False
         self.on_release: list[Callable[[], None]] = []
+        self.fast: Callable[[Committed], bool] | None = None
 
     def offer(self, committed: Committed) -> None:
         if self.overflowed:
+            return
+        if self.fast is not None and not self.pending and self.parked() and self.took(committed):
             return
         if len(self.pending) >= self.capacity:
             self.overflowed = True
@@ -61,6 +66,21 @@ class Subscription:
         waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+    def parked(self) -> bool:
+        """Whether the reader waits for a change, having done with every earlier one."""
+        waiter = self.waiter
+        return waiter is not None and not waiter.done()
+
+    def took(self, committed: Committed) -> bool:
+        """Whether the fast lane handled the change in full, here, for a parked reader
+        (`app.api.fast_lane`); if not, or if it failed, the reader gets the change."""
+        assert self.fast is not None
+        try:
+            return self.fast(committed)
+        except Exception:
+            log.exception("the fast lane failed; the subscriber reads the change itself")
+            return False
 
     async def next(self) -> Committed:
         while not self.pending and not self.overflowed:

@@ -35,6 +35,10 @@ class CurrencyCatalog:
         self.iso = iso_currencies()
         self.custom: dict[str, Currency] = {}
 
+    def cached(self, code: str) -> Currency | None:
+        """A currency known without a read (every ISO one, custom units once read)."""
+        return self.iso.get(code) or self.custom.get(code)
+
     async def get(self, code: str) -> Currency | None:
         found = self.iso.get(code) or self.custom.get(code)
         if found is None and CUSTOM_CODE.fullmatch(code):

@@ -139,6 +139,7 @@ def _live(got: dict[str, Stats]) -> list[Row]:
         Row("live commit to receipt p50", f"{ms(each):.1f} ms"),
         Row("live commit to receipt p99", f"{p99:.1f} ms", "", None, "<= 50 ms", verdict),
         Row("live commit to receipt by the last, p99", f"{ms(last, 0.99):.1f} ms"),
+        Row("live commit to read by the bench client, p99", f"{ms(got['read'], 0.99):.1f} ms"),
     ]
 
 

@@ -21,7 +21,6 @@ from app.api.errors import bad_input
 from app.api.pagination import encode_cursor
 from app.domain.ids import kind_of
 from app.storage.balances import empty_balance, read_balances
-from app.storage.engine import read_connection
 from app.storage.queries.compiled import (
     ORDERS,
     Shape,
@@ -117,7 +116,8 @@ async def balance(
     run: Run, parents: list[Any], kw: dict[str, Any], cursors: bool = False
 ) -> list[Any]:
     currency = kw["currency"]
-    known = await run.loaders.runtime.catalog.get(currency)
+    async with run.snapshot.turn() as connection:  # see Run.scales
+        known = await run.loaders.runtime.catalog.get(currency, connection)
     if known is None:
         raise bad_input(f"{currency!r} is not a known currency")
     found = await _balances(run, parents, kw)
@@ -134,9 +134,9 @@ async def _balances(run: Run, parents: list[Any], kw: dict[str, Any]) -> dict[st
     instant, feature_key = run.loaders.instant(kw.get("at")), kw.get("feature_key")
     ids = list(dict.fromkeys(run.ids("Customer", parents)))
     await run.loaders.catch_up.customers(ids)
-    async with read_connection(run.engine) as connection:
+    async with run.snapshot.turn() as connection:
         batch = await read_balances(connection, ids, instant, feature_key)
-    scales = await run.loaders.scales({b.currency for b in batch.values()})
+    scales = await run.scales({b.currency for b in batch.values()})
     found: dict[str, list[Any]] = defaultdict(list)
     for b in batch.values():
         found[b.customer_id].append(CreditBalance.from_balance(b, scales[b.currency]))

@@ -106,6 +106,8 @@ def _collect(node: Node, columns: dict[str, set[str]], scaled: set[str]) -> None
                     scaled.add(node.type)
     for field in node.fields:
         if isinstance(field, Relation):
+            if field.source.column is not None:
+                columns[node.type].add(field.source.column)
             _collect(field.child, columns, scaled)
 
 

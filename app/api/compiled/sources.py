@@ -48,6 +48,7 @@ class Source:
     unsupported: tuple[str, ...] = ()  # arguments the lane does not answer (when given)
     order: str | None = None  # a connection's order (its paging arguments are checked)
     count: Count | None = None  # a connection's totalCount, after its fetch
+    column: str | None = None  # the parent row's column naming the one object
 
 
 class Filtered(Exception):
@@ -197,7 +198,7 @@ def _keys(names: tuple[str, ...], order: str) -> slice:
     return slice(len(names), len(names) + len(ORDERS[order].keys))
 
 
-def by_id(parent: str, attribute: str, kind: str, catch_up: bool) -> Fetch:
+def by_id(parent: str, attribute: str, kind: str, catch_up: bool) -> Source:
     """The object a parent's `attribute` names: known to this request already, or read."""
 
     async def fetch(
@@ -216,7 +217,7 @@ def by_id(parent: str, attribute: str, kind: str, catch_up: bool) -> Fetch:
             known.update((row.id, row) for row in rows)
         return [known[i] for i in ids]  # a KeyError where normal execution asserts
 
-    return fetch
+    return Source(kind, "one", fetch, column=attribute)
 
 
 def counter(table: str, parent: str | None, scope: str | None) -> Count:
@@ -273,13 +274,7 @@ SOURCES = {
         "ledger",
         counter("ledger_entry", "grant_id", "customer_id"),
     ),
-    ("CreditGrant", "customer"): Source(
-        "Customer", "one", by_id("CreditGrant", "customer_id", "Customer", False)
-    ),
-    ("CreditLedgerEntry", "grant"): Source(
-        "CreditGrant", "one", by_id("CreditLedgerEntry", "grant_id", "CreditGrant", True)
-    ),
-    ("CreditLedgerEntry", "customer"): Source(
-        "Customer", "one", by_id("CreditLedgerEntry", "customer_id", "Customer", False)
-    ),
+    ("CreditGrant", "customer"): by_id("CreditGrant", "customer_id", "Customer", False),
+    ("CreditLedgerEntry", "grant"): by_id("CreditLedgerEntry", "grant_id", "CreditGrant", True),
+    ("CreditLedgerEntry", "customer"): by_id("CreditLedgerEntry", "customer_id", "Customer", False),
 }

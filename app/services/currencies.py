@@ -9,7 +9,7 @@ from __future__ import annotations
 import iso4217
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.domain.errors import Issues, KeyConflict
 from app.domain.money import CUSTOM_CODE, Currency
@@ -39,25 +39,30 @@ class CurrencyCatalog:
         """A currency known without a read (every ISO one, custom units once read)."""
         return self.iso.get(code) or self.custom.get(code)
 
-    async def get(self, code: str) -> Currency | None:
+    # `connection`: a read transaction the caller is in, for a unit new to the catalog
+    async def get(self, code: str, connection: AsyncConnection | None = None) -> Currency | None:
         found = self.iso.get(code) or self.custom.get(code)
         if found is None and CUSTOM_CODE.fullmatch(code):
-            await self.refresh()
+            await self.refresh(connection)
             found = self.custom.get(code)
         return found
 
-    async def get_many(self, codes: set[str]) -> dict[str, Currency]:
+    async def get_many(
+        self, codes: set[str], connection: AsyncConnection | None = None
+    ) -> dict[str, Currency]:
         found = {code: c for code in codes if (c := self.iso.get(code) or self.custom.get(code))}
         if len(found) < len(codes):
-            await self.refresh()
+            await self.refresh(connection)
             found |= {code: self.custom[code] for code in codes if code in self.custom}
         return found
 
-    async def refresh(self) -> None:
-        async with read_connection(self.engine) as connection:
-            rows = await connection.execute(select(currencies))
-            for row in rows:
-                self.custom[row.code] = Currency(row.code, row.name, row.scale, True)
+    async def refresh(self, connection: AsyncConnection | None = None) -> None:
+        if connection is None:
+            async with read_connection(self.engine) as connection:
+                await self.refresh(connection)
+            return
+        for row in await connection.execute(select(currencies)):
+            self.custom[row.code] = Currency(row.code, row.name, row.scale, True)
 
     async def all(self) -> list[Currency]:
         await self.refresh()

@@ -15,7 +15,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, or_, select, union
+from sqlalchemy import ColumnElement, CompoundSelect, Select, Table, or_, select, union
 
 from app.domain.ledger import SYSTEM
 from app.services.common import customer_transaction
@@ -62,9 +62,16 @@ async def due_among(
     `now`: one statement on the index of due instants, no write."""
     if not customer_ids and not grant_ids:
         return []
-    statement = union(*(_due_of(table, now, customer_ids, grant_ids) for table in DUE_TABLES))
     async with read_connection(runtime.engine) as connection:
-        return [str(customer_id) for customer_id in (await connection.execute(statement)).scalars()]
+        rows = await connection.execute(due_statement(now, customer_ids, grant_ids))
+        return [str(customer_id) for customer_id in rows.scalars()]
+
+
+def due_statement(
+    now: datetime, customer_ids: Collection[str], grant_ids: Collection[str]
+) -> CompoundSelect[Any]:
+    """`due_among`'s statement (customers and grants not both empty)."""
+    return union(*(_due_of(table, now, customer_ids, grant_ids) for table in DUE_TABLES))
 
 
 def _due_of(

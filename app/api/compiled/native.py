@@ -20,15 +20,18 @@ from typing import Any
 from graphql import GraphQLOutputType, get_argument_values, is_list_type, is_non_null_type
 from strawberry.types.arguments import convert_arguments
 
+from app.api.catch_up import Due
 from app.api.compiled.plan import DEFINITION, Fallback, FieldPlan, ObjectPlan, OperationPlan
 from app.api.compiled.rows import ROW_TYPES, Env, Leaf, TextMaker
 from app.api.compiled.sources import SOURCES, Paged, Source, unfiltered
 from app.api.pagination import page_of
+from app.api.snapshot import Snapshot
 from app.storage.engine import read_connection
 from app.storage.queries.compiled import ORDERS
 from app.storage.queries.pages import Ordering, Page
 
 Finish = Callable[[Any], Any]
+TRIES = 3  # answers of a plan whose reads find events due (each books them first)
 
 
 class NotNative(Exception):
@@ -103,6 +106,8 @@ def _collect(node: Node, columns: dict[str, set[str]], scaled: set[str]) -> None
                     scaled.add(node.type)
     for field in node.fields:
         if isinstance(field, Relation):
+            if field.source.column is not None:
+                columns[node.type].add(field.source.column)
             _collect(field.child, columns, scaled)
 
 
@@ -263,11 +268,31 @@ class Run:
         self.tables = {kind: row_type.table for kind, row_type in ROW_TYPES.items()}
         self.known: dict[str, dict[str, Any]] = {"Customer": {}, "CreditGrant": {}}
         self.converted: dict[int, dict[str, Any]] = {}  # each relation's arguments
+        self.snapshot: Snapshot  # the read transaction of `answer`'s current try
 
     async def answer(self, root_value: Any) -> dict[str, Any]:
+        """The plan's answer, read in one transaction. When catch-up finds events due in
+        it, they are booked after it and the plan is answered anew in another (a page
+        may then name customers not checked yet: a few tries, then the resolvers' lane)."""
         self.checked(self.plan.root)
-        [data] = await self.level(self.plan.root, [root_value])
-        return data
+        catch_up = self.loaders.catch_up
+        for _ in range(TRIES):
+            self.known = {"Customer": {}, "CreditGrant": {}}
+            try:
+                async with read_connection(self.engine) as connection:
+                    self.snapshot = catch_up.snapshot = Snapshot(connection)
+                    try:
+                        [data] = await self.level(self.plan.root, [root_value])
+                    finally:
+                        await catch_up.settled()
+                        catch_up.snapshot = None
+                return data
+            except Due:
+                pass
+            finally:  # whatever this try found due, even if it failed otherwise
+                if catch_up.deferred:
+                    await catch_up.book_deferred()
+        raise Fallback
 
     def checked(self, node: Node) -> None:
         """Before any statement: every relation's arguments converted, and those the lane
@@ -310,8 +335,7 @@ class Run:
         return list(map(itemgetter(self.positions[kind][name]), rows))
 
     async def rows(self, statement: Any, parameters: dict[str, Any]) -> list[Any]:
-        async with read_connection(self.engine) as connection:
-            return list((await connection.execute(statement, parameters)).all())
+        return await self.snapshot.rows(statement, parameters)
 
     def arguments(self, field: FieldPlan) -> dict[str, Any]:
         found = self.converted.get(id(field))
@@ -377,14 +401,20 @@ class Run:
             known.update(zip([row[index] for row in rows], rows, strict=True))
         if kind not in self.plan.scaled:
             return
-        codes: set[str | None] = set()
+        codes: set[str] = set()
         for name in ("currency", "purchase_currency"):
             if name in positions:
                 index = positions[name]
-                codes |= {row[index] for row in rows}
-        codes.discard(None)
+                codes |= {row[index] for row in rows if row[index] is not None}
         if codes - self.env.scales.keys():
-            self.env.scales.update(await self.loaders.scales(codes))
+            self.env.scales.update(await self.scales(codes))
+
+    async def scales(self, codes: set[str]) -> dict[str, int]:
+        """Their scales (a unit new to the catalog is read in this transaction: a read of
+        its own would wait for a connection, or a read gate's place, this one holds)."""
+        async with self.snapshot.turn() as connection:
+            found = await self.loaders.runtime.catalog.get_many(codes, connection)
+        return {code: currency.scale for code, currency in found.items()}
 
     async def relation(
         self, field: Relation, parents: list[Any], results: list[dict[str, Any]]

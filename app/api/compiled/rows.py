@@ -193,11 +193,13 @@ ENTRY = COMMON | {
 class RowType:
     table: Table
     leaves: dict[str, Leaf]
-    always: tuple[str, ...]  # what relations and the request's known objects need
+    # What the lists of its rows' children and the request's known objects need (a
+    # relation to one object adds the column naming it: `Source.column`)
+    always: tuple[str, ...]
 
 
 ROW_TYPES = {
     "Customer": RowType(customers, CUSTOMER, ("id",)),
     "CreditGrant": RowType(grants, GRANT, ("id", "customer_id")),
-    "CreditLedgerEntry": RowType(entries, ENTRY, ("id", "customer_id", "grant_id")),
+    "CreditLedgerEntry": RowType(entries, ENTRY, ()),
 }

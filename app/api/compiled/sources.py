@@ -21,7 +21,6 @@ from app.api.errors import bad_input
 from app.api.pagination import encode_cursor
 from app.domain.ids import kind_of
 from app.storage.balances import empty_balance, read_balances
-from app.storage.engine import read_connection
 from app.storage.queries.compiled import (
     ORDERS,
     Shape,
@@ -49,6 +48,7 @@ class Source:
     unsupported: tuple[str, ...] = ()  # arguments the lane does not answer (when given)
     order: str | None = None  # a connection's order (its paging arguments are checked)
     count: Count | None = None  # a connection's totalCount, after its fetch
+    column: str | None = None  # the parent row's column naming the one object
 
 
 class Filtered(Exception):
@@ -117,7 +117,8 @@ async def balance(
     run: Run, parents: list[Any], kw: dict[str, Any], cursors: bool = False
 ) -> list[Any]:
     currency = kw["currency"]
-    known = await run.loaders.runtime.catalog.get(currency)
+    async with run.snapshot.turn() as connection:  # see Run.scales
+        known = await run.loaders.runtime.catalog.get(currency, connection)
     if known is None:
         raise bad_input(f"{currency!r} is not a known currency")
     found = await _balances(run, parents, kw)
@@ -134,9 +135,9 @@ async def _balances(run: Run, parents: list[Any], kw: dict[str, Any]) -> dict[st
     instant, feature_key = run.loaders.instant(kw.get("at")), kw.get("feature_key")
     ids = list(dict.fromkeys(run.ids("Customer", parents)))
     await run.loaders.catch_up.customers(ids)
-    async with read_connection(run.engine) as connection:
+    async with run.snapshot.turn() as connection:
         batch = await read_balances(connection, ids, instant, feature_key)
-    scales = await run.loaders.scales({b.currency for b in batch.values()})
+    scales = await run.scales({b.currency for b in batch.values()})
     found: dict[str, list[Any]] = defaultdict(list)
     for b in batch.values():
         found[b.customer_id].append(CreditBalance.from_balance(b, scales[b.currency]))
@@ -197,7 +198,7 @@ def _keys(names: tuple[str, ...], order: str) -> slice:
     return slice(len(names), len(names) + len(ORDERS[order].keys))
 
 
-def by_id(parent: str, attribute: str, kind: str, catch_up: bool) -> Fetch:
+def by_id(parent: str, attribute: str, kind: str, catch_up: bool) -> Source:
     """The object a parent's `attribute` names: known to this request already, or read."""
 
     async def fetch(
@@ -216,7 +217,7 @@ def by_id(parent: str, attribute: str, kind: str, catch_up: bool) -> Fetch:
             known.update((row.id, row) for row in rows)
         return [known[i] for i in ids]  # a KeyError where normal execution asserts
 
-    return fetch
+    return Source(kind, "one", fetch, column=attribute)
 
 
 def counter(table: str, parent: str | None, scope: str | None) -> Count:
@@ -273,13 +274,7 @@ SOURCES = {
         "ledger",
         counter("ledger_entry", "grant_id", "customer_id"),
     ),
-    ("CreditGrant", "customer"): Source(
-        "Customer", "one", by_id("CreditGrant", "customer_id", "Customer", False)
-    ),
-    ("CreditLedgerEntry", "grant"): Source(
-        "CreditGrant", "one", by_id("CreditLedgerEntry", "grant_id", "CreditGrant", True)
-    ),
-    ("CreditLedgerEntry", "customer"): Source(
-        "Customer", "one", by_id("CreditLedgerEntry", "customer_id", "Customer", False)
-    ),
+    ("CreditGrant", "customer"): by_id("CreditGrant", "customer_id", "Customer", False),
+    ("CreditLedgerEntry", "grant"): by_id("CreditLedgerEntry", "grant_id", "CreditGrant", True),
+    ("CreditLedgerEntry", "customer"): by_id("CreditLedgerEntry", "customer_id", "Customer", False),
 }

@@ -16,6 +16,19 @@ from app.domain.grants import (
 )
 from app.domain.ledger import Account, Entry, Figures
 
+# A paid grant's purchase columns (NULL for a promotional grant)
+PURCHASE = (
+    "purchase_currency",
+    "cost_basis",
+    "purchase_amount",
+    "availability_policy",
+    "settlement_status",
+    "payment_reference",
+    "authorized_at",
+    "settled_at",
+    "failed_at",
+)
+
 
 def grant_from_row(row: Row[Any]) -> Grant:
     purchase = None

@@ -3,9 +3,11 @@
 Every row comes from the domain's own objects (`Grant`, `Account.append`) and the write
 paths' mappings, so the cached figures agree with the ledger and `credits verify` is clean.
 Each customer's grants are funded, then drawn from in rounds (one consumption, one entry
-each); one more customer, the last, has a long ledger of its own. Ids and instants are
-deterministic: the same shape gives the same rows on every engine. Nothing is due between
-the last entry and `Shape.after`. Used by the plan tests and `scripts/bench`.
+each); one more customer, the last, has a long ledger of its own. Two grants in three are
+bought, in USD whatever the credits' currency (`TERMS`), so that creditRevenue has the
+ledger to value; the third is promotional. Ids and instants are deterministic: the same
+shape gives the same rows on every engine. Nothing is due between the last entry and
+`Shape.after`. Used by the plan tests and `scripts/bench`.
 """
 
 from __future__ import annotations
@@ -13,17 +15,26 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
+import iso4217
 from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from ulid import ULID
 
-from app.domain.grants import FundingMethod, Grant
+from app.domain.grants import (
+    AvailabilityPolicy,
+    FundingMethod,
+    Grant,
+    Purchase,
+    SettlementStatus,
+)
 from app.domain.ids import PREFIXES
 from app.domain.ledger import OPEN, Account, Booking, EntryType
+from app.domain.money import Currency, from_minor, price, to_minor
 from app.storage.bulk import bulk_writer
-from app.storage.mapping import account_values, entry_values, grant_creation
+from app.storage.mapping import PURCHASE, account_values, entry_values, grant_creation
 from app.storage.tables import accounts, consumptions, customers, entries, grants
 
 FLUSH_ENTRIES = 10_000  # ledger rows buffered before a flush
@@ -31,6 +42,37 @@ DRAW = 100  # smallest units each consumption takes
 TABLES = (customers, grants, consumptions, entries, accounts)  # foreign keys first
 START = datetime(2026, 1, 1, tzinfo=UTC)
 FINGERPRINT = "seed"  # not a replayable request: a replay with a seeded key is a conflict
+PURCHASE_CURRENCY = "USD"
+
+
+@dataclass(frozen=True)
+class Terms:
+    funding_method: FundingMethod
+    cost_basis: Decimal
+    availability_policy: AvailabilityPolicy
+    settlement_status: SettlementStatus
+
+
+# By grant index, in turn: an invoice not yet paid, a payment settled before the credits
+# were made available, a promotion (None). Every purchase is funded at creation.
+TERMS = (
+    Terms(
+        FundingMethod.INVOICE,
+        Decimal("0.9"),
+        AvailabilityPolicy.ON_CREATION,
+        SettlementStatus.PENDING,
+    ),
+    Terms(
+        FundingMethod.EXTERNAL,
+        Decimal("0.3333"),
+        AvailabilityPolicy.ON_SETTLEMENT,
+        SettlementStatus.SETTLED,
+    ),
+    None,
+)
+
+# A promotional grant's purchase columns: every row of a bulk batch names the same columns.
+UNPAID = dict.fromkeys(PURCHASE)
 
 
 @dataclass(frozen=True)
@@ -162,27 +204,52 @@ def _ticks(start: datetime) -> Iterator[datetime]:
 
 
 def _grant(shape: Shape, customer: int, index: int, per_grant: int, at: datetime) -> Grant:
-    """Funded now; half expire in a year, half never; priorities and currencies vary."""
+    """Funded now; half expire in a year, half never; priorities, currencies and terms vary."""
     expires = shape.start + timedelta(days=365, hours=index) if index % 2 else None
+    currency = shape.currencies[index % len(shape.currencies)]
+    amount = DRAW * per_grant + shape.spare
+    terms = TERMS[index % len(TERMS)]
     return Grant(
         id=seed_id("grant", customer, index),
         customer_id=seed_id("customer", customer),
-        currency=shape.currencies[index % len(shape.currencies)],
-        amount=DRAW * per_grant + shape.spare,
-        funding_method=FundingMethod.NONE,
+        currency=currency,
+        amount=amount,
+        funding_method=terms.funding_method if terms else FundingMethod.NONE,
         priority=index % 3 + 1,
         features=(),
         effective_at=at,
         expires_at=expires,
         created_at=at,
+        purchase=_purchase(terms, currency, amount, at) if terms else None,
         fundable_at=at,
     )
+
+
+def _purchase(terms: Terms, currency: str, amount: int, at: datetime) -> Purchase:
+    """Priced as purchaseCredits prices it: amount times cost basis, rounded once."""
+    paid_in = _iso(PURCHASE_CURRENCY)
+    total = price(from_minor(amount, _iso(currency).scale), terms.cost_basis, paid_in)
+    purchase = Purchase(
+        currency=paid_in.code,
+        cost_basis=terms.cost_basis,
+        amount=to_minor(total, paid_in.scale),
+        availability_policy=terms.availability_policy,
+        settlement_status=terms.settlement_status,
+    )
+    purchase.record_initial_status(at)
+    return purchase
+
+
+def _iso(code: str) -> Currency:
+    exponent = iso4217.Currency(code).exponent
+    assert exponent is not None, code
+    return Currency(code, code, exponent, custom=False)
 
 
 def _grant_row(grant: Grant) -> dict[str, Any]:
     name = f"grant {grant.id[-4:]}"
     extra: dict[str, Any] = {"key": None, "fingerprint": FINGERPRINT, "name": name, "labels": []}
-    return grant_creation(grant) | extra
+    return UNPAID | grant_creation(grant) | extra
 
 
 def _customer_row(customer_id: str, number: int, at: datetime) -> dict[str, Any]:

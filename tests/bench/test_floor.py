@@ -37,7 +37,7 @@ async def test_after_the_floors_consumptions_verify_is_clean(run_url: str) -> No
         assert after.sequence == before.sequence + 3
         assert after.available == before.available - 21
         assert after.consumed == before.consumed + 21
-        # the seeded grants are promotional (funding NONE)
-        assert after.available_promotional == before.available_promotional - 21
+        # the first in burn order is the seed's invoiced grant 0: a paid draw
+        assert after.available_promotional == before.available_promotional
     finally:
         await engine.dispose()

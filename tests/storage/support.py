@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from app.storage import migrations
+from app.storage.engine import create_engine
+from app.storage.seed import Shape, seed
 from tests.scale.conftest import scratch_database
 
 Fill = Callable[[str], Awaitable[None]]
@@ -34,3 +36,16 @@ async def seeded_postgres(fill: Fill) -> AsyncIterator[str]:
     async with scratch_database(server) as url:
         await fill(url)
         yield url
+
+
+def seeding(shape: Shape) -> Fill:
+    """A fill writing the seed (app/storage/seed.py) of `shape`."""
+
+    async def fill(url: str) -> None:
+        engine = create_engine(url)
+        try:
+            await seed(engine, shape)
+        finally:
+            await engine.dispose()
+
+    return fill

@@ -32,7 +32,7 @@ from sqlalchemy import Table
 
 from app.api.common import labels_of
 from app.domain.money import from_minor
-from app.storage.mapping import grant_from_row
+from app.storage.mapping import PURCHASE, grant_from_row
 from app.storage.tables import customers, entries, grants
 
 Reader = Callable[[Any], Any]
@@ -102,19 +102,6 @@ def _features(at: Position, env: Env) -> Reader:
 def _status(at: Position, env: Env) -> Reader:
     now = env.now
     return lambda row: grant_from_row(row).status(now).value
-
-
-PURCHASE = (
-    "purchase_currency",
-    "cost_basis",
-    "purchase_amount",
-    "availability_policy",
-    "settlement_status",
-    "payment_reference",
-    "authorized_at",
-    "settled_at",
-    "failed_at",
-)
 
 
 def _purchase(at: Position, env: Env) -> Reader:

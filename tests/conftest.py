@@ -16,10 +16,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
-from ulid import ULID
 
 from app.domain.time import FrozenClock
 from app.live.publisher import RecordingPublisher
@@ -28,6 +25,7 @@ from app.services.customers import create_customer
 from app.services.runtime import Runtime
 from app.storage.engine import create_engine
 from app.storage.tables import metadata
+from tests.databases import empty_postgres
 
 START = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 
@@ -127,32 +125,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def empty_database(request: pytest.FixtureRequest, tmp_path: Path, prefix: str) -> Iterator[str]:
     """The URL of an empty database with the tables, by `request.param`: a SQLite file in
-    the test's folder, or a scratch PostgreSQL database named `prefix_<ulid>`, dropped after."""
+    the test's folder, or a scratch PostgreSQL database named `prefix_<hex>`, dropped after."""
     if request.param == "sqlite":
         path = tmp_path / "credits.db"
         asyncio.run(_dispose(create_sqlite_engine(path)))
         yield f"sqlite:///{path}"
         return
-    server: str = request.getfixturevalue("postgres_url")
-    name = f"{prefix}_{str(ULID()).lower()}"
-    asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    try:
+    with empty_postgres(request.getfixturevalue("postgres_url"), prefix) as url:
         asyncio.run(_create_tables(url))
         yield url
-    finally:
-        asyncio.run(_admin(server, f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
 async def _dispose(made: Awaitable[AsyncEngine]) -> None:
     await (await made).dispose()
-
-
-async def _admin(server: str, statement: str) -> None:
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(statement))
-    await admin.dispose()
 
 
 async def _create_tables(url: str) -> None:

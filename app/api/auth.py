@@ -10,7 +10,7 @@ server already running.
 from __future__ import annotations
 
 import json
-import time
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -25,7 +25,7 @@ from app.services.signing import SigningKeys
 from app.settings import is_loopback
 from app.storage.engine import one_connection
 
-OPEN_MODE_RECHECK = 1.0  # seconds
+OPEN_MODE_RECHECK = timedelta(seconds=1)
 
 
 class Authenticator:
@@ -35,14 +35,14 @@ class Authenticator:
         self.loopback = is_loopback(host)
         self.signing_keys = SigningKeys(engine, override=signing_key)
         self.keys_exist = False
-        self.checked_at = -OPEN_MODE_RECHECK  # monotonic seconds of the last "any key?"
+        self.checked_at: datetime | None = None  # by the app's clock, the last "any key?"
         self.created_seen = keys_created.count
 
     async def open_mode(self) -> bool:
         """No statement per request: a key, once made, exists for good (OPEN mode never
         returns), and while none does, the database is asked at most once a second, or at
         once when this process has made a key since (another process's first key: within
-        1 s)."""
+        1 s). Seconds of the app's clock: under a test's frozen clock, none pass."""
         if not self.loopback:
             return False
         if not self.keys_exist and self._recheck_due():
@@ -50,8 +50,11 @@ class Authenticator:
         return not self.keys_exist
 
     def _recheck_due(self) -> bool:
-        now, created = time.monotonic(), keys_created.count
-        if now - self.checked_at < OPEN_MODE_RECHECK and created == self.created_seen:
+        now, created = self.clock.now(), keys_created.count
+        recent = self.checked_at is not None and (
+            timedelta(0) <= now - self.checked_at < OPEN_MODE_RECHECK  # not if set back
+        )
+        if recent and created == self.created_seen:
             return False
         self.checked_at, self.created_seen = now, created
         return True

@@ -125,7 +125,7 @@ async def _create(
         replay = await _replay(frame, request.key, plan.fingerprint)
         if replay is not None:
             return GrantOutcome(replay, await frame.balance(request.currency), True)
-        await _check_headroom(frame, plan.grant)
+        await check_headroom(frame, plan.grant.currency, plan.grant.amount)
         frame.books.add_grant(plan.grant, plan.details)
         plan.grant.become_fundable(frame.now)
         await frame.books.fund_if_due(plan.grant, frame.booking)
@@ -321,20 +321,20 @@ async def _replay(frame: Frame, key: str | None, print_: str) -> str | None:
     return None if row is None else str(row.id)
 
 
-async def _check_headroom(frame: Frame, grant: Grant) -> None:
-    """Funded plus pending credits of one customer in one currency stay below 10^18."""
+async def check_headroom(frame: Frame, currency: str, amount: int) -> None:
+    """Funded plus pending credits of the frame's customer in one currency, with `amount`
+    more, stay below 10^18."""
+    customer_id = frame.books.customer_id
     funded = select(accounts.c.funded).where(
-        accounts.c.customer_id == grant.customer_id, accounts.c.currency == grant.currency
+        accounts.c.customer_id == customer_id, accounts.c.currency == currency
     )
     pending = select(func.coalesce(func.sum(grants.c.amount), 0)).where(
-        grants.c.customer_id == grant.customer_id,
-        grants.c.currency == grant.currency,
-        pending_at(frame.now),
+        grants.c.customer_id == customer_id, grants.c.currency == currency, pending_at(frame.now)
     )
     total = (
         await frame.connection.execute(select(funded.scalar_subquery(), pending.scalar_subquery()))
     ).one()
-    if int(total[0] or 0) + int(total[1]) + grant.amount >= AMOUNT_LIMIT:
+    if int(total[0] or 0) + int(total[1]) + amount >= AMOUNT_LIMIT:
         message = (
             "funded plus pending credits in this currency must stay below 10^18 smallest units"
         )

@@ -31,7 +31,7 @@ from app.services.common import (
     label_set,
     labels_column,
 )
-from app.services.grants import check_grant_terms
+from app.services.grants import check_grant_terms, check_headroom
 from app.services.runtime import Runtime
 from app.storage.schedules import schedule_creation
 from app.storage.tables import schedules
@@ -76,9 +76,12 @@ async def create_credit_grant_schedule(
                 return ScheduleOutcome(str(found.id), True)
         await _check_active(frame)
         schedule = _schedule(request, amount, frame.now)
-        if schedule.start() > MAX_AT_ONCE:
+        due = schedule.start()
+        if due > MAX_AT_ONCE:
             message = f"would book more than {MAX_AT_ONCE} grants at once: start later"
             raise ValidationFailed([Issue(("input", "startsAt"), message)])
+        if due:  # the grants booked at once, as one grant of their sum
+            await check_headroom(frame, schedule.currency, amount * due)
         details = {
             "key": request.key,
             "fingerprint": print_,

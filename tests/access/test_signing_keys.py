@@ -7,7 +7,6 @@ with one engine per simulated process."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
@@ -15,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api.auth import Authenticator
@@ -32,7 +30,7 @@ from app.storage import migrations
 from app.storage.engine import create_engine, read_connection, write_transaction
 from app.storage.tables import signing_keys
 from tests.access.test_tokens import key_of
-from tests.cli.test_migrations import run_admin
+from tests.databases import empty_postgres
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -43,16 +41,9 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         migrations.upgrade(url)
         yield url
         return
-    admin = make_url(request.getfixturevalue("postgres_url")).set(drivername="postgresql")
-    name = f"credits_signing_{uuid.uuid4().hex[:12]}"
-    admin_url = admin.render_as_string(hide_password=False)
-    run_admin(admin_url, f'CREATE DATABASE "{name}"')
-    try:
-        url = admin.set(database=name).render_as_string(hide_password=False)
+    with empty_postgres(request.getfixturevalue("postgres_url"), "credits_signing") as url:
         migrations.upgrade(url)
         yield url
-    finally:
-        run_admin(admin_url, f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

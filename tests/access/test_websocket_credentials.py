@@ -12,9 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from ulid import ULID
 
 from app.domain.access import Role
 from app.domain.time import FrozenClock
@@ -34,6 +31,7 @@ from tests.access.support import (
     websocket,
 )
 from tests.api.conftest import START
+from tests.databases import empty_postgres_async
 
 BALANCE = """
 subscription($c: ID!) { creditBalanceChanged(customerId: $c, currency: "USD") { available } }"""
@@ -49,17 +47,8 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/credits.db"
         return
-    postgres_url: str = request.getfixturevalue("postgres_url")
-    name = f"credits_test_{str(ULID()).lower()}"
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    async with empty_postgres_async(request.getfixturevalue("postgres_url"), "credits_test") as url:
+        yield url
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ from app.settings import Settings
 from tests.access.support import World, build_world, post
 from tests.api.conftest import create_schema
 from tests.api.documents import query_documents, requests
-from tests.api.test_unsafe_input import scratch_database
+from tests.databases import empty_postgres_async
 
 DASHBOARD = """
 query Dashboard($n: Int!, $at: DateTime) {
@@ -216,7 +216,9 @@ async def pair(
         url = f"sqlite:///{tmp_path}/credits.db"
         if request.param == "postgresql":
             postgres_url = request.getfixturevalue("postgres_url")  # skips without PostgreSQL
-            url = await stack.enter_async_context(scratch_database(postgres_url))
+            url = await stack.enter_async_context(
+                empty_postgres_async(postgres_url, "credits_test")
+            )
         await create_schema(url)
         clients = []
         for flag in (True, False):

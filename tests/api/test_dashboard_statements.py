@@ -26,7 +26,7 @@ from app.storage.engine import create_engine
 from app.storage.seed import Shape
 from app.storage.seed import seed as seed_shape
 from tests.api.conftest import Api, create_schema, running_api
-from tests.api.test_unsafe_input import scratch_database
+from tests.databases import empty_postgres_async
 
 DASHBOARD = """
 query Dashboard($n: Int!) {
@@ -184,7 +184,7 @@ async def test_the_native_lane_reads_no_table_whole_on_sqlite(tmp_path: Path) ->
 
 
 async def test_the_native_lane_reads_no_table_whole_on_postgresql(postgres_url: str) -> None:
-    async with scratch_database(postgres_url) as url:
+    async with empty_postgres_async(postgres_url, "credits_test") as url:
         await create_schema(url)
         statements = await planned_statements(url)
         engine = create_engine(url)

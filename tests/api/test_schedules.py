@@ -29,7 +29,7 @@ from app.storage.engine import create_engine, read_connection
 from app.storage.tables import entries, grants
 from tests.api.conftest import START, Api, create_schema
 from tests.api.test_catch_up_engines import writes
-from tests.api.test_unsafe_input import scratch_database
+from tests.databases import empty_postgres_async
 
 SCHEDULE_FIELDS = """
   id key name description labels { key value } currency amount every startsAt endsAt
@@ -93,7 +93,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         yield f"sqlite:///{tmp_path}/credits.db"
         return
     postgres_url = request.getfixturevalue("postgres_url")  # skips without PostgreSQL
-    async with scratch_database(postgres_url) as url:
+    async with empty_postgres_async(postgres_url, "credits_test") as url:
         yield url
 
 

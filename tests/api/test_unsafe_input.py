@@ -15,15 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
-from ulid import ULID
+from sqlalchemy import func, select
 
 from app.domain.time import FrozenClock
 from app.live.publisher import RecordingPublisher
 from app.main import create_app
 from app.settings import Settings
-from app.storage.engine import create_engine, read_connection
+from app.storage.engine import read_connection
 from app.storage.tables import metadata
 from tests.api.conftest import Api, create_schema
 from tests.api.test_mutations_support import (
@@ -40,6 +38,7 @@ from tests.api.test_mutations_support import (
     new_customer,
     run,
 )
+from tests.databases import empty_postgres_async
 
 CONTROL = "must not contain control characters (found U+0000)"
 UPDATE_CUSTOMER = (
@@ -69,20 +68,6 @@ async def served(url: str, clock: FrozenClock) -> AsyncIterator[Api]:
             yield Api(client, app)
 
 
-@asynccontextmanager
-async def scratch_database(postgres_url: str) -> AsyncIterator[str]:
-    name = f"credits_test_{str(ULID()).lower()}"
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        await admin.dispose()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def api(
     request: pytest.FixtureRequest, tmp_path: Path, clock: FrozenClock
@@ -92,7 +77,7 @@ async def api(
             yield api
         return
     postgres_url = request.getfixturevalue("postgres_url")  # skips without PostgreSQL
-    async with scratch_database(postgres_url) as url, served(url, clock) as api:
+    async with empty_postgres_async(postgres_url, "credits_test") as url, served(url, clock) as api:
         yield api
 
 

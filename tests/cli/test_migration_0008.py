@@ -18,7 +18,8 @@ from app.services.verify import verify
 from app.storage.engine import create_engine, read_connection
 from app.storage.seed import Shape, seed
 from app.storage.tables import accounts, entries
-from tests.cli.test_migrations import empty_postgres, read_then_redone
+from tests.cli.test_migrations import read_then_redone
+from tests.databases import empty_postgres
 from tests.services.test_hash_chain import history
 
 SHAPE = Shape(customers=20, grants=2, entries=5, big_entries=6000)
@@ -68,5 +69,5 @@ def test_0008_hashes_an_existing_ledger_on_sqlite(tmp_path: Path) -> None:
 
 
 def test_0008_hashes_an_existing_ledger_on_postgresql(postgres_url: str) -> None:
-    with empty_postgres(postgres_url) as url:
+    with empty_postgres(postgres_url, "credits_migrations") as url:
         written_then_hashed(url)

@@ -5,13 +5,11 @@ round trip, and it verifies clean."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from decimal import Decimal
 from pathlib import Path
 
 from alembic import command
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
 from app.domain.ledger import OPEN
 from app.domain.time import FrozenClock
@@ -25,7 +23,7 @@ from app.storage import migrations
 from app.storage.engine import create_engine, read_connection
 from app.storage.tables import accounts, threshold_events
 from tests.api.conftest import START
-from tests.cli.test_migrations import run_admin
+from tests.databases import empty_postgres
 from tests.services.support import consume, promo
 
 
@@ -71,10 +69,5 @@ def test_0009_goes_down_and_up_over_a_ledger_on_sqlite(tmp_path: Path) -> None:
 
 
 def test_0009_goes_down_and_up_over_a_ledger_on_postgresql(postgres_url: str) -> None:
-    name = f"credits_migrations_{uuid.uuid4().hex[:12]}"
-    admin = make_url(postgres_url).set(drivername="postgresql")
-    run_admin(admin.render_as_string(hide_password=False), f'CREATE DATABASE "{name}"')
-    try:
-        round_trip(admin.set(database=name).render_as_string(hide_password=False))
-    finally:
-        run_admin(admin.render_as_string(hide_password=False), f'DROP DATABASE "{name}"')
+    with empty_postgres(postgres_url, "credits_migrations") as url:
+        round_trip(url)

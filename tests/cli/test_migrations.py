@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
 
 from app.storage import migrations
 from app.storage.engine import create_engine
 from app.storage.tables import metadata
+from tests.databases import empty_postgres
 
 T = TypeVar("T")
 
@@ -79,26 +78,13 @@ def test_upgrading_a_database_already_at_head_changes_nothing(tmp_path: Path) ->
 def test_a_fresh_postgresql_database_migrates_to_exactly_the_declared_tables(
     postgres_url: str,
 ) -> None:
-    with empty_postgres(postgres_url) as scratch:
+    with empty_postgres(postgres_url, "credits_migrations") as scratch:
         migrations.upgrade(scratch)
         migrations.upgrade(scratch)
         found, tables, revision = describe(scratch)
     assert found == []
     assert set(metadata.tables) <= set(tables)
     assert revision == migrations.head_revision()
-
-
-@contextmanager
-def empty_postgres(postgres_url: str, prefix: str = "credits_migrations") -> Iterator[str]:
-    """The URL of a new, empty database `prefix_<hex>` on that server, dropped afterwards."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = make_url(postgres_url).set(drivername="postgresql")
-    admin_url = admin.render_as_string(hide_password=False)
-    run_admin(admin_url, f'CREATE DATABASE "{name}"')
-    try:
-        yield admin.set(database=name).render_as_string(hide_password=False)
-    finally:
-        run_admin(admin_url, f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def read_then_redone(
@@ -115,15 +101,3 @@ def read_then_redone(
     command.downgrade(migrations.alembic_config(url), revision)
     migrations.upgrade(url)
     return written, asyncio.run(read(url))
-
-
-def run_admin(url: str, statement: str) -> None:
-    async def run() -> None:
-        engine = create_engine(url, isolation_level="AUTOCOMMIT")
-        try:
-            async with engine.connect() as connection:
-                await connection.execute(text(statement))
-        finally:
-            await engine.dispose()
-
-    asyncio.run(run())

@@ -15,19 +15,17 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from app.storage import migrations
 from tests.cli.test_container import health_command, image_environment, instructions, one
-from tests.cli.test_migrations import run_admin
 from tests.cli.test_serving import announced_url
+from tests.databases import empty_postgres
 from tests.scale.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,19 +151,11 @@ def test_the_installed_command_migrates_creates_a_key_serves_and_verifies_on_sql
 
 
 def test_the_installed_command_migrates_postgresql(installed: Installed, postgres_url: str) -> None:
-    name = f"credits_wheel_{uuid.uuid4().hex[:12]}"
-    admin = make_url(postgres_url).set(drivername="postgresql")
-    scratch = admin.set(database=name).render_as_string(hide_password=False)
-    run_admin(admin.render_as_string(hide_password=False), f'CREATE DATABASE "{name}"')
-    try:
+    with empty_postgres(postgres_url, "credits_wheel") as scratch:
         migrated = installed.run("migrate", "--database-url", scratch)
         assert f"is at revision {migrations.head_revision()} (head)" in migrated.stdout
         again = installed.run("migrate", "--database-url", scratch)
         assert f"is at revision {migrations.head_revision()} (head)" in again.stdout
-    finally:
-        run_admin(
-            admin.render_as_string(hide_password=False), f'DROP DATABASE "{name}" WITH (FORCE)'
-        )
 
 
 @contextlib.contextmanager

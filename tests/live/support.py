@@ -362,16 +362,16 @@ class Stream:
             events.append(item)
         return events, the_error(item)
 
-    async def drain(self, pause: float = 0.5) -> list[dict[str, Any]]:
-        """The events that arrive until none has for `pause` seconds."""
-        events: list[dict[str, Any]] = []
-        while True:
-            try:
-                item = await asyncio.wait_for(self.items.get(), pause)
-            except TimeoutError:
-                return events
-            assert isinstance(item, dict), f"expected an event, got {item!r}"
-            events.append(item)
+    async def until(
+        self, last: Callable[[dict[str, Any]], bool], within: float = 30.0
+    ) -> list[dict[str, Any]]:
+        """The events up to the first that is `last`, however long a loaded machine takes
+        to send them (`within` only guards against a hang)."""
+        async with asyncio.timeout(within):
+            events = [await self.next(within)]
+            while not last(events[-1]):
+                events.append(await self.next(within))
+        return events
 
     async def quiet(self, seconds: float = 0.2) -> None:
         """Nothing more arrives for a while."""

@@ -105,7 +105,8 @@ async def test_two_commits_queued_before_the_subscriber_reads_still_give_two_bal
             await live.consume(customer_id, "c2", "2")
             await broker.hand_out(reverse=order == "published in reverse order")
 
-            events = await stream.drain()
+            events = await stream.until(lambda event: event["sequence"] == 3)
+            await stream.quiet()  # and no earlier balance after it
             await stream.close()
     later = balance("7.00", 3, funded="10.00", consumed="3.00")
     if order == "published in order":

@@ -112,12 +112,12 @@ async def test_a_subscription_ended_by_an_error_holds_nothing(live: Live) -> Non
 
 
 class HeldCheck:
-    """Holds the statement a subscription runs to check its customer for `seconds`, without
-    blocking the event loop (it waits in SQLAlchemy's greenlet, as the driver's awaits do);
-    records that it began and whether the wait was cancelled."""
+    """Holds the statement a subscription runs to check its customer until `released`,
+    without blocking the event loop (it waits in SQLAlchemy's greenlet, as the driver's
+    awaits do); records that it began and whether the wait was cancelled."""
 
-    def __init__(self, live: Live, seconds: float) -> None:
-        self.seconds = seconds
+    def __init__(self, live: Live) -> None:
+        self.released = asyncio.Event()
         self.began = 0
         self.cancelled = 0
         event.listen(live.runtime.engine.sync_engine, "before_cursor_execute", self.hold)
@@ -126,7 +126,7 @@ class HeldCheck:
         if statement.startswith("SELECT customer.id \nFROM customer \nWHERE customer.id IN"):
             self.began += 1
             try:
-                await_(asyncio.sleep(self.seconds))
+                await_(self.released.wait())
             except asyncio.CancelledError:
                 self.cancelled += 1
                 raise
@@ -137,19 +137,22 @@ async def test_a_subscription_ended_while_it_is_starting_holds_nothing(
     live: Live, end: str
 ) -> None:
     customer_id = await live.customer("acme")
-    check = HeldCheck(live, 5.0)
-    async with connect(live, TRANSPORT_WS) as session:
-        stream = Stream(session, GRANTS, customerId=customer_id)
-        # Subscribed to the broker, then checking the customer (not as soon as subscribed:
-        # the check begins a few awaits later).
-        await until(lambda: check.began == 1, "the customer check to begin")
-        assert live.subscribers() == 1
-        if end == "complete":
-            await stream.close()
-        else:
-            tcp_of(session).abort()
-            await stream.item()
-        await subscribed(live, 0, within=1.5)
-        # The check is a read that subscriptions starting together share: the one that
-        # left stopped waiting for it, and the read itself goes on for the others.
-        assert (check.began, check.cancelled) == (1, 0)
+    check = HeldCheck(live)
+    try:
+        async with connect(live, TRANSPORT_WS) as session:
+            stream = Stream(session, GRANTS, customerId=customer_id)
+            # Subscribed to the broker, then checking the customer (not as soon as
+            # subscribed: the check begins a few awaits later).
+            await until(lambda: check.began == 1, "the customer check to begin")
+            assert live.subscribers() == 1
+            if end == "complete":
+                await stream.close()
+            else:
+                tcp_of(session).abort()
+                await stream.item()
+            await subscribed(live, 0)  # while its check is still held
+    finally:
+        check.released.set()
+    # The check is a read that subscriptions starting together share: the one that left
+    # stopped waiting for it, and the read itself went on for the others.
+    assert (check.began, check.cancelled) == (1, 0)

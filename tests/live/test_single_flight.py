@@ -14,10 +14,12 @@ class Reads:
     def __init__(self) -> None:
         self.batches: list[list[str]] = []
         self.release = asyncio.Event()
+        self.began = asyncio.Event()
         self.failing = False
 
     async def __call__(self, keys: list[str]) -> dict[str, str]:
         self.batches.append(sorted(keys))
+        self.began.set()
         await self.release.wait()
         if self.failing:
             raise RuntimeError("the database went away")
@@ -28,9 +30,9 @@ async def test_askers_before_a_read_share_it_and_later_ones_share_the_next() -> 
     reads = Reads()
     flight = SingleFlight(reads)
     first = [asyncio.create_task(flight.get(key)) for key in ["a", "b", "a"] * 50]
-    await asyncio.sleep(0.01)  # the first read has begun
+    await reads.began.wait()
     later = [asyncio.create_task(flight.get(key)) for key in ["c", "a"] * 50]
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0.01)  # they ask while the first read runs
     assert reads.batches == [["a", "b"]]  # one read at a time
     reads.release.set()
 
@@ -45,7 +47,7 @@ async def test_a_waiter_leaving_does_not_cancel_the_read_the_others_share() -> N
     flight = SingleFlight(reads)
     leaving = asyncio.create_task(flight.get("a"))
     staying = asyncio.create_task(flight.get("a"))
-    await asyncio.sleep(0.01)
+    await reads.began.wait()
     leaving.cancel()
     await asyncio.sleep(0.01)
     reads.release.set()

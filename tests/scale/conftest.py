@@ -12,12 +12,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from ulid import ULID
 
 from app.storage import migrations
-from app.storage.engine import create_engine
+from tests.databases import empty_postgres_async
 from tests.scale.support import Server, start_server, stop_server, until_listeners
 
 SKIPPED = "CREDITS_TEST_POSTGRES_URL is not set: scale-out needs PostgreSQL (tests run in CI)"
@@ -26,18 +23,9 @@ SKIPPED = "CREDITS_TEST_POSTGRES_URL is not set: scale-out needs PostgreSQL (tes
 @contextlib.asynccontextmanager
 async def scratch_database(postgres_url: str) -> AsyncIterator[str]:
     """A database of its own brought to the head revision, dropped afterwards."""
-    name = f"credits_scale_{str(ULID()).lower()}"
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    try:
+    async with empty_postgres_async(postgres_url, "credits_scale") as url:
         await asyncio.to_thread(migrations.upgrade, url)
         yield url
-    finally:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 @pytest.fixture

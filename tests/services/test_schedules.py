@@ -294,6 +294,27 @@ async def test_invalid_input_names_every_field_and_writes_nothing(both: Runtime)
     assert after == before | {"credit_grant": 1, "ledger_entry": 1, "account": 1}
 
 
+async def test_occurrences_due_at_creation_keep_funded_credits_below_10_18(
+    both: Runtime,
+) -> None:
+    runtime = both
+    customer = await runtime_customer(runtime)
+    largest = "9999999999999999.99"  # 10^18 - 1 cents
+    two_due = {"every": "P1D", "expires_after": "P1Y", "starts_at": START - timedelta(days=1)}
+    before = await row_counts(runtime.engine)
+    with pytest.raises(ValidationFailed) as refused:
+        await create(runtime, customer, amount=largest, **two_due)
+    assert fields_of(refused.value) == [("input", "amount")]
+    assert await row_counts(runtime.engine) == before
+
+    one_due = two_due | {"starts_at": START}
+    made = await create(runtime, customer, amount=largest, **one_due)
+    assert [row.amount for row in await booked(runtime, made.schedule_id)] == [10**18 - 1]
+    with pytest.raises(ValidationFailed) as refused:
+        await create(runtime, customer, key="more", amount="0.01", **one_due)
+    assert fields_of(refused.value) == [("input", "amount")]
+
+
 async def runtime_customer(runtime: Runtime) -> str:
     from app.services.customers import create_customer
 

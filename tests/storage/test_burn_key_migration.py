@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -12,7 +11,6 @@ import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import insert, select
-from sqlalchemy.engine import make_url
 
 from app.domain import grants as grant_rules
 from app.domain.grants import (
@@ -26,7 +24,7 @@ from app.storage import migrations
 from app.storage.engine import create_engine
 from app.storage.mapping import grant_creation
 from app.storage.tables import customers, grants
-from tests.cli.test_migrations import run_admin
+from tests.databases import empty_postgres
 
 NOW = datetime(2026, 12, 2, 4, 0, tzinfo=UTC)
 
@@ -117,12 +115,5 @@ def test_sqlite_burn_keys_before_year_1000_are_padded(
 def test_postgresql_burn_keys_before_year_1000_are_padded(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    name = f"credits_burn_{uuid.uuid4().hex[:12]}"
-    admin = make_url(postgres_url).set(drivername="postgresql")
-    admin_url = admin.render_as_string(hide_password=False)
-    run_admin(admin_url, f'CREATE DATABASE "{name}"')
-    try:
-        scratch = admin.set(database=name).render_as_string(hide_password=False)
+    with empty_postgres(postgres_url, "credits_burn") as scratch:
         check(migrate_and_read(scratch, monkeypatch))
-    finally:
-        run_admin(admin_url, f'DROP DATABASE "{name}" WITH (FORCE)')

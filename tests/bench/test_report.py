@@ -23,7 +23,7 @@ def test_the_report_judges_each_budget_on_ratios() -> None:
         "chain x16": {"chained": took(*[0.1] * 19), "unchained": took(*[0.1] * 20)},
         thresholds.NAME: {"with": took(*[0.1] * 18), "without": took(*[0.1] * 20)},
         "revenue x1": {"revenue": took(0.2)},
-        "live": {"each": took(*[0.01] * 99, 0.06), "last": took(0.01)},
+        "live": {"each": took(*[0.01] * 99, 0.06), "last": took(0.01), "read": took(0.07)},
     }  # fmt: skip
 
     verdicts = {row.what: row.verdict for row in rows(results) if row.verdict}
@@ -38,5 +38,6 @@ def test_the_report_judges_each_budget_on_ratios() -> None:
     }
     shown = {row.what: row.ours for row in rows(results)}
     assert shown["creditRevenue p50, a year by month (every seeded entry)"] == "200.0 ms"
+    assert shown["live commit to read by the bench client, p99"] == "70.0 ms"  # no budget
     assert [row.verdict for row in thresholds.rows(results)] == ["FAIL"]  # 0.9x
     assert "dashboard p50, 1 client" in table(rows(results))

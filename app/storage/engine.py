@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, event, select
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from app.storage import sqlite_driver
 from app.storage.tables import customers
 
 BUSY_TIMEOUT_MS = 30_000
@@ -63,6 +64,8 @@ def create_engine(
     may run long (verify, migrate) leave it out."""
     if "poolclass" not in options and not is_memory(url):
         options = {"pool_size": POOL_SIZE, "max_overflow": MAX_OVERFLOW} | options
+    if is_sqlite(url):
+        options = {"module": sqlite_driver.driver()} | options
     if statement_timeout is not None and not is_sqlite(url):
         options = _with_server_settings(
             options, statement_timeout=f"{statement_timeout * 1000:.0f}"

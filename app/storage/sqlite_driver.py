@@ -155,6 +155,9 @@ class Connection(AsyncAdapt_aiosqlite_connection):
         self._end(super().commit)
 
     def rollback(self) -> None:
+        if self.deferred:  # no transaction began: none to end (checked before `ended`)
+            self.deferred = False
+            return
         sqlite = self._connection._connection  # None: closed
         if self.ended and (sqlite is None or not sqlite.in_transaction):
             return

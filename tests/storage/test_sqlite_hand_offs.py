@@ -169,3 +169,20 @@ async def test_a_connection_returned_inside_a_transaction_is_rolled_back_by_the_
         await raw.execute(INSERT)
     assert hand_offs[-1] == "rollback"
     await returned_clean(engine, 1)
+
+
+async def test_a_read_that_fails_before_its_first_statement_leaves_no_waiting_begin(
+    engine: AsyncEngine, hand_offs: list[Any]
+) -> None:
+    """After a commit, a read transaction fails before any statement (bad input found
+    by the resolver): the BEGIN that waited must not go out with the next transaction's
+    first statement (it did: 'cannot start a transaction within a transaction')."""
+    async with write_transaction(engine) as connection:
+        await connection.execute(text(INSERT))
+    with pytest.raises(RuntimeError, match="bad input"):
+        async with read_connection(engine):
+            raise RuntimeError("bad input")
+    async with write_transaction(engine) as connection:
+        await connection.execute(text(INSERT))
+    assert hand_offs[-3:] == [(None, "BEGIN IMMEDIATE"), (None, INSERT), "commit"]
+    await returned_clean(engine, 2)

@@ -1,7 +1,8 @@
 """Live updates never starve requests (DESIGN §11): 4,000 subscriptions set up at once
 (40 sockets of 100) against a `credits serve` process while `{ viewer { kind } }` over HTTP
-keeps answering within a second (every answer, on both engines, timed by a process of its
-own), and every subscription gets its balance, then the next."""
+keeps answering rightly all through (a process of its own asks, on both engines; its
+times are printed, not judged: see `bound`), and every subscription gets its balance,
+then the next."""
 
 from __future__ import annotations
 
@@ -150,13 +151,12 @@ def data_of(message: dict[str, Any]) -> Any:
 
 
 def bound(database_url: str) -> float:
-    """Every answer under a second, on both engines. SQLite's slowest probe took 0.47-1.07 s
-    (2026-12-02) while waiters of a shared read were woken 20 a turn and messages began 4 a
-    turn on top: each loop turn ran 5-30 ms of setup, and the probe's once-a-second "any
-    key?" read needs about 21 turns on SQLite (aiosqlite hands each cursor step to its
-    thread and back) against 6-10 on PostgreSQL. Both now take places from one pool of
-    TURNS a turn (tests/live/test_setup_turns.py)."""
-    return 1.0
+    """A guard against a server that stops answering during the setup, not a latency
+    budget: tests never judge speed (issue 8). That requests keep their share of the
+    loop while 4,000 subscriptions start is pinned by tests/live/test_setup_turns.py,
+    which counts the steps begun per loop turn. Measured here on 2026-12-02, idle, the
+    slowest probe took 0.16-0.87 s on SQLite; right after the parallel suite, 1.0-1.23 s."""
+    return 10.0
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

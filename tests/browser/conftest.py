@@ -73,7 +73,9 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
     nothing it opened (WebSockets) outlives it."""
     context = await browser.new_context()
     page = await context.new_page()
-    page.set_default_timeout(5000)
+    # a guard against a page that never gets there, not a speed check: under the
+    # parallel suite a GraphiQL menu once took over 5 s to open
+    page.set_default_timeout(30_000)
     try:
         yield page
     finally:

@@ -83,10 +83,11 @@ async def deliver_due(
     )
     if claims:
         async with write_transaction(runtime.engine) as connection:
-            for made, attempt in zip(claims, attempts, strict=True):
-                told = await log(connection, made, attempt)
-                if outcome is not None:
-                    outcome(told)
+            told = [await log(connection, *pair) for pair in zip(claims, attempts, strict=True)]
+        # counted once committed: a scrape never sees an attempt the outbox does not show
+        if outcome is not None:
+            for name in told:
+                outcome(name)
     return len(claims)
 
 

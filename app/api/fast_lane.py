@@ -84,20 +84,38 @@ def following(
 ) -> tuple[list[CreditLedgerEntry], dict[str, int]] | None:
     """The change's entries that come next, in the order the task sends them, and the
     last sequence of each ledger after them; None if the task would have to read."""
-    moved = {e.currency for e in committed.entries} | set(committed.sequences)
     entries: list[CreditLedgerEntry] = []
     advanced: dict[str, int] = {}
-    for code in sorted(moved):
+    for code in sorted(carried(committed)):
         if currency is not None and code != currency:
             continue
-        last = seen.get(code, 0)
         own = own_entries(committed, code) if committed.entries else []
-        if own is None:
+        found = (
+            None if own is None else coming(own, seen.get(code, 0), committed.sequences.get(code))
+        )
+        if found is None:
             return None
-        fresh = [entry for entry in own if entry.sequence > last]
-        if fresh and fresh[0].sequence == last + 1:
-            entries += fresh
-            advanced[code] = fresh[-1].sequence
-        elif fresh or committed.sequences.get(code, last + 1) > last:
-            return None
+        if found:
+            entries += found
+            advanced[code] = found[-1].sequence
     return entries, advanced
+
+
+def carried(committed: Committed) -> set[str]:
+    """The currencies whose ledgers a change names (by its entries or sequences)."""
+    return {e.currency for e in committed.entries} | set(committed.sequences)
+
+
+def coming(
+    own: list[CreditLedgerEntry], last: int, sequence: int | None
+) -> list[CreditLedgerEntry] | None:
+    """What a ledger subscriber that sent up to `last` gets of a change carrying `own`
+    (its entries in one ledger, by sequence) and naming `sequence` as that ledger's last:
+    the entries when they follow on, none when nothing comes after `last`, None when the
+    ledger must be read (a gap, or a change without entries or sequence)."""
+    fresh = [entry for entry in own if entry.sequence > last]
+    if fresh and fresh[0].sequence == last + 1:
+        return fresh
+    if not fresh and sequence is not None and sequence <= last:
+        return []
+    return None

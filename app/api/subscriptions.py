@@ -33,7 +33,7 @@ from app.api.balances import CreditBalance
 from app.api.context import Context
 from app.api.errors import bad_input
 from app.api.fanout import direct
-from app.api.fast_lane import ledger_lane
+from app.api.fast_lane import carried, coming, ledger_lane
 from app.api.grants import CreditGrant
 from app.api.ledger import CreditLedgerEntry, CreditLedgerEntryType
 from app.api.live_reads import LiveReads
@@ -369,7 +369,7 @@ async def ledgers_moved(info: Info[Context, None], committed: Committed) -> set[
     """The currencies whose ledgers the change may have extended. A change from another
     process carries no entries, only each ledger's last sequence; after a Resync without
     sequences, any of the customer's ledgers may have moved."""
-    moved = {e.currency for e in committed.entries} | set(committed.sequences)
+    moved = carried(committed)
     if isinstance(committed, Resync) and not committed.sequences:
         moved |= set(await live_reads(info.context).sequences.get(committed.customer_id))
     return moved
@@ -390,14 +390,12 @@ async def follow(
     """The entries after the last one sent: from the change itself when they follow on."""
     last = seen.get(currency, 0)
     own = await own_entries(info, committed, currency) if committed.entries else []
-    fresh = [entry for entry in own if entry.sequence > last]
-    if fresh and fresh[0].sequence == last + 1:
-        for entry in fresh:
+    found = coming(own, last, committed.sequences.get(currency))
+    if found is not None:
+        for entry in found:
             seen[currency] = entry.sequence
             yield entry
         return
-    if not fresh and committed.sequences.get(currency, last + 1) <= last:
-        return  # nothing after what was sent (a change without sequences is re-read)
     # Subscribers at the same point share one read and one mapping (a change from another
     # process, and every change on PostgreSQL, names sequences only): the same objects,
     # so `app.api.fanout` executes and encodes them once for all of them.
